@@ -9,3 +9,5 @@ pub mod stream;
 
 pub use cloud::{Cloud, CloudGroup};
 pub use stream::Stream;
+pub mod auth;
+pub mod graph;

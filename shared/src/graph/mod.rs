@@ -1,0 +1,535 @@
+//! The Microsoft Graph client: app-only GETs with paging, throttling and deadlines.
+//!
+//! - Paging follows `@odata.nextLink` verbatim, but only when its scheme is `https` and its host
+//!   is the tenant's own cloud Graph host; anything else is [`GraphError::ForeignNextLink`] and
+//!   is never requested.
+//! - 429 and 503 honour `Retry-After`; without it the client backs off exponentially with full
+//!   jitter, first retry at least 5 s later ([`Backoff`]). The throttled tenant's bucket in the
+//!   [`Pacer`] is blocked for the same time, so concurrent calls for that tenant wait too.
+//! - Every call has a deadline (later: the Lambda's remaining time). When a wait would pass it,
+//!   the call returns [`GraphError::DeadlineExceeded`] instead of being killed mid-flight.
+//! - All waiting goes through the injected clock.
+
+pub mod error;
+pub mod pacing;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue};
+use serde::Deserialize;
+use url::Url;
+
+use crate::auth::TokenSource;
+use crate::clock::{SharedClock, to_delta};
+use crate::cloud::Cloud;
+use crate::http::{Transport, TransportError};
+
+pub use error::GraphError;
+pub use pacing::{Backoff, PaceError, Pacer, Rate, RequestBudget};
+
+/// The tenant a call is made for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tenant {
+    /// Tenant GUID.
+    pub id: String,
+    /// The tenant's national cloud.
+    pub cloud: Cloud,
+}
+
+/// One page of a Graph collection.
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    /// The records on the page (possibly none, even when more pages follow).
+    pub value: Vec<serde_json::Value>,
+    /// The validated link to the next page.
+    pub next_link: Option<Url>,
+    /// Size of the response body in bytes.
+    pub bytes: usize,
+}
+
+#[derive(Deserialize)]
+struct RawPage {
+    #[serde(default)]
+    value: Vec<serde_json::Value>,
+    #[serde(rename = "@odata.nextLink", default)]
+    next_link: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct ErrorBody {
+    #[serde(default)]
+    error: ErrorInner,
+}
+
+#[derive(Deserialize, Default)]
+struct ErrorInner {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    message: String,
+}
+
+/// Counters of what one client did (for summaries and tests).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CallStats {
+    /// HTTP requests sent to Graph.
+    pub requests: u64,
+    /// 429 responses received.
+    pub throttled: u64,
+    /// Retries made (any cause).
+    pub retries: u64,
+}
+
+/// The Graph client. Cheap to share behind an `Arc`.
+pub struct GraphClient {
+    transport: Transport,
+    tokens: Arc<dyn TokenSource>,
+    clock: SharedClock,
+    pacer: Arc<Pacer>,
+    budget: Option<Arc<dyn RequestBudget>>,
+    backoff: Backoff,
+    rng: Mutex<StdRng>,
+    stats: Mutex<std::collections::HashMap<String, CallStats>>,
+}
+
+impl std::fmt::Debug for GraphClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GraphClient")
+            .field("backoff", &self.backoff)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GraphClient {
+    /// A client using `transport`, `tokens` and `pacer`, waiting through `clock`.
+    pub fn new(
+        transport: Transport,
+        tokens: Arc<dyn TokenSource>,
+        clock: SharedClock,
+        pacer: Arc<Pacer>,
+    ) -> Self {
+        Self {
+            transport,
+            tokens,
+            clock,
+            pacer,
+            budget: None,
+            backoff: Backoff::default(),
+            rng: Mutex::new(StdRng::from_os_rng()),
+            stats: Mutex::new(Default::default()),
+        }
+    }
+
+    /// Adds a fleet-wide request budget consulted before every request.
+    pub fn with_budget(mut self, budget: Arc<dyn RequestBudget>) -> Self {
+        self.budget = Some(budget);
+        self
+    }
+
+    /// Replaces the backoff policy.
+    pub fn with_backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// Seeds the jitter (tests).
+    pub fn with_jitter_seed(self, seed: u64) -> Self {
+        if let Ok(mut r) = self.rng.lock() {
+            *r = StdRng::seed_from_u64(seed);
+        }
+        self
+    }
+
+    /// The clock this client waits on.
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    /// The pacer this client uses.
+    pub fn pacer(&self) -> &Arc<Pacer> {
+        &self.pacer
+    }
+
+    /// Counters for one tenant.
+    pub fn stats(&self, tenant_id: &str) -> CallStats {
+        self.stats
+            .lock()
+            .map(|s| s.get(tenant_id).copied().unwrap_or_default())
+            .unwrap_or_default()
+    }
+
+    fn bump(&self, tenant_id: &str, f: impl FnOnce(&mut CallStats)) {
+        if let Ok(mut s) = self.stats.lock() {
+            f(s.entry(tenant_id.to_string()).or_default());
+        }
+    }
+
+    /// The URL of a Graph path (`v1.0/auditLogs/signIns`) with query pairs, on the tenant's host.
+    pub fn url(tenant: &Tenant, path: &str, query: &[(&str, String)]) -> Result<Url, GraphError> {
+        let base = format!("{}/{}", tenant.cloud.graph_base(), path.trim_start_matches('/'));
+        let mut url = Url::parse(&base).map_err(|_| GraphError::BadRequest {
+            status: 0,
+            code: "invalid_path".into(),
+        })?;
+        if !query.is_empty() {
+            // Graph expects `$filter=...` with spaces encoded; keep `$` literal.
+            let q = query
+                .iter()
+                .map(|(k, v)| format!("{k}={}", encode_query_value(v)))
+                .collect::<Vec<_>>()
+                .join("&");
+            url.set_query(Some(&q));
+        }
+        Ok(url)
+    }
+
+    /// Checks that `link` may be followed for `tenant`: https on the tenant's Graph host.
+    pub fn validate_next_link(tenant: &Tenant, link: &str) -> Result<Url, GraphError> {
+        let expected = tenant.cloud.graph_host();
+        let url = Url::parse(link).map_err(|_| GraphError::ForeignNextLink {
+            host: "<unparseable>".into(),
+            expected,
+        })?;
+        let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+        if url.scheme() != "https"
+            || !host.eq_ignore_ascii_case(expected)
+            || url.port().is_some()
+            || !url.username().is_empty()
+        {
+            return Err(GraphError::ForeignNextLink {
+                host: if url.scheme() == "https" {
+                    host
+                } else {
+                    format!("{}://{host}", url.scheme())
+                },
+                expected,
+            });
+        }
+        Ok(url)
+    }
+
+    /// GETs one page, retrying retryable failures within `deadline`.
+    pub async fn get_page(
+        &self,
+        tenant: &Tenant,
+        url: &Url,
+        deadline: DateTime<Utc>,
+    ) -> Result<Page, GraphError> {
+        let mut attempt: u32 = 0;
+        let mut reauthorized = false;
+        loop {
+            let result = self.try_once(tenant, url, deadline).await;
+            let err = match result {
+                Ok(page) => return Ok(page),
+                Err(e) => e,
+            };
+            match &err {
+                GraphError::Unauthorized { .. } if !reauthorized => {
+                    // A rejected token: drop it and try once with a fresh one.
+                    self.tokens.invalidate(tenant.cloud, &tenant.id);
+                    reauthorized = true;
+                    continue;
+                }
+                GraphError::Unauthorized { .. } => return Err(err),
+                GraphError::DeadlineExceeded => return Err(err),
+                e if !e.is_retryable() => return Err(err),
+                _ => {}
+            }
+            attempt += 1;
+            if attempt >= self.backoff.max_attempts {
+                return Err(err);
+            }
+            let wait = match err.retry_after() {
+                Some(ra) => ra,
+                None => {
+                    let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
+                    self.backoff.delay(attempt - 1, &mut *rng)
+                }
+            };
+            let now = self.clock.now();
+            let until = now + to_delta(wait);
+            if matches!(err, GraphError::Throttled { .. }) {
+                self.pacer.block_tenant(&tenant.id, until);
+            }
+            if until > deadline {
+                tracing::warn!(tenant = %tenant.id, kind = err.kind(), "graph retry would pass the deadline");
+                return Err(GraphError::DeadlineExceeded);
+            }
+            tracing::warn!(tenant = %tenant.id, kind = err.kind(), attempt, wait_ms = wait.as_millis() as u64, "graph request failed, retrying");
+            self.bump(&tenant.id, |s| s.retries += 1);
+            self.clock.sleep(wait).await;
+        }
+    }
+
+    async fn try_once(
+        &self,
+        tenant: &Tenant,
+        url: &Url,
+        deadline: DateTime<Utc>,
+    ) -> Result<Page, GraphError> {
+        if self.clock.now() >= deadline {
+            return Err(GraphError::DeadlineExceeded);
+        }
+        let token = self.tokens.graph_token(tenant.cloud, &tenant.id).await?;
+        if token.roles.is_empty() {
+            return Err(GraphError::ConsentRevoked);
+        }
+        self.pacer
+            .acquire(&tenant.id, deadline)
+            .await
+            .map_err(|_| GraphError::DeadlineExceeded)?;
+        if let Some(b) = &self.budget {
+            b.acquire(deadline)
+                .await
+                .map_err(|_| GraphError::DeadlineExceeded)?;
+        }
+        let mut headers = HeaderMap::new();
+        let bearer = HeaderValue::from_str(&format!("Bearer {}", token.secret.expose()))
+            .map_err(|_| GraphError::Unauthorized {
+                code: "malformed_token".into(),
+            })?;
+        headers.insert(AUTHORIZATION, bearer);
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        self.bump(&tenant.id, |s| s.requests += 1);
+        let resp = self
+            .transport
+            .send(reqwest::Method::GET, url, headers, None)
+            .await
+            .map_err(|e| match e {
+                TransportError::Timeout { .. } => GraphError::Transient {
+                    status: None,
+                    retry_after: None,
+                    detail: "timeout".into(),
+                },
+                TransportError::Connect { kind, .. } => GraphError::Transient {
+                    status: None,
+                    retry_after: None,
+                    detail: kind,
+                },
+                TransportError::ForeignHost { host } => GraphError::ForeignNextLink {
+                    host,
+                    expected: tenant.cloud.graph_host(),
+                },
+                TransportError::BadUrl => GraphError::ForeignNextLink {
+                    host: "<bad url>".into(),
+                    expected: tenant.cloud.graph_host(),
+                },
+            })?;
+        let now = self.clock.now();
+        let retry_after = resp
+            .header("retry-after")
+            .and_then(|v| pacing::parse_retry_after(v, now));
+        match resp.status {
+            200..=299 => {
+                let raw: RawPage = serde_json::from_slice(&resp.body)
+                    .map_err(|e| error::decode_error(&e, &resp.body))?;
+                let next_link = match raw.next_link {
+                    Some(l) => Some(Self::validate_next_link(tenant, &l)?),
+                    None => None,
+                };
+                Ok(Page {
+                    value: raw.value,
+                    next_link,
+                    bytes: resp.body.len(),
+                })
+            }
+            429 => {
+                self.bump(&tenant.id, |s| s.throttled += 1);
+                if let (Some(ra), Some(b)) = (retry_after, &self.budget) {
+                    if is_app_scope(resp.header("x-ms-throttle-scope")) {
+                        b.block_until(now + to_delta(ra));
+                    }
+                }
+                Err(GraphError::Throttled { retry_after })
+            }
+            status => {
+                let body: ErrorBody = serde_json::from_slice(&resp.body).unwrap_or_default();
+                Err(classify(status, &body.error, retry_after))
+            }
+        }
+    }
+
+    /// Follows a collection from `first` to its last page, returning every record. Stops at
+    /// the first error (pages already fetched are lost to the caller: use [`Self::get_page`]
+    /// for resumable work).
+    pub async fn get_all(
+        &self,
+        tenant: &Tenant,
+        first: &Url,
+        deadline: DateTime<Utc>,
+    ) -> Result<Vec<serde_json::Value>, GraphError> {
+        let mut out = Vec::new();
+        let mut next = Some(first.clone());
+        while let Some(url) = next {
+            let page = self.get_page(tenant, &url, deadline).await?;
+            out.extend(page.value);
+            next = page.next_link;
+        }
+        Ok(out)
+    }
+
+    /// A deadline `d` from now on this client's clock.
+    pub fn deadline_in(&self, d: Duration) -> DateTime<Utc> {
+        self.clock.now() + to_delta(d)
+    }
+}
+
+fn is_app_scope(scope: Option<&str>) -> bool {
+    // `x-ms-throttle-scope: <Scope>/<Limit>/<AppId>/<TenantId>`; an app-wide scope names no tenant.
+    scope.is_some_and(|s| {
+        let parts: Vec<&str> = s.split('/').collect();
+        parts.len() >= 3 && parts.get(3).is_none_or(|t| t.is_empty())
+    })
+}
+
+fn classify(status: u16, err: &ErrorInner, retry_after: Option<Duration>) -> GraphError {
+    let code = if err.code.is_empty() {
+        format!("http_{status}")
+    } else {
+        err.code.clone()
+    };
+    match status {
+        401 => {
+            if err.message.contains("scp or roles claim") {
+                GraphError::ConsentRevoked
+            } else {
+                GraphError::Unauthorized { code }
+            }
+        }
+        403 => {
+            if code == "Authentication_RequestFromNonPremiumTenantOrB2CTenant" {
+                GraphError::LicenceRequired
+            } else if err.message.contains("scp or roles claim") {
+                GraphError::ConsentRevoked
+            } else {
+                GraphError::Forbidden { code }
+            }
+        }
+        404 => GraphError::NotFound { code },
+        408 | 500..=599 => GraphError::Transient {
+            status: Some(status),
+            retry_after: if status == 503 || status == 504 || status == 500 {
+                retry_after
+            } else {
+                None
+            },
+            detail: code,
+        },
+        _ => GraphError::BadRequest { status, code },
+    }
+}
+
+/// Percent-encodes a query value: spaces as `%20`, reserved characters encoded; `$`, `:`, `(`,
+/// `)` and `/` kept readable (the URL parser encodes `'` as `%27`, which Graph decodes).
+fn encode_query_value(v: &str) -> String {
+    use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+    const SET: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~')
+        .remove(b'$')
+        .remove(b':')
+        .remove(b'\'')
+        .remove(b'(')
+        .remove(b')')
+        .remove(b'/');
+    utf8_percent_encode(v, SET).to_string()
+}
+
+/// Formats a time for a Graph `$filter` (UTC, seconds precision or finer).
+pub fn filter_time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// A time span as a chrono delta, for callers that configure in seconds.
+pub fn secs(n: u64) -> TimeDelta {
+    TimeDelta::seconds(i64::try_from(n).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tenant(cloud: Cloud) -> Tenant {
+        Tenant {
+            id: "00000000-0000-0000-0000-000000000001".into(),
+            cloud,
+        }
+    }
+
+    #[test]
+    fn next_link_must_stay_on_the_tenants_graph_host() {
+        let t = tenant(Cloud::GccHigh);
+        assert!(
+            GraphClient::validate_next_link(
+                &t,
+                "https://graph.microsoft.us/beta/auditLogs/signIns?$skiptoken=x"
+            )
+            .is_ok()
+        );
+        for bad in [
+            "https://graph.microsoft.com/beta/auditLogs/signIns?$skiptoken=x",
+            "http://graph.microsoft.us/beta/auditLogs/signIns",
+            "https://graph.microsoft.us.evil.example/beta",
+            "https://graph.microsoft.us:8443/beta",
+            "https://user@graph.microsoft.us/beta",
+            "https://evil.example/https://graph.microsoft.us/",
+            "/relative/only",
+        ] {
+            let r = GraphClient::validate_next_link(&t, bad);
+            assert!(
+                matches!(r, Err(GraphError::ForeignNextLink { .. })),
+                "{bad} accepted"
+            );
+        }
+    }
+
+    #[test]
+    fn urls_use_the_clouds_graph_host_and_encode_filters() {
+        let t = tenant(Cloud::Dod);
+        let u = GraphClient::url(
+            &t,
+            "beta/auditLogs/signIns",
+            &[(
+                "$filter",
+                "createdDateTime ge 2026-01-01T00:00:00.000Z and signInEventTypes/any(t: t ne 'interactiveUser')"
+                    .to_string(),
+            )],
+        )
+        .map(|u| u.to_string())
+        .unwrap_or_default();
+        assert!(u.starts_with("https://dod-graph.microsoft.us/beta/auditLogs/signIns?$filter=createdDateTime%20ge%202026-01-01T00:00:00.000Z%20and%20signInEventTypes/any(t:%20t%20ne%20%27interactiveUser%27)"), "{u}");
+    }
+
+    #[test]
+    fn error_mapping() {
+        let e = |code: &str, message: &str| ErrorInner {
+            code: code.into(),
+            message: message.into(),
+        };
+        assert!(matches!(
+            classify(403, &e("Authentication_RequestFromNonPremiumTenantOrB2CTenant", ""), None),
+            GraphError::LicenceRequired
+        ));
+        assert!(matches!(
+            classify(401, &e("InvalidAuthenticationToken", "Either scp or roles claim need to be present in the token."), None),
+            GraphError::ConsentRevoked
+        ));
+        assert!(matches!(
+            classify(403, &e("Authorization_RequestDenied", "Insufficient privileges"), None),
+            GraphError::Forbidden { .. }
+        ));
+        assert!(matches!(classify(404, &e("", ""), None), GraphError::NotFound { .. }));
+        let t = classify(503, &e("serviceNotAvailable", ""), Some(Duration::from_secs(3)));
+        assert!(t.is_retryable());
+        assert_eq!(t.retry_after(), Some(Duration::from_secs(3)));
+        assert!(matches!(classify(400, &e("BadRequest", ""), None), GraphError::BadRequest { .. }));
+        assert!(is_app_scope(Some("Application/Limit/appid/")));
+        assert!(!is_app_scope(Some("Application/Limit/appid/tenantid")));
+    }
+}

@@ -1,0 +1,358 @@
+//! Request pacing for the Entra reporting APIs, and backoff.
+//!
+//! Microsoft allows 5 requests per 10 s per app per tenant, and 122 requests per 10 s per app
+//! across all tenants. [`Pacer`] keeps a sliding window per tenant and one for the whole
+//! process (a configured share of the app-wide limit), and makes callers wait through the
+//! injected [`Clock`] until both have room. A 429 blocks the bucket it names until
+//! `Retry-After` has passed, so nobody in this process retries blindly into it.
+//!
+//! Waiting is bounded by a deadline: a caller that cannot get a slot in time gets
+//! [`PaceError::Deadline`] instead of being killed mid-call.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeDelta, Utc};
+use rand::Rng;
+
+use crate::clock::{SharedClock, to_delta};
+
+/// A rate: `requests` per `window`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    /// Requests allowed per window.
+    pub requests: u32,
+    /// Window length.
+    pub window: Duration,
+}
+
+impl Rate {
+    /// Microsoft's per-app-per-tenant limit for the reporting APIs.
+    pub const REPORTS_PER_TENANT: Rate = Rate {
+        requests: 5,
+        window: Duration::from_secs(10),
+    };
+    /// Microsoft's per-app limit across all tenants for the reporting APIs.
+    pub const REPORTS_PER_APP: Rate = Rate {
+        requests: 122,
+        window: Duration::from_secs(10),
+    };
+}
+
+/// Why a slot could not be had.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PaceError {
+    /// The wait would pass the deadline.
+    #[error("no request slot before the deadline")]
+    Deadline,
+}
+
+/// A budget of requests shared beyond one tenant (the fleet-wide limit). The in-process
+/// implementation is [`Pacer`]'s app window; a deployment with many concurrent pollers plugs in
+/// a shared one.
+#[async_trait]
+pub trait RequestBudget: Send + Sync + std::fmt::Debug {
+    /// Waits until one request may be sent, or fails if that would pass `deadline`.
+    async fn acquire(&self, deadline: DateTime<Utc>) -> Result<(), PaceError>;
+    /// Microsoft answered 429 for the app as a whole: nobody may send before `until`.
+    fn block_until(&self, until: DateTime<Utc>);
+}
+
+#[derive(Debug, Default)]
+struct Window {
+    sent: VecDeque<DateTime<Utc>>,
+    blocked_until: Option<DateTime<Utc>>,
+}
+
+impl Window {
+    /// When the next request may go, given `rate`, as of `now`.
+    fn next_slot(&mut self, rate: Rate, now: DateTime<Utc>) -> DateTime<Utc> {
+        let window = to_delta(rate.window);
+        while let Some(first) = self.sent.front() {
+            if *first + window <= now {
+                self.sent.pop_front();
+            } else {
+                break;
+            }
+        }
+        let mut at = now;
+        if self.sent.len() >= rate.requests as usize {
+            let idx = self.sent.len() - rate.requests as usize;
+            if let Some(t) = self.sent.get(idx) {
+                at = at.max(*t + window);
+            }
+        }
+        if let Some(b) = self.blocked_until {
+            at = at.max(b);
+        }
+        at
+    }
+}
+
+/// Sliding-window pacer per tenant plus one process-wide window.
+#[derive(Debug)]
+pub struct Pacer {
+    clock: SharedClock,
+    per_tenant: Rate,
+    app: Option<Rate>,
+    state: Mutex<PacerState>,
+}
+
+#[derive(Debug, Default)]
+struct PacerState {
+    tenants: HashMap<String, Window>,
+    app: Window,
+}
+
+impl Pacer {
+    /// A pacer with the given per-tenant rate and an optional process-wide rate.
+    pub fn new(clock: SharedClock, per_tenant: Rate, app: Option<Rate>) -> Arc<Self> {
+        Arc::new(Self {
+            clock,
+            per_tenant,
+            app,
+            state: Mutex::new(PacerState::default()),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, PacerState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits for a slot for `tenant` (and the app window), or fails at `deadline`.
+    pub async fn acquire(&self, tenant: &str, deadline: DateTime<Utc>) -> Result<(), PaceError> {
+        loop {
+            let now = self.clock.now();
+            let at = {
+                let mut st = self.lock();
+                let per_tenant = self.per_tenant;
+                let t_at = st
+                    .tenants
+                    .entry(tenant.to_string())
+                    .or_default()
+                    .next_slot(per_tenant, now);
+                let a_at = match self.app {
+                    Some(rate) => st.app.next_slot(rate, now),
+                    None => now,
+                };
+                let at = t_at.max(a_at);
+                if at <= now {
+                    if let Some(w) = st.tenants.get_mut(tenant) {
+                        w.sent.push_back(now);
+                    }
+                    if self.app.is_some() {
+                        st.app.sent.push_back(now);
+                    }
+                    return Ok(());
+                }
+                at
+            };
+            if at > deadline {
+                return Err(PaceError::Deadline);
+            }
+            let wait = (at - now).to_std().unwrap_or(Duration::from_millis(1));
+            self.clock.sleep(wait.max(Duration::from_millis(1))).await;
+        }
+    }
+
+    /// Microsoft throttled `tenant`: hold its bucket until `until`.
+    pub fn block_tenant(&self, tenant: &str, until: DateTime<Utc>) {
+        let mut st = self.lock();
+        let w = st.tenants.entry(tenant.to_string()).or_default();
+        w.blocked_until = Some(w.blocked_until.map_or(until, |b| b.max(until)));
+    }
+
+    /// Microsoft throttled the app as a whole: hold every request until `until`.
+    pub fn block_app(&self, until: DateTime<Utc>) {
+        let mut st = self.lock();
+        st.app.blocked_until = Some(st.app.blocked_until.map_or(until, |b| b.max(until)));
+    }
+
+    /// Requests sent for `tenant` within the current window (for tests and status).
+    pub fn in_window(&self, tenant: &str) -> usize {
+        let now = self.clock.now();
+        let mut st = self.lock();
+        let rate = self.per_tenant;
+        match st.tenants.get_mut(tenant) {
+            Some(w) => {
+                let _ = w.next_slot(rate, now);
+                w.sent.len()
+            }
+            None => 0,
+        }
+    }
+}
+
+#[async_trait]
+impl RequestBudget for Pacer {
+    async fn acquire(&self, deadline: DateTime<Utc>) -> Result<(), PaceError> {
+        // The app-wide window only: use an empty tenant key that is never throttled per tenant.
+        Pacer::acquire(self, "", deadline).await
+    }
+    fn block_until(&self, until: DateTime<Utc>) {
+        self.block_app(until);
+    }
+}
+
+/// Exponential backoff with full jitter and a floor: the n-th retry (0-based) waits
+/// `floor + uniform(0, min(cap, base * 2^n))`. With the defaults the first retry waits 5–10 s,
+/// as Microsoft's resilience guidance asks (first retry at least 5 s later, never a tight loop).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Backoff {
+    /// Minimum wait before any retry.
+    pub floor: Duration,
+    /// Base of the exponential part.
+    pub base: Duration,
+    /// Upper bound of the exponential part.
+    pub cap: Duration,
+    /// Attempts in total (first try included).
+    pub max_attempts: u32,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self {
+            floor: Duration::from_secs(5),
+            base: Duration::from_secs(5),
+            cap: Duration::from_secs(300),
+            max_attempts: 6,
+        }
+    }
+}
+
+impl Backoff {
+    /// The upper bound of the jittered part for retry `n` (0-based).
+    pub fn ceiling(&self, n: u32) -> Duration {
+        let factor = 2u64.saturating_pow(n.min(30));
+        let exp = self.base.saturating_mul(u32::try_from(factor).unwrap_or(u32::MAX));
+        exp.min(self.cap)
+    }
+
+    /// The wait before retry `n` (0-based), drawing the jitter from `rng`.
+    pub fn delay<R: Rng + ?Sized>(&self, n: u32, rng: &mut R) -> Duration {
+        let ceiling = self.ceiling(n);
+        let jitter_ms = rng.random_range(0..=ceiling.as_millis().min(u128::from(u64::MAX)) as u64);
+        self.floor + Duration::from_millis(jitter_ms)
+    }
+}
+
+/// Parses `Retry-After` (delta-seconds, or an HTTP date relative to `now`).
+pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
+    let v = value.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    if let Ok(secs) = v.parse::<f64>() {
+        if secs.is_finite() && secs >= 0.0 {
+            return Some(Duration::from_secs_f64(secs));
+        }
+    }
+    DateTime::parse_from_rfc2822(v).ok().map(|t| {
+        (t.with_timezone(&Utc) - now)
+            .max(TimeDelta::zero())
+            .to_std()
+            .unwrap_or_default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::{Clock, ManualClock};
+    use chrono::TimeZone;
+    use rand::SeedableRng;
+
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0)
+            .single()
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn backoff_first_retry_is_at_least_five_seconds_and_grows_to_the_cap() {
+        let b = Backoff::default();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        for _ in 0..200 {
+            let d0 = b.delay(0, &mut rng);
+            assert!(d0 >= Duration::from_secs(5) && d0 <= Duration::from_secs(10), "{d0:?}");
+            let d9 = b.delay(9, &mut rng);
+            assert!(d9 <= Duration::from_secs(305), "{d9:?}");
+        }
+        assert_eq!(b.ceiling(0), Duration::from_secs(5));
+        assert_eq!(b.ceiling(3), Duration::from_secs(40));
+        assert_eq!(b.ceiling(40), Duration::from_secs(300));
+        // Full jitter: draws spread across the range rather than sitting at one value.
+        let draws: Vec<Duration> = (0..50).map(|_| b.delay(4, &mut rng)).collect();
+        let min = draws.iter().min().copied().unwrap_or_default();
+        let max = draws.iter().max().copied().unwrap_or_default();
+        assert!(max - min > Duration::from_secs(20), "{min:?}..{max:?}");
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        assert_eq!(parse_retry_after("7", t0()), Some(Duration::from_secs(7)));
+        assert_eq!(parse_retry_after(" 2.5 ", t0()), Some(Duration::from_millis(2500)));
+        assert_eq!(
+            parse_retry_after("Sun, 01 Mar 2026 12:00:30 GMT", t0()),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(parse_retry_after("soon", t0()), None);
+    }
+
+    #[tokio::test]
+    async fn per_tenant_window_allows_five_per_ten_seconds() {
+        let clock = ManualClock::new(t0());
+        let p = Pacer::new(Arc::new(clock.clone()), Rate::REPORTS_PER_TENANT, None);
+        let deadline = t0() + TimeDelta::hours(1);
+        let mut times = Vec::new();
+        for _ in 0..12 {
+            p.acquire("t1", deadline).await.ok();
+            times.push(clock.now());
+        }
+        // Any 10 s window holds at most 5 sends.
+        for (i, t) in times.iter().enumerate() {
+            let n = times[i..]
+                .iter()
+                .filter(|u| **u < *t + TimeDelta::seconds(10))
+                .count();
+            assert!(n <= 5, "window starting {t} has {n}");
+        }
+        assert_eq!(times[4], t0());
+        assert_eq!(times[5], t0() + TimeDelta::seconds(10));
+        // Another tenant is not slowed by t1.
+        let before = clock.now();
+        p.acquire("t2", deadline).await.ok();
+        assert_eq!(clock.now(), before);
+    }
+
+    #[tokio::test]
+    async fn blocked_bucket_waits_and_deadline_is_respected() {
+        let clock = ManualClock::new(t0());
+        let p = Pacer::new(Arc::new(clock.clone()), Rate::REPORTS_PER_TENANT, None);
+        p.block_tenant("t1", t0() + TimeDelta::seconds(30));
+        let r = p.acquire("t1", t0() + TimeDelta::seconds(10)).await;
+        assert_eq!(r, Err(PaceError::Deadline));
+        assert_eq!(clock.now(), t0(), "gave up without waiting");
+        p.acquire("t1", t0() + TimeDelta::minutes(5)).await.ok();
+        assert_eq!(clock.now(), t0() + TimeDelta::seconds(30));
+    }
+
+    #[tokio::test]
+    async fn app_window_caps_all_tenants_together() {
+        let clock = ManualClock::new(t0());
+        let app = Rate {
+            requests: 10,
+            window: Duration::from_secs(10),
+        };
+        let p = Pacer::new(Arc::new(clock.clone()), Rate::REPORTS_PER_TENANT, Some(app));
+        let deadline = t0() + TimeDelta::hours(1);
+        for i in 0..10 {
+            p.acquire(&format!("t{i}"), deadline).await.ok();
+        }
+        assert_eq!(clock.now(), t0());
+        p.acquire("t99", deadline).await.ok();
+        assert_eq!(clock.now(), t0() + TimeDelta::seconds(10));
+    }
+}
