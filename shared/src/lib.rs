@@ -11,3 +11,4 @@ pub use cloud::{Cloud, CloudGroup};
 pub use stream::Stream;
 pub mod auth;
 pub mod graph;
+pub mod store;
