@@ -78,7 +78,13 @@ pub struct UnknownCloud(pub String);
 
 impl Cloud {
     /// Every cloud, in a stable order.
-    pub const ALL: [Cloud; 5] = [Cloud::Global, Cloud::Gcc, Cloud::GccHigh, Cloud::Dod, Cloud::China];
+    pub const ALL: [Cloud; 5] = [
+        Cloud::Global,
+        Cloud::Gcc,
+        Cloud::GccHigh,
+        Cloud::Dod,
+        Cloud::China,
+    ];
 
     /// Stable name used in config, the registry and logs.
     pub fn as_str(self) -> &'static str {
@@ -172,7 +178,8 @@ impl Cloud {
 
     /// The `.default` scope for the Management Activity API, where the cloud has one.
     pub fn management_scope(self) -> Option<String> {
-        self.management_host().map(|h| format!("https://{h}/.default"))
+        self.management_host()
+            .map(|h| format!("https://{h}/.default"))
     }
 
     /// The Management Activity API resource (v1 `resource=` form), where the cloud has one.
@@ -271,7 +278,12 @@ impl fmt::Display for Cloud {
 impl FromStr for Cloud {
     type Err = UnknownCloud;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().replace(['-', ' '], "_").as_str() {
+        match s
+            .trim()
+            .to_ascii_lowercase()
+            .replace(['-', ' '], "_")
+            .as_str()
+        {
             "global" | "commercial" | "public" | "worldwide" => Ok(Cloud::Global),
             "gcc" | "gcc_moderate" | "gcc_low" => Ok(Cloud::Gcc),
             "gcc_high" | "gcchigh" | "usgov_l4" | "l4" => Ok(Cloud::GccHigh),
@@ -294,7 +306,10 @@ mod tests {
         assert_eq!(Cloud::GccHigh.graph_host(), "graph.microsoft.us");
         assert_eq!(Cloud::Dod.graph_host(), "dod-graph.microsoft.us");
         assert_eq!(Cloud::China.graph_host(), "microsoftgraph.chinacloudapi.cn");
-        assert_eq!(Cloud::GccHigh.graph_scope(), "https://graph.microsoft.us/.default");
+        assert_eq!(
+            Cloud::GccHigh.graph_scope(),
+            "https://graph.microsoft.us/.default"
+        );
         assert_eq!(
             Cloud::Dod.token_url("contoso.onmicrosoft.us"),
             "https://login.microsoftonline.us/contoso.onmicrosoft.us/oauth2/v2.0/token"
@@ -325,15 +340,30 @@ mod tests {
 
     #[test]
     fn openid_scopes_classify_tenants() {
-        assert_eq!(Cloud::from_openid_scopes(Some("NA"), None, None), Cloud::Global);
-        assert_eq!(Cloud::from_openid_scopes(Some("EU"), None, None), Cloud::Global);
-        assert_eq!(Cloud::from_openid_scopes(Some("NA"), Some("GCC"), None), Cloud::Gcc);
+        assert_eq!(
+            Cloud::from_openid_scopes(Some("NA"), None, None),
+            Cloud::Global
+        );
+        assert_eq!(
+            Cloud::from_openid_scopes(Some("EU"), None, None),
+            Cloud::Global
+        );
+        assert_eq!(
+            Cloud::from_openid_scopes(Some("NA"), Some("GCC"), None),
+            Cloud::Gcc
+        );
         assert_eq!(
             Cloud::from_openid_scopes(Some("USGov"), Some("DODCON"), None),
             Cloud::GccHigh
         );
-        assert_eq!(Cloud::from_openid_scopes(Some("USGov"), Some("DOD"), None), Cloud::Dod);
-        assert_eq!(Cloud::from_openid_scopes(Some("USG"), None, None), Cloud::GccHigh);
+        assert_eq!(
+            Cloud::from_openid_scopes(Some("USGov"), Some("DOD"), None),
+            Cloud::Dod
+        );
+        assert_eq!(
+            Cloud::from_openid_scopes(Some("USG"), None, None),
+            Cloud::GccHigh
+        );
         assert_eq!(
             Cloud::from_openid_scopes(None, None, Some("partner.microsoftonline.cn")),
             Cloud::China
@@ -346,9 +376,16 @@ mod tests {
             assert_eq!(c.as_str().parse::<Cloud>().ok(), Some(c));
         }
         assert_eq!("GCC-High".parse::<Cloud>().ok(), Some(Cloud::GccHigh));
-        let err = "mars".parse::<Cloud>().err().map(|e| e.to_string()).unwrap_or_default();
+        let err = "mars"
+            .parse::<Cloud>()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.contains("mars"));
-        assert_eq!(Cloud::from_graph_host("GRAPH.microsoft.us"), Some(Cloud::GccHigh));
+        assert_eq!(
+            Cloud::from_graph_host("GRAPH.microsoft.us"),
+            Some(Cloud::GccHigh)
+        );
         assert_eq!(Cloud::from_graph_host("evil.example"), None);
     }
 }

@@ -12,7 +12,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, HeaderValue, HOST};
+use reqwest::header::{HOST, HeaderMap, HeaderValue};
 use url::Url;
 
 use crate::cloud::Cloud;
@@ -167,7 +167,10 @@ impl Transport {
         if url.scheme() != "https" {
             return Err(TransportError::BadUrl);
         }
-        let host = url.host_str().ok_or(TransportError::BadUrl)?.to_ascii_lowercase();
+        let host = url
+            .host_str()
+            .ok_or(TransportError::BadUrl)?
+            .to_ascii_lowercase();
         if !Cloud::all_hosts().iter().any(|h| *h == host) {
             return Err(TransportError::ForeignHost { host });
         }
@@ -194,7 +197,11 @@ impl Transport {
         let resp = req.send().await.map_err(|e| classify(&host, &e))?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
-        let body = resp.bytes().await.map_err(|e| classify(&host, &e))?.to_vec();
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| classify(&host, &e))?
+            .to_vec();
         Ok(HttpResponse {
             status,
             headers,
@@ -257,8 +264,9 @@ mod tests {
     #[test]
     fn redirect_keeps_path_and_query() {
         let o = EndpointOverride::parse("http://127.0.0.1:9000").ok();
-        let u = Url::parse("https://graph.microsoft.us/beta/auditLogs/signIns?$top=5&$skiptoken=abc")
-            .ok();
+        let u =
+            Url::parse("https://graph.microsoft.us/beta/auditLogs/signIns?$top=5&$skiptoken=abc")
+                .ok();
         let r = o.zip(u).map(|(o, u)| o.redirect(&u).to_string());
         assert_eq!(
             r.as_deref(),
@@ -269,15 +277,21 @@ mod tests {
     #[tokio::test]
     async fn foreign_and_plain_http_hosts_are_never_contacted() {
         let t = Transport::new(Duration::from_secs(1), None);
-        let Ok(t) = t else {
-            panic!("transport")
-        };
-        for u in ["https://evil.example.com/v1.0/x", "http://graph.microsoft.com/v1.0/x"] {
+        let Ok(t) = t else { panic!("transport") };
+        for u in [
+            "https://evil.example.com/v1.0/x",
+            "http://graph.microsoft.com/v1.0/x",
+        ] {
             let url = Url::parse(u).ok();
             let Some(url) = url else { panic!("url") };
-            let r = t.send(reqwest::Method::GET, &url, HeaderMap::new(), None).await;
+            let r = t
+                .send(reqwest::Method::GET, &url, HeaderMap::new(), None)
+                .await;
             assert!(
-                matches!(r, Err(TransportError::ForeignHost { .. }) | Err(TransportError::BadUrl)),
+                matches!(
+                    r,
+                    Err(TransportError::ForeignHost { .. }) | Err(TransportError::BadUrl)
+                ),
                 "{u}: {r:?}"
             );
         }

@@ -170,7 +170,11 @@ impl GraphClient {
 
     /// The URL of a Graph path (`v1.0/auditLogs/signIns`) with query pairs, on the tenant's host.
     pub fn url(tenant: &Tenant, path: &str, query: &[(&str, String)]) -> Result<Url, GraphError> {
-        let base = format!("{}/{}", tenant.cloud.graph_base(), path.trim_start_matches('/'));
+        let base = format!(
+            "{}/{}",
+            tenant.cloud.graph_base(),
+            path.trim_start_matches('/')
+        );
         let mut url = Url::parse(&base).map_err(|_| GraphError::BadRequest {
             status: 0,
             code: "invalid_path".into(),
@@ -288,9 +292,11 @@ impl GraphClient {
                 .map_err(|_| GraphError::DeadlineExceeded)?;
         }
         let mut headers = HeaderMap::new();
-        let bearer = HeaderValue::from_str(&format!("Bearer {}", token.secret.expose()))
-            .map_err(|_| GraphError::Unauthorized {
-                code: "malformed_token".into(),
+        let bearer =
+            HeaderValue::from_str(&format!("Bearer {}", token.secret.expose())).map_err(|_| {
+                GraphError::Unauthorized {
+                    code: "malformed_token".into(),
+                }
             })?;
         headers.insert(AUTHORIZATION, bearer);
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
@@ -339,10 +345,10 @@ impl GraphClient {
             }
             429 => {
                 self.bump(&tenant.id, |s| s.throttled += 1);
-                if let (Some(ra), Some(b)) = (retry_after, &self.budget) {
-                    if is_app_scope(resp.header("x-ms-throttle-scope")) {
-                        b.block_until(now + to_delta(ra));
-                    }
+                if let (Some(ra), Some(b)) = (retry_after, &self.budget)
+                    && is_app_scope(resp.header("x-ms-throttle-scope"))
+                {
+                    b.block_until(now + to_delta(ra));
                 }
                 Err(GraphError::Throttled { retry_after })
             }
@@ -513,22 +519,47 @@ mod tests {
             message: message.into(),
         };
         assert!(matches!(
-            classify(403, &e("Authentication_RequestFromNonPremiumTenantOrB2CTenant", ""), None),
+            classify(
+                403,
+                &e("Authentication_RequestFromNonPremiumTenantOrB2CTenant", ""),
+                None
+            ),
             GraphError::LicenceRequired
         ));
         assert!(matches!(
-            classify(401, &e("InvalidAuthenticationToken", "Either scp or roles claim need to be present in the token."), None),
+            classify(
+                401,
+                &e(
+                    "InvalidAuthenticationToken",
+                    "Either scp or roles claim need to be present in the token."
+                ),
+                None
+            ),
             GraphError::ConsentRevoked
         ));
         assert!(matches!(
-            classify(403, &e("Authorization_RequestDenied", "Insufficient privileges"), None),
+            classify(
+                403,
+                &e("Authorization_RequestDenied", "Insufficient privileges"),
+                None
+            ),
             GraphError::Forbidden { .. }
         ));
-        assert!(matches!(classify(404, &e("", ""), None), GraphError::NotFound { .. }));
-        let t = classify(503, &e("serviceNotAvailable", ""), Some(Duration::from_secs(3)));
+        assert!(matches!(
+            classify(404, &e("", ""), None),
+            GraphError::NotFound { .. }
+        ));
+        let t = classify(
+            503,
+            &e("serviceNotAvailable", ""),
+            Some(Duration::from_secs(3)),
+        );
         assert!(t.is_retryable());
         assert_eq!(t.retry_after(), Some(Duration::from_secs(3)));
-        assert!(matches!(classify(400, &e("BadRequest", ""), None), GraphError::BadRequest { .. }));
+        assert!(matches!(
+            classify(400, &e("BadRequest", ""), None),
+            GraphError::BadRequest { .. }
+        ));
         assert!(is_app_scope(Some("Application/Limit/appid/")));
         assert!(!is_app_scope(Some("Application/Limit/appid/tenantid")));
     }

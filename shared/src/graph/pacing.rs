@@ -226,7 +226,9 @@ impl Backoff {
     /// The upper bound of the jittered part for retry `n` (0-based).
     pub fn ceiling(&self, n: u32) -> Duration {
         let factor = 2u64.saturating_pow(n.min(30));
-        let exp = self.base.saturating_mul(u32::try_from(factor).unwrap_or(u32::MAX));
+        let exp = self
+            .base
+            .saturating_mul(u32::try_from(factor).unwrap_or(u32::MAX));
         exp.min(self.cap)
     }
 
@@ -244,10 +246,11 @@ pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
     if let Ok(secs) = v.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
-    if let Ok(secs) = v.parse::<f64>() {
-        if secs.is_finite() && secs >= 0.0 {
-            return Some(Duration::from_secs_f64(secs));
-        }
+    if let Ok(secs) = v.parse::<f64>()
+        && secs.is_finite()
+        && secs >= 0.0
+    {
+        return Some(Duration::from_secs_f64(secs));
     }
     DateTime::parse_from_rfc2822(v).ok().map(|t| {
         (t.with_timezone(&Utc) - now)
@@ -276,7 +279,10 @@ mod tests {
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
         for _ in 0..200 {
             let d0 = b.delay(0, &mut rng);
-            assert!(d0 >= Duration::from_secs(5) && d0 <= Duration::from_secs(10), "{d0:?}");
+            assert!(
+                d0 >= Duration::from_secs(5) && d0 <= Duration::from_secs(10),
+                "{d0:?}"
+            );
             let d9 = b.delay(9, &mut rng);
             assert!(d9 <= Duration::from_secs(305), "{d9:?}");
         }
@@ -293,7 +299,10 @@ mod tests {
     #[test]
     fn retry_after_forms() {
         assert_eq!(parse_retry_after("7", t0()), Some(Duration::from_secs(7)));
-        assert_eq!(parse_retry_after(" 2.5 ", t0()), Some(Duration::from_millis(2500)));
+        assert_eq!(
+            parse_retry_after(" 2.5 ", t0()),
+            Some(Duration::from_millis(2500))
+        );
         assert_eq!(
             parse_retry_after("Sun, 01 Mar 2026 12:00:30 GMT", t0()),
             Some(Duration::from_secs(30))

@@ -1,0 +1,791 @@
+//! Cursors: where each (tenant, stream) stands, what to read next, and what was already sent.
+//!
+//! The rules are in `cursor.md` beside this file. In short: a regular pass re-reads a short
+//! lookback on every poll, a sweep re-reads the horizon once per sweep interval, passes are
+//! cut into bucket-aligned slices committed one by one after delivery, and a compact seen set
+//! (count + 32-bit fingerprints per time bucket) filters what was already emitted.
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD_NO_PAD as B64;
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Tunables of the cursor rules. All durations in seconds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CursorConfig {
+    /// How far each regular pass reaches back before the watermark.
+    pub lookback_secs: u64,
+    /// How often a sweep over the horizon starts.
+    pub sweep_interval_secs: u64,
+    /// How far a sweep reaches back: events visible within this delay are never lost.
+    pub horizon_secs: u64,
+    /// Width of a seen-set bucket; window bounds are aligned to it.
+    pub bucket_secs: u64,
+    /// Widest slice fetched and committed as one unit.
+    pub slice_secs: u64,
+    /// How far the first poll of a stream reaches back.
+    pub initial_lookback_secs: u64,
+    /// Upper bound for the packed fingerprints kept in one cursor.
+    pub max_seen_bytes: usize,
+}
+
+impl Default for CursorConfig {
+    fn default() -> Self {
+        Self {
+            lookback_secs: 30 * 60,
+            sweep_interval_secs: 3600,
+            horizon_secs: 24 * 3600,
+            bucket_secs: 60,
+            slice_secs: 3600,
+            initial_lookback_secs: 24 * 3600,
+            max_seen_bytes: 256 * 1024,
+        }
+    }
+}
+
+impl CursorConfig {
+    /// Checks the values make sense together.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.bucket_secs == 0 || self.bucket_secs > 3600 {
+            return Err("bucket_secs must be between 1 and 3600".into());
+        }
+        if self.slice_secs < self.bucket_secs || !self.slice_secs.is_multiple_of(self.bucket_secs) {
+            return Err("slice_secs must be a positive multiple of bucket_secs".into());
+        }
+        if self.horizon_secs < self.lookback_secs {
+            return Err("horizon_secs must be at least lookback_secs".into());
+        }
+        if self.sweep_interval_secs == 0 || self.sweep_interval_secs > self.horizon_secs {
+            return Err("sweep_interval_secs must be between 1 and horizon_secs".into());
+        }
+        if self.max_seen_bytes < 1024 {
+            return Err("max_seen_bytes must be at least 1024".into());
+        }
+        Ok(())
+    }
+
+    fn bucket(&self) -> i64 {
+        i64::try_from(self.bucket_secs).unwrap_or(60)
+    }
+}
+
+/// A pass in progress.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pass {
+    /// Lower bound of the pass (bucket-aligned).
+    pub lower: DateTime<Utc>,
+    /// Upper bound of the pass (extended to `now` when resumed).
+    pub upper: DateTime<Utc>,
+    /// When the pass started (its first fetch).
+    pub started: DateTime<Utc>,
+    /// Everything in `[lower, done_until]` has been read and delivered.
+    pub done_until: DateTime<Utc>,
+    /// Whether this pass is a sweep over the horizon.
+    pub sweep: bool,
+}
+
+/// One bucket of the seen set.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Bucket {
+    /// Distinct records emitted from this bucket.
+    pub count: u32,
+    /// Their fingerprints, sorted, or `None` once dropped to respect the size bound.
+    pub fps: Option<Vec<u32>>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct BucketRepr {
+    n: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    f: Option<String>,
+}
+
+/// What was emitted, per time bucket, for one source.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SeenSet {
+    /// Buckets by index (`floor(epoch seconds / bucket_secs)`).
+    pub buckets: BTreeMap<i64, Bucket>,
+    /// The newest query upper bound ever used for this source.
+    pub high: Option<DateTime<Utc>>,
+}
+
+#[derive(Serialize, Deserialize, Default)]
+struct SeenRepr {
+    #[serde(default)]
+    high: Option<DateTime<Utc>>,
+    #[serde(default)]
+    buckets: BTreeMap<String, BucketRepr>,
+}
+
+impl Serialize for SeenSet {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let buckets = self
+            .buckets
+            .iter()
+            .map(|(k, b)| {
+                let f = b.fps.as_ref().map(|fps| {
+                    let mut bytes = Vec::with_capacity(fps.len() * 4);
+                    for fp in fps {
+                        bytes.extend_from_slice(&fp.to_le_bytes());
+                    }
+                    B64.encode(bytes)
+                });
+                (k.to_string(), BucketRepr { n: b.count, f })
+            })
+            .collect();
+        SeenRepr {
+            high: self.high,
+            buckets,
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for SeenSet {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let repr = SeenRepr::deserialize(d)?;
+        let mut buckets = BTreeMap::new();
+        for (k, b) in repr.buckets {
+            let idx: i64 = k
+                .parse()
+                .map_err(|_| D::Error::custom("bad bucket index"))?;
+            let fps = match b.f {
+                Some(f) => {
+                    let bytes = B64
+                        .decode(f.as_bytes())
+                        .map_err(|_| D::Error::custom("bad fingerprint encoding"))?;
+                    if bytes.len() % 4 != 0 {
+                        return Err(D::Error::custom("bad fingerprint length"));
+                    }
+                    let mut v: Vec<u32> = bytes
+                        .chunks_exact(4)
+                        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                        .collect();
+                    v.sort_unstable();
+                    Some(v)
+                }
+                None => None,
+            };
+            buckets.insert(idx, Bucket { count: b.n, fps });
+        }
+        Ok(SeenSet {
+            buckets,
+            high: repr.high,
+        })
+    }
+}
+
+/// A record as the seen set sees it: its id and its event time.
+#[derive(Debug, Clone, Copy)]
+pub struct Key<'a> {
+    /// Source id.
+    pub id: &'a str,
+    /// Event time.
+    pub time: DateTime<Utc>,
+}
+
+/// The 32-bit fingerprint of a source id.
+pub fn fingerprint(id: &str) -> u32 {
+    let d = Sha256::digest(id.as_bytes());
+    u32::from_le_bytes([d[0], d[1], d[2], d[3]])
+}
+
+fn bucket_index(t: DateTime<Utc>, bucket: i64) -> i64 {
+    t.timestamp().div_euclid(bucket)
+}
+
+fn bucket_start(idx: i64, bucket: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(idx.saturating_mul(bucket), 0).unwrap_or_default()
+}
+
+/// Aligns `t` down to a bucket boundary.
+pub fn align_down(t: DateTime<Utc>, bucket_secs: u64) -> DateTime<Utc> {
+    let b = i64::try_from(bucket_secs).unwrap_or(60).max(1);
+    bucket_start(bucket_index(t, b), b)
+}
+
+impl SeenSet {
+    /// Decides which of `fetched` (one query of this source over `[lower, upper]`) are new.
+    /// Returns their indices in `fetched`. Repeated ids within `fetched` count once.
+    pub fn filter_new(
+        &self,
+        fetched: &[Key<'_>],
+        lower: DateTime<Utc>,
+        upper: DateTime<Utc>,
+        cfg: &CursorConfig,
+    ) -> Vec<usize> {
+        let b = cfg.bucket();
+        let mut by_bucket: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
+        let mut seen_ids = std::collections::HashSet::new();
+        for (i, k) in fetched.iter().enumerate() {
+            if seen_ids.insert(k.id) {
+                by_bucket
+                    .entry(bucket_index(k.time, b))
+                    .or_default()
+                    .push(i);
+            }
+        }
+        let mut new = Vec::new();
+        for (idx, items) in by_bucket {
+            let Some(stored) = self.buckets.get(&idx) else {
+                new.extend(items);
+                continue;
+            };
+            let complete = self.complete(idx, lower, upper, b);
+            match (&stored.fps, complete) {
+                (Some(fps), true) => {
+                    // Compare fingerprints with multiplicity.
+                    let mut groups: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+                    for i in items {
+                        if let Some(k) = fetched.get(i) {
+                            groups.entry(fingerprint(k.id)).or_default().push(i);
+                        }
+                    }
+                    for (fp, group) in groups {
+                        let stored_n = count_in(fps, fp);
+                        if group.len() > stored_n {
+                            new.extend(group);
+                        }
+                    }
+                }
+                (Some(fps), false) => {
+                    for i in items {
+                        if fetched
+                            .get(i)
+                            .is_some_and(|k| count_in(fps, fingerprint(k.id)) == 0)
+                        {
+                            new.push(i);
+                        }
+                    }
+                }
+                (None, true) => {
+                    if items.len() > stored.count as usize {
+                        new.extend(items);
+                    }
+                }
+                (None, false) => new.extend(items),
+            }
+        }
+        new.sort_unstable();
+        new
+    }
+
+    /// Whether a query over `[lower, upper]` re-reads everything emitted from bucket `idx`.
+    fn complete(&self, idx: i64, lower: DateTime<Utc>, upper: DateTime<Utc>, b: i64) -> bool {
+        let start = bucket_start(idx, b);
+        let end = bucket_start(idx.saturating_add(1), b);
+        start >= lower && (end <= upper || self.high.is_some_and(|h| h <= upper))
+    }
+
+    /// Records a delivered query of this source over `[lower, upper]`: `fetched` is everything
+    /// the query returned, and `emitted` the indices of those that were sent.
+    pub fn record(
+        &mut self,
+        fetched: &[Key<'_>],
+        emitted: &[usize],
+        lower: DateTime<Utc>,
+        upper: DateTime<Utc>,
+        cfg: &CursorConfig,
+    ) {
+        let b = cfg.bucket();
+        // Complete buckets become exactly what was read; others gain what was emitted.
+        let mut read: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
+        let mut ids = std::collections::HashSet::new();
+        for k in fetched {
+            if ids.insert(k.id) {
+                read.entry(bucket_index(k.time, b))
+                    .or_default()
+                    .push(fingerprint(k.id));
+            }
+        }
+        let mut touched: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
+        for i in emitted {
+            if let Some(k) = fetched.get(*i) {
+                touched
+                    .entry(bucket_index(k.time, b))
+                    .or_default()
+                    .push(fingerprint(k.id));
+            }
+        }
+        for (idx, mut fps) in read {
+            if self.complete(idx, lower, upper, b) {
+                fps.sort_unstable();
+                // A complete read is the truth for this bucket.
+                let count = u32::try_from(fps.len()).unwrap_or(u32::MAX);
+                self.buckets.insert(
+                    idx,
+                    Bucket {
+                        count,
+                        fps: Some(fps),
+                    },
+                );
+                touched.remove(&idx);
+            }
+        }
+        for (idx, fps) in touched {
+            let bucket = self.buckets.entry(idx).or_insert_with(|| Bucket {
+                count: 0,
+                fps: Some(Vec::new()),
+            });
+            bucket.count = bucket
+                .count
+                .saturating_add(u32::try_from(fps.len()).unwrap_or(u32::MAX));
+            if let Some(existing) = bucket.fps.as_mut() {
+                existing.extend(fps);
+                existing.sort_unstable();
+            }
+        }
+        self.high = Some(self.high.map_or(upper, |h| h.max(upper)));
+    }
+
+    /// Drops buckets older than `keep_from`, then fingerprints of the oldest buckets until the
+    /// packed fingerprints fit in `max_bytes`.
+    pub fn prune(&mut self, keep_from: DateTime<Utc>, max_bytes: usize, bucket_secs: u64) {
+        let b = i64::try_from(bucket_secs).unwrap_or(60).max(1);
+        let first = bucket_index(keep_from, b);
+        self.buckets = self.buckets.split_off(&first);
+        let mut bytes: usize = self.fingerprint_bytes();
+        for bucket in self.buckets.values_mut() {
+            if bytes <= max_bytes {
+                break;
+            }
+            if let Some(fps) = bucket.fps.take() {
+                bytes = bytes.saturating_sub(fps.len() * 4);
+            }
+        }
+    }
+
+    /// Bytes of packed fingerprints held.
+    pub fn fingerprint_bytes(&self) -> usize {
+        self.buckets
+            .values()
+            .map(|b| b.fps.as_ref().map_or(0, |f| f.len() * 4))
+            .sum()
+    }
+}
+
+fn count_in(sorted: &[u32], fp: u32) -> usize {
+    let start = sorted.partition_point(|x| *x < fp);
+    let end = sorted.partition_point(|x| *x <= fp);
+    end - start
+}
+
+/// The stored position of one (tenant, stream).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cursor {
+    /// Cursor document format.
+    pub format: u32,
+    /// Upper bound of the last completed pass.
+    pub watermark: DateTime<Utc>,
+    /// When the last completed sweep started.
+    pub last_sweep_start: Option<DateTime<Utc>>,
+    /// The pass in progress, if one was interrupted.
+    pub pass: Option<Pass>,
+    /// Seen sets per source (e.g. `signins.interactive`).
+    pub sources: BTreeMap<String, SeenSet>,
+}
+
+/// Why a cursor change was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CursorError {
+    /// A field would move backwards.
+    #[error("cursor would move backwards: {0}")]
+    Backwards(&'static str),
+    /// The stored document is not a cursor.
+    #[error("stored cursor is unreadable: {0}")]
+    Unreadable(String),
+}
+
+/// The window a poll will read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slice {
+    /// Lower bound (inclusive, bucket-aligned).
+    pub lower: DateTime<Utc>,
+    /// Upper bound (inclusive).
+    pub upper: DateTime<Utc>,
+}
+
+impl Cursor {
+    /// Current document format.
+    pub const FORMAT: u32 = 1;
+
+    /// Decodes a stored document.
+    pub fn from_doc(doc: &serde_json::Value) -> Result<Self, CursorError> {
+        let c: Cursor = serde_json::from_value(doc.clone())
+            .map_err(|e| CursorError::Unreadable(e.to_string()))?;
+        if c.format != Self::FORMAT {
+            return Err(CursorError::Unreadable(format!(
+                "unknown cursor format {}",
+                c.format
+            )));
+        }
+        Ok(c)
+    }
+
+    /// Encodes for storage.
+    pub fn to_doc(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// Starts the pass this poll should run (or resumes the interrupted one), given the
+    /// stored cursor (if any), `now` and the earliest time the tenant's retention still holds.
+    pub fn begin(
+        stored: Option<&Cursor>,
+        now: DateTime<Utc>,
+        retention_floor: DateTime<Utc>,
+        cfg: &CursorConfig,
+    ) -> Cursor {
+        let secs = |s: u64| TimeDelta::seconds(i64::try_from(s).unwrap_or(i64::MAX / 2));
+        let floor = |t: DateTime<Utc>| align_down(t.max(retention_floor), cfg.bucket_secs);
+        let Some(c) = stored else {
+            let lower = floor(now - secs(cfg.initial_lookback_secs));
+            return Cursor {
+                format: Self::FORMAT,
+                watermark: lower,
+                last_sweep_start: None,
+                pass: Some(Pass {
+                    lower,
+                    upper: now,
+                    started: now,
+                    done_until: lower,
+                    sweep: true,
+                }),
+                sources: BTreeMap::new(),
+            };
+        };
+        let mut c = c.clone();
+        if let Some(p) = c.pass.as_mut() {
+            p.upper = p.upper.max(now);
+            p.done_until = p.done_until.max(floor(p.done_until));
+            return c;
+        }
+        let sweep_due = c
+            .last_sweep_start
+            .is_none_or(|s| now - s >= secs(cfg.sweep_interval_secs));
+        let regular_lower = floor(c.watermark - secs(cfg.lookback_secs));
+        let (lower, sweep) = if sweep_due {
+            let from = c.last_sweep_start.unwrap_or(c.watermark);
+            (
+                floor(from - secs(cfg.horizon_secs)).min(regular_lower),
+                true,
+            )
+        } else {
+            (regular_lower, false)
+        };
+        c.pass = Some(Pass {
+            lower,
+            upper: now.max(lower),
+            started: now,
+            done_until: lower,
+            sweep,
+        });
+        c
+    }
+
+    /// The next slice of the current pass, or `None` when the pass is done.
+    pub fn next_slice(&self, cfg: &CursorConfig) -> Option<Slice> {
+        let p = self.pass.as_ref()?;
+        if p.done_until >= p.upper {
+            return None;
+        }
+        let width = TimeDelta::seconds(i64::try_from(cfg.slice_secs).unwrap_or(3600));
+        let lower = p.done_until;
+        let upper = (align_down(lower, cfg.bucket_secs) + width).min(p.upper);
+        Some(Slice { lower, upper })
+    }
+
+    /// Marks `slice` delivered; finishes the pass when it reaches the pass's upper bound.
+    pub fn complete_slice(&mut self, slice: &Slice) {
+        let Some(p) = self.pass.as_mut() else {
+            return;
+        };
+        p.done_until = p.done_until.max(slice.upper);
+        if p.done_until >= p.upper {
+            self.watermark = self.watermark.max(p.upper);
+            if p.sweep {
+                self.last_sweep_start = Some(
+                    self.last_sweep_start
+                        .map_or(p.started, |s| s.max(p.started)),
+                );
+            }
+            self.pass = None;
+        }
+    }
+
+    /// The earliest time any future pass may read: seen-set buckets before it can go.
+    pub fn keep_from(&self, cfg: &CursorConfig) -> DateTime<Utc> {
+        let secs = |s: u64| TimeDelta::seconds(i64::try_from(s).unwrap_or(i64::MAX / 2));
+        let mut t = self.watermark - secs(cfg.lookback_secs);
+        let sweep_from = self.last_sweep_start.unwrap_or(self.watermark) - secs(cfg.horizon_secs);
+        t = t.min(sweep_from);
+        if let Some(p) = &self.pass {
+            t = t.min(p.lower);
+        }
+        align_down(t, cfg.bucket_secs)
+    }
+
+    /// Prunes every seen set to what future passes can still need and to the size bound.
+    pub fn prune(&mut self, cfg: &CursorConfig) {
+        let keep = self.keep_from(cfg);
+        let n = self.sources.len().max(1);
+        for s in self.sources.values_mut() {
+            s.prune(keep, cfg.max_seen_bytes / n, cfg.bucket_secs);
+        }
+    }
+
+    /// Refuses a change that would move any position backwards relative to `old`.
+    pub fn check_advance(old: Option<&Cursor>, new: &Cursor) -> Result<(), CursorError> {
+        let Some(old) = old else { return Ok(()) };
+        if new.watermark < old.watermark {
+            return Err(CursorError::Backwards("watermark"));
+        }
+        if new.last_sweep_start < old.last_sweep_start {
+            return Err(CursorError::Backwards("last_sweep_start"));
+        }
+        if let (Some(o), Some(n)) = (&old.pass, &new.pass)
+            && n.started == o.started
+            && n.done_until < o.done_until
+        {
+            return Err(CursorError::Backwards("pass.done_until"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use proptest::prelude::*;
+
+    fn t(h: u32, m: u32, s: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 5, 1, h, m, s)
+            .single()
+            .unwrap_or_default()
+    }
+
+    fn cfg() -> CursorConfig {
+        CursorConfig::default()
+    }
+
+    #[test]
+    fn first_poll_is_a_sweep_over_the_initial_lookback() {
+        let now = t(12, 0, 30);
+        let c = Cursor::begin(None, now, t(0, 0, 0) - TimeDelta::days(30), &cfg());
+        let p = c.pass.clone().unwrap_or_else(|| panic!("pass"));
+        assert!(p.sweep);
+        assert_eq!(p.lower, now - TimeDelta::hours(24) - TimeDelta::seconds(30));
+        assert_eq!(p.upper, now);
+        let s = c.next_slice(&cfg()).unwrap_or_else(|| panic!("slice"));
+        assert_eq!(s.lower, p.lower);
+        assert_eq!(s.upper, p.lower + TimeDelta::hours(1));
+    }
+
+    #[test]
+    fn regular_pass_reaches_back_by_the_lookback_and_sweeps_come_hourly() {
+        let old = t(0, 0, 0) - TimeDelta::days(30);
+        let mut c = Cursor::begin(None, t(12, 0, 0), old, &cfg());
+        while let Some(s) = c.next_slice(&cfg()) {
+            c.complete_slice(&s);
+        }
+        assert_eq!(c.watermark, t(12, 0, 0));
+        assert_eq!(c.last_sweep_start, Some(t(12, 0, 0)));
+        let c2 = Cursor::begin(Some(&c), t(12, 5, 0), old, &cfg());
+        let p = c2.pass.clone().unwrap_or_else(|| panic!("pass"));
+        assert!(!p.sweep);
+        assert_eq!(p.lower, t(11, 30, 0));
+        let c3 = Cursor::begin(Some(&c), t(13, 0, 0), old, &cfg());
+        let p = c3.pass.clone().unwrap_or_else(|| panic!("pass"));
+        assert!(p.sweep);
+        assert_eq!(p.lower, t(12, 0, 0) - TimeDelta::hours(24));
+    }
+
+    #[test]
+    fn retention_floor_clamps_the_window() {
+        let floor = t(11, 0, 0);
+        let c = Cursor::begin(None, t(12, 0, 0), floor, &cfg());
+        assert_eq!(c.pass.map(|p| p.lower), Some(floor));
+    }
+
+    #[test]
+    fn interrupted_pass_resumes_where_it_stopped() {
+        let mut c = Cursor::begin(None, t(12, 0, 0), t(0, 0, 0) - TimeDelta::days(30), &cfg());
+        let s = c.next_slice(&cfg()).unwrap_or_else(|| panic!("slice"));
+        c.complete_slice(&s);
+        let resumed = Cursor::begin(
+            Some(&c),
+            t(12, 10, 0),
+            t(0, 0, 0) - TimeDelta::days(30),
+            &cfg(),
+        );
+        let p = resumed.pass.clone().unwrap_or_else(|| panic!("pass"));
+        assert_eq!(p.done_until, s.upper);
+        assert_eq!(p.upper, t(12, 10, 0));
+        assert!(Cursor::check_advance(Some(&c), &resumed).is_ok());
+    }
+
+    #[test]
+    fn backwards_moves_are_refused() {
+        let mut a = Cursor::begin(None, t(12, 0, 0), t(0, 0, 0), &cfg());
+        a.pass = None;
+        let mut b = a.clone();
+        b.watermark = a.watermark - TimeDelta::seconds(1);
+        assert_eq!(
+            Cursor::check_advance(Some(&a), &b),
+            Err(CursorError::Backwards("watermark"))
+        );
+    }
+
+    #[test]
+    fn seen_set_filters_re_reads_and_survives_serialization() {
+        let cfg = cfg();
+        let ids: Vec<String> = (0..50).map(|i| format!("id-{i}")).collect();
+        let keys: Vec<Key<'_>> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| Key {
+                id,
+                time: t(10, 0, 0) + TimeDelta::seconds(i as i64 * 7),
+            })
+            .collect();
+        let mut s = SeenSet::default();
+        let (lo, hi) = (t(10, 0, 0), t(10, 10, 0));
+        let new = s.filter_new(&keys[..30], lo, hi, &cfg);
+        assert_eq!(new.len(), 30);
+        s.record(&keys[..30], &new, lo, hi, &cfg);
+        let json = serde_json::to_value(&s).unwrap_or_default();
+        let s: SeenSet = serde_json::from_value(json).unwrap_or_default();
+        let new = s.filter_new(&keys, lo, hi, &cfg);
+        assert_eq!(new, (30..50).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn fingerprint_collision_in_a_complete_bucket_re_emits_instead_of_losing() {
+        // Find two ids with the same 32-bit fingerprint (a birthday search, ~2^16 tries).
+        let mut by_fp = std::collections::HashMap::new();
+        let mut pair = None;
+        for i in 0u64..2_000_000 {
+            let id = format!("x{i}");
+            if let Some(prev) = by_fp.insert(fingerprint(&id), id.clone()) {
+                pair = Some((prev, id));
+                break;
+            }
+        }
+        let (x, y) = pair.unwrap_or_else(|| panic!("no collision found"));
+        let cfg = cfg();
+        let mut s = SeenSet::default();
+        let (lo, hi) = (t(10, 0, 0), t(10, 5, 0));
+        let kx = Key {
+            id: &x,
+            time: t(10, 0, 1),
+        };
+        let ky = Key {
+            id: &y,
+            time: t(10, 0, 2),
+        };
+        s.record(&[kx], &[0], lo, hi, &cfg);
+        // y is new but shares x's fingerprint: the bucket is re-emitted rather than y lost.
+        let new = s.filter_new(&[kx, ky], lo, hi, &cfg);
+        assert_eq!(new, vec![0, 1]);
+        s.record(&[kx, ky], &new, lo, hi, &cfg);
+        assert!(s.filter_new(&[kx, ky], lo, hi, &cfg).is_empty());
+    }
+
+    #[test]
+    fn count_only_buckets_never_lose_events() {
+        let cfg = cfg();
+        let mut s = SeenSet::default();
+        let (lo, hi) = (t(10, 0, 0), t(10, 5, 0));
+        let ks = [
+            Key {
+                id: "a",
+                time: t(10, 0, 1),
+            },
+            Key {
+                id: "b",
+                time: t(10, 0, 2),
+            },
+        ];
+        s.record(&ks[..1], &[0], lo, hi, &cfg);
+        for b in s.buckets.values_mut() {
+            b.fps = None;
+        }
+        assert!(s.filter_new(&ks[..1], lo, hi, &cfg).is_empty());
+        assert_eq!(s.filter_new(&ks, lo, hi, &cfg), vec![0, 1]);
+        // Partly covered: everything is new.
+        assert_eq!(s.filter_new(&ks[..1], t(10, 0, 30), hi, &cfg), vec![0]);
+    }
+
+    #[test]
+    fn prune_respects_the_size_bound_by_dropping_oldest_fingerprints() {
+        let cfg = cfg();
+        let ids: Vec<String> = (0..2000).map(|i| format!("id-{i}")).collect();
+        let keys: Vec<Key<'_>> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| Key {
+                id,
+                time: t(0, 0, 0) + TimeDelta::seconds(i as i64 * 30),
+            })
+            .collect();
+        let mut s = SeenSet::default();
+        let all: Vec<usize> = (0..keys.len()).collect();
+        s.record(&keys, &all, t(0, 0, 0), t(23, 0, 0), &cfg);
+        assert_eq!(s.fingerprint_bytes(), 8000);
+        s.prune(t(0, 0, 0), 4000, cfg.bucket_secs);
+        assert!(s.fingerprint_bytes() <= 4000);
+        let oldest = s.buckets.values().next().map(|b| b.fps.is_none());
+        let newest = s.buckets.values().last().map(|b| b.fps.is_some());
+        assert_eq!((oldest, newest), (Some(true), Some(true)));
+        s.prune(t(12, 0, 0), 1 << 20, cfg.bucket_secs);
+        assert!(
+            s.buckets
+                .keys()
+                .all(|k| bucket_start(*k, 60) >= t(12, 0, 0))
+        );
+    }
+
+    proptest! {
+        /// Any sequence of overlapping reads over a growing set of records: every record is
+        /// reported new at least once, and records already emitted are (almost always) not.
+        #[test]
+        fn repeated_overlapping_reads_lose_nothing(
+            times in proptest::collection::vec(0i64..7200, 1..300),
+            cuts in proptest::collection::vec(0i64..7200, 1..12),
+        ) {
+            let cfg = CursorConfig { bucket_secs: 60, ..CursorConfig::default() };
+            let base = t(0, 0, 0);
+            let ids: Vec<String> = (0..times.len()).map(|i| format!("rec-{i}")).collect();
+            let mut emitted: std::collections::HashMap<String, u32> = Default::default();
+            let mut s = SeenSet::default();
+            let mut sorted_cuts = cuts.clone();
+            sorted_cuts.sort_unstable();
+            let mut last_lo = base;
+            for cut in sorted_cuts.iter().chain(std::iter::once(&7200)) {
+                // Records visible so far: those with time <= cut. Read [cut - 1800, cut].
+                let hi = base + TimeDelta::seconds(*cut);
+                let lo = align_down(hi - TimeDelta::seconds(1800), 60).max(base);
+                last_lo = lo;
+                let keys: Vec<Key<'_>> = times.iter().zip(&ids)
+                    .filter(|(tt, _)| **tt <= *cut && base + TimeDelta::seconds(**tt) >= lo)
+                    .map(|(tt, id)| Key { id, time: base + TimeDelta::seconds(*tt) })
+                    .collect();
+                let new = s.filter_new(&keys, lo, hi, &cfg);
+                for i in &new { *emitted.entry(keys[*i].id.to_string()).or_default() += 1; }
+                s.record(&keys, &new, lo, hi, &cfg);
+            }
+            // Every record inside the final window was emitted, and nothing twice.
+            for (tt, id) in times.iter().zip(&ids) {
+                if base + TimeDelta::seconds(*tt) >= last_lo {
+                    prop_assert!(emitted.contains_key(id), "lost {id} at {tt}");
+                }
+            }
+            prop_assert!(emitted.values().all(|n| *n == 1), "duplicates: {emitted:?}");
+        }
+    }
+}
