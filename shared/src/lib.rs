@@ -2,6 +2,7 @@
 //! Graph client, cursors, OCSF normalization and the storage and sink traits with their
 //! embedded implementations.
 
+pub mod auth;
 pub mod clock;
 pub mod cloud;
 pub mod http;

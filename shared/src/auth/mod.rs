@@ -1,0 +1,139 @@
+//! App-only tokens for Microsoft Graph (and later the Management Activity API), per tenant and
+//! per national cloud, with the OAuth 2.0 client-credentials grant.
+//!
+//! * [`AppCredential`]: a client ID with a client secret or a certificate and RSA key.
+//! * [`TokenClient`]: fetches tokens from the tenant's cloud's token endpoint and caches them
+//!   until shortly before expiry.
+//! * [`AccessToken`]: the token, its expiry and its application `roles`; a token without roles
+//!   (consent revoked) is refused as [`AuthError::ConsentRevoked`].
+//! * [`AuthError`]: every failure, classified from Microsoft's `error` and `error_codes`, with
+//!   a retry verdict, a stable kind and an operator remedy.
+//! * [`TokenSource`]: what the Graph client depends on; [`StaticAppTokens`] implements it with
+//!   one app registration for every tenant of a cloud.
+//!
+//! Secrets, assertions and tokens are wrapped in [`SecretString`], which never prints its
+//! value; no error or log line carries one, nor a response body.
+
+mod assertion;
+mod client;
+mod credential;
+mod error;
+mod secret;
+mod token;
+
+use async_trait::async_trait;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use crate::cloud::Cloud;
+
+pub use assertion::{ASSERTION_LIFETIME, CLIENT_ASSERTION_TYPE, client_assertion};
+pub use client::{DEFAULT_RENEW_MARGIN, Scope, TokenClient};
+pub use credential::{AppCredential, CertificateCredential, ClientCredential};
+pub use error::AuthError;
+pub use secret::SecretString;
+pub use token::{AccessToken, REQUIRED_GRAPH_ROLES, ROLE_PURPOSES, role_purpose};
+
+/// Where the Graph client gets app-only Graph tokens.
+///
+/// Implementations cache tokens and renew them before expiry, so callers may ask before every
+/// request. The returned token is guaranteed to carry at least one application role; compare
+/// [`AccessToken::missing_roles`] with [`REQUIRED_GRAPH_ROLES`] to detect partial consent.
+#[async_trait]
+pub trait TokenSource: Send + Sync {
+    /// A Graph token for `tenant` (GUID or verified domain) on `cloud`.
+    async fn graph_token(&self, cloud: Cloud, tenant: &str) -> Result<AccessToken, AuthError>;
+
+    /// Forgets cached tokens for `tenant` on `cloud`. Call when Graph answers 401 to a token
+    /// from this source; the next [`TokenSource::graph_token`] fetches a new one.
+    fn invalidate(&self, cloud: Cloud, tenant: &str);
+}
+
+/// One app registration used for every tenant it serves (the multi-tenant app of a cloud
+/// group).
+#[derive(Debug)]
+pub struct StaticAppTokens {
+    /// The caching token client.
+    pub client: TokenClient,
+    /// The app registration.
+    pub app: AppCredential,
+}
+
+impl StaticAppTokens {
+    /// A token source for `app` through `client`.
+    pub fn new(client: TokenClient, app: AppCredential) -> Self {
+        Self { client, app }
+    }
+}
+
+#[async_trait]
+impl TokenSource for StaticAppTokens {
+    async fn graph_token(&self, cloud: Cloud, tenant: &str) -> Result<AccessToken, AuthError> {
+        self.client
+            .token(cloud, tenant, &self.app, Scope::Graph)
+            .await
+    }
+
+    fn invalidate(&self, cloud: Cloud, tenant: &str) {
+        self.client.invalidate(cloud, tenant, &self.app.client_id);
+    }
+}
+
+/// Base64url without padding (JWS encoding).
+pub(crate) fn b64url(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::client::tests::{serve, token_body};
+    use crate::auth::token::tests::t0;
+    use crate::clock::ManualClock;
+    use crate::http::{EndpointOverride, Transport};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn static_app_tokens_serve_graph_tokens_and_invalidate() {
+        let (base, seen) = serve(Arc::new(|_| {
+            (200, token_body(&["AuditLog.Read.All"], 3600))
+        }))
+        .await;
+        let transport = Transport::new(
+            Duration::from_secs(5),
+            Some(EndpointOverride::parse(&base).expect("override")),
+        )
+        .expect("transport");
+        let clock = ManualClock::new(t0());
+        let app = AppCredential::with_secret("app-1", SecretString::new("SECRET-xyz"));
+        let tokens = StaticAppTokens::new(TokenClient::new(transport, Arc::new(clock)), app);
+        assert!(!format!("{tokens:?}").contains("SECRET-xyz"));
+        let source: &dyn TokenSource = &tokens;
+        let t = source
+            .graph_token(Cloud::Dod, "contoso.us")
+            .await
+            .expect("token");
+        source
+            .graph_token(Cloud::Dod, "contoso.us")
+            .await
+            .expect("cached");
+        assert_eq!(seen.lock().expect("seen").len(), 1);
+        source.invalidate(Cloud::Dod, "contoso.us");
+        source
+            .graph_token(Cloud::Dod, "contoso.us")
+            .await
+            .expect("refetched");
+        let seen = seen.lock().expect("seen").clone();
+        assert_eq!(seen.len(), 2);
+        assert_eq!(seen[0].host, "login.microsoftonline.us");
+        assert_eq!(
+            seen[0].field("scope"),
+            Some("https://dod-graph.microsoft.us/.default")
+        );
+        assert_eq!(
+            t.missing_roles(REQUIRED_GRAPH_ROLES),
+            vec!["Directory.Read.All"]
+        );
+    }
+}
