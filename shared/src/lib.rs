@@ -5,12 +5,11 @@
 pub mod auth;
 pub mod clock;
 pub mod cloud;
+pub mod cursor;
+pub mod graph;
 pub mod http;
+pub mod store;
 pub mod stream;
 
 pub use cloud::{Cloud, CloudGroup};
 pub use stream::Stream;
-pub mod auth;
-pub mod cursor;
-pub mod graph;
-pub mod store;
