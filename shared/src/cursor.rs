@@ -343,6 +343,29 @@ impl SeenSet {
         self.high = Some(self.high.map_or(upper, |h| h.max(upper)));
     }
 
+    /// Records records emitted from a read that did not finish (a page was missing): only
+    /// what was emitted is added; no bucket is treated as completely read.
+    pub fn record_partial(&mut self, fetched: &[Key<'_>], emitted: &[usize], cfg: &CursorConfig) {
+        let b = cfg.bucket();
+        for i in emitted {
+            if let Some(k) = fetched.get(*i) {
+                let bucket = self
+                    .buckets
+                    .entry(bucket_index(k.time, b))
+                    .or_insert_with(|| Bucket {
+                        count: 0,
+                        fps: Some(Vec::new()),
+                    });
+                bucket.count = bucket.count.saturating_add(1);
+                if let Some(fps) = bucket.fps.as_mut() {
+                    let fp = fingerprint(k.id);
+                    let at = fps.partition_point(|x| *x < fp);
+                    fps.insert(at, fp);
+                }
+            }
+        }
+    }
+
     /// Drops buckets older than `keep_from`, then fingerprints of the oldest buckets until the
     /// packed fingerprints fit in `max_bytes`.
     pub fn prune(&mut self, keep_from: DateTime<Utc>, max_bytes: usize, bucket_secs: u64) {
