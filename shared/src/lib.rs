@@ -10,5 +10,6 @@ pub mod stream;
 pub use cloud::{Cloud, CloudGroup};
 pub use stream::Stream;
 pub mod auth;
+pub mod batch;
 pub mod graph;
 pub mod store;
