@@ -11,5 +11,6 @@ pub use cloud::{Cloud, CloudGroup};
 pub use stream::Stream;
 pub mod auth;
 pub mod batch;
+pub mod embedded;
 pub mod graph;
 pub mod store;
