@@ -8,6 +8,8 @@
 //! - [`MemorySink`] and [`MemoryDeadLetters`]: in-memory sinks for tests and the simulator
 //!   demo, with injectable failures.
 
+pub mod ndjson;
 pub mod sqlite;
 
+pub use ndjson::{NdjsonDeadLetters, NdjsonSink};
 pub use sqlite::SqliteStore;
