@@ -8,8 +8,10 @@
 //! - [`MemorySink`] and [`MemoryDeadLetters`]: in-memory sinks for tests and the simulator
 //!   demo, with injectable failures.
 
+pub mod memory;
 pub mod ndjson;
 pub mod sqlite;
 
+pub use memory::{InjectedFailure, MemoryDeadLetters, MemorySink};
 pub use ndjson::{NdjsonDeadLetters, NdjsonSink};
 pub use sqlite::SqliteStore;
