@@ -3,9 +3,11 @@
 //! embedded implementations.
 
 pub mod auth;
+pub mod batch;
 pub mod clock;
 pub mod cloud;
 pub mod cursor;
+pub mod embedded;
 pub mod graph;
 pub mod http;
 pub mod store;

@@ -3,7 +3,7 @@
 //! Microsoft allows 5 requests per 10 s per app per tenant, and 122 requests per 10 s per app
 //! across all tenants. [`Pacer`] keeps a sliding window per tenant and one for the whole
 //! process (a configured share of the app-wide limit), and makes callers wait through the
-//! injected [`Clock`] until both have room. A 429 blocks the bucket it names until
+//! injected [`Clock`](crate::clock::Clock) until both have room. A 429 blocks the bucket it names until
 //! `Retry-After` has passed, so nobody in this process retries blindly into it.
 //!
 //! Waiting is bounded by a deadline: a caller that cannot get a slot in time gets

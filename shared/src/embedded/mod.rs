@@ -1,0 +1,17 @@
+//! Embedded implementations of the storage and sink traits in [`crate::store`], for running
+//! the whole pipeline on one machine with no cloud services:
+//!
+//! - [`SqliteStore`]: cursors (versioned compare-and-set) and the tenant registry in one
+//!   SQLite file.
+//! - [`NdjsonSink`] and [`NdjsonDeadLetters`]: events and dead letters appended as JSON lines
+//!   to local files, synced to disk before `send` / `put` return.
+//! - [`MemorySink`] and [`MemoryDeadLetters`]: in-memory sinks for tests and the simulator
+//!   demo, with injectable failures.
+
+pub mod memory;
+pub mod ndjson;
+pub mod sqlite;
+
+pub use memory::{InjectedFailure, MemoryDeadLetters, MemorySink};
+pub use ndjson::{NdjsonDeadLetters, NdjsonSink};
+pub use sqlite::SqliteStore;
