@@ -79,6 +79,55 @@ impl TokenSource for StaticAppTokens {
     }
 }
 
+/// App registrations chosen per tenant: each tenant names the app (credential reference) that
+/// serves it. Used where one deployment holds several app registrations (one per cloud group,
+/// or per MSP).
+#[derive(Debug)]
+pub struct PerTenantTokens {
+    client: TokenClient,
+    apps: std::sync::RwLock<std::collections::HashMap<String, AppCredential>>,
+}
+
+impl PerTenantTokens {
+    /// An empty source using `client`.
+    pub fn new(client: TokenClient) -> Self {
+        Self {
+            client,
+            apps: Default::default(),
+        }
+    }
+
+    /// Sets the app that serves `tenant`.
+    pub fn set(&self, tenant: &str, app: AppCredential) {
+        if let Ok(mut m) = self.apps.write() {
+            m.insert(tenant.to_ascii_lowercase(), app);
+        }
+    }
+
+    fn app(&self, tenant: &str) -> Option<AppCredential> {
+        self.apps
+            .read()
+            .ok()
+            .and_then(|m| m.get(&tenant.to_ascii_lowercase()).cloned())
+    }
+}
+
+#[async_trait]
+impl TokenSource for PerTenantTokens {
+    async fn graph_token(&self, cloud: Cloud, tenant: &str) -> Result<AccessToken, AuthError> {
+        let app = self.app(tenant).ok_or_else(|| AuthError::BadCredential {
+            reason: "no app credential is configured for this tenant",
+        })?;
+        self.client.token(cloud, tenant, &app, Scope::Graph).await
+    }
+
+    fn invalidate(&self, cloud: Cloud, tenant: &str) {
+        if let Some(app) = self.app(tenant) {
+            self.client.invalidate(cloud, tenant, &app.client_id);
+        }
+    }
+}
+
 /// Base64url without padding (JWS encoding).
 pub(crate) fn b64url(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)

@@ -1,0 +1,518 @@
+//! `itdr run`: the scheduler and pollers in-process, on the embedded store and NDJSON files.
+//! With a `[simulator]` section it first starts the Microsoft simulator in accelerated time and
+//! registers its tenants, so `make run` exercises the whole pipeline on one machine.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow};
+use chrono::{DateTime, TimeDelta, Utc};
+use itdr_shared::auth::{
+    AppCredential, CertificateCredential, PerTenantTokens, SecretString, TokenClient,
+};
+use itdr_shared::clock::{Clock, ScaledClock, SharedClock, SystemClock};
+use itdr_shared::embedded::{NdjsonDeadLetters, NdjsonSink, SqliteStore};
+use itdr_shared::graph::{GraphClient, Pacer, Rate};
+use itdr_shared::http::{EndpointOverride, Transport};
+use itdr_shared::poll::{PollContext, PollJob, percentile, poll};
+use itdr_shared::store::{
+    Health, HealthState, HealthUpdate, TenantRecord, TenantRegistry,
+};
+use itdr_shared::{Cloud, Stream};
+use itdr_sim::{SimConfig, SimHandle, Simulator, TenantSpec};
+use serde::Serialize;
+
+use crate::config::RunConfig;
+
+/// Per (tenant, stream) totals for the summary.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct StreamTotals {
+    /// Events delivered.
+    pub emitted: usize,
+    /// Records filtered as already emitted.
+    pub duplicates: usize,
+    /// Dead letters.
+    pub dead_letters: usize,
+    /// Polls run.
+    pub polls: usize,
+    /// Failed polls.
+    pub failures: usize,
+    /// Freshness samples (seconds from event time to delivery).
+    #[serde(skip)]
+    pub freshness: Vec<u32>,
+    /// Last error kind.
+    pub last_error: Option<String>,
+}
+
+/// The run's summary (printed as a table, or JSON with `--json`).
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    /// Rows per tenant and stream.
+    pub rows: Vec<SummaryRow>,
+    /// Simulated (or real) time covered.
+    pub clock_secs: i64,
+    /// Real seconds taken.
+    pub real_secs: f64,
+    /// App-level 429s the simulator saw (0 when no simulator).
+    pub app_level_429: u64,
+}
+
+/// One summary row.
+#[derive(Debug, Serialize)]
+pub struct SummaryRow {
+    /// Organization.
+    pub org: String,
+    /// Tenant id.
+    pub tenant_id: String,
+    /// Cloud.
+    pub cloud: String,
+    /// Stream.
+    pub stream: String,
+    /// Events delivered.
+    pub emitted: usize,
+    /// Graph requests for the tenant (all streams).
+    pub requests: u64,
+    /// 429s for the tenant (all streams).
+    pub throttled: u64,
+    /// Duplicates filtered.
+    pub duplicates: usize,
+    /// Dead letters.
+    pub dead_letters: usize,
+    /// Freshness p50 in seconds.
+    pub freshness_p50_secs: Option<u32>,
+    /// Freshness p99 in seconds.
+    pub freshness_p99_secs: Option<u32>,
+    /// Health state at the end.
+    pub health: String,
+    /// Last error kind.
+    pub last_error: Option<String>,
+}
+
+struct Runtime {
+    cfg: RunConfig,
+    clock: SharedClock,
+    store: SqliteStore,
+    tokens: Arc<PerTenantTokens>,
+    ctx: PollContext,
+    graph: Arc<GraphClient>,
+    sim: Option<SimHandle>,
+    sim_specs: Vec<TenantSpec>,
+}
+
+fn app_credential(name: &str, cfg: &crate::config::AppConfig) -> anyhow::Result<AppCredential> {
+    if let Some(var) = &cfg.client_secret_env {
+        let secret = std::env::var(var)
+            .map_err(|_| anyhow!("[apps.{name}] environment variable {var} is not set"))?;
+        return Ok(AppCredential::with_secret(
+            cfg.client_id.clone(),
+            SecretString::new(secret),
+        ));
+    }
+    let (Some(cert), Some(key)) = (&cfg.certificate_pem, &cfg.private_key_pem) else {
+        return Err(anyhow!("[apps.{name}] has no credential"));
+    };
+    let cert_pem = std::fs::read(cert)
+        .with_context(|| format!("[apps.{name}] cannot read {}", cert.display()))?;
+    let key_pem = std::fs::read(key)
+        .with_context(|| format!("[apps.{name}] cannot read {}", key.display()))?;
+    let c = CertificateCredential::from_pem(&cert_pem, &key_pem)
+        .map_err(|e| anyhow!("[apps.{name}] {e}"))?;
+    Ok(AppCredential::with_certificate(cfg.client_id.clone(), c))
+}
+
+async fn setup(cfg: RunConfig) -> anyhow::Result<Runtime> {
+    if cfg.store.fresh {
+        for suffix in ["", "-wal", "-shm"] {
+            let p = format!("{}{suffix}", cfg.store.path.display());
+            let _ = std::fs::remove_file(p);
+        }
+    }
+    if let Some(parent) = cfg.store.path.parent()
+        && !parent.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    if cfg.output.truncate {
+        let _ = std::fs::remove_file(&cfg.output.events);
+        let _ = std::fs::remove_file(&cfg.output.dead_letters);
+    }
+    let store = SqliteStore::open(&cfg.store.path)
+        .map_err(|e| anyhow!("cannot open the store {}: {e}", cfg.store.path.display()))?;
+
+    let mut sim_specs: Vec<TenantSpec> = Vec::new();
+    let (clock, sim): (SharedClock, Option<SimHandle>) = match &cfg.simulator {
+        Some(s) => {
+            let clock: SharedClock = Arc::new(ScaledClock::new(s.start, s.speed));
+            let specs: Vec<TenantSpec> = s
+                .tenants
+                .iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    let mut spec = TenantSpec::new(u32::try_from(i).unwrap_or(0), t.cloud);
+                    spec.signins_per_hour = t.signins_per_hour;
+                    spec.audits_per_hour = t.audits_per_hour;
+                    spec.has_p1 = t.p1;
+                    spec.has_p2 = t.p2;
+                    spec
+                })
+                .collect();
+            sim_specs = specs.clone();
+            let sim_cfg = SimConfig::new(s.seed, specs);
+            let bind: SocketAddr = ([127, 0, 0, 1], 0).into();
+            let handle = Simulator::start(sim_cfg, clock.clone(), bind)
+                .await
+                .context("cannot start the simulator")?;
+            (clock, Some(handle))
+        }
+        None => (Arc::new(SystemClock), None),
+    };
+
+    let endpoint = match (&sim, &cfg.endpoint_override) {
+        (Some(h), _) => Some(EndpointOverride::parse(&h.base_url())?),
+        (None, Some(o)) => Some(EndpointOverride::parse(o)?),
+        (None, None) => None,
+    };
+    let transport = Transport::new(Duration::from_secs(60), endpoint)
+        .map_err(|e| anyhow!("cannot build the HTTP client: {e}"))?;
+    let tokens = Arc::new(PerTenantTokens::new(TokenClient::new(
+        transport.clone(),
+        clock.clone(),
+    )));
+    let pacer = Pacer::new(
+        clock.clone(),
+        Rate::REPORTS_PER_TENANT,
+        Some(Rate {
+            requests: cfg.schedule.app_requests_per_10s,
+            window: Duration::from_secs(10),
+        }),
+    );
+    let graph = Arc::new(GraphClient::new(
+        transport,
+        tokens.clone(),
+        clock.clone(),
+        pacer,
+    ));
+
+    // Register the simulator's tenants and their credentials.
+    if let Some(s) = &cfg.simulator {
+        for (t, spec) in s.tenants.iter().zip(&sim_specs) {
+            let record = TenantRecord {
+                tenant_id: spec.tenant_id.clone(),
+                domain: Some(spec.domain.clone()),
+                org: Some(t.org.clone()),
+                cloud: spec.cloud,
+                app_ref: format!("sim:{}", spec.cloud.group()),
+                streams: Stream::ALL.to_vec(),
+                include_noninteractive: true,
+                enabled: true,
+                health: Health::default(),
+                created_at: clock.now(),
+            };
+            if store.get(&record.tenant_id).await?.is_none() {
+                store.insert(&record).await?;
+            }
+            tokens.set(
+                &spec.tenant_id,
+                AppCredential::with_secret(spec.app_id.clone(), SecretString::new(spec.client_secret.clone())),
+            );
+        }
+    }
+    // Register configured apps for registered tenants.
+    let mut apps = BTreeMap::new();
+    for (name, app) in &cfg.apps {
+        apps.insert(name.clone(), app_credential(name, app)?);
+    }
+    for t in store.list().await? {
+        if let Some(app) = apps.get(&t.app_ref) {
+            tokens.set(&t.tenant_id, app.clone());
+        }
+    }
+
+    let sink = Arc::new(
+        NdjsonSink::open(&cfg.output.events)
+            .map_err(|e| anyhow!("cannot open {}: {e}", cfg.output.events.display()))?,
+    );
+    let dead = Arc::new(
+        NdjsonDeadLetters::open(&cfg.output.dead_letters)
+            .map_err(|e| anyhow!("cannot open {}: {e}", cfg.output.dead_letters.display()))?,
+    );
+    let ctx = PollContext {
+        graph: graph.clone(),
+        cursors: Arc::new(store.clone()),
+        sink,
+        dead_letters: dead,
+        config: cfg.poll.clone(),
+        hook: None,
+    };
+    Ok(Runtime {
+        cfg,
+        clock,
+        store,
+        tokens,
+        ctx,
+        graph,
+        sim,
+        sim_specs,
+    })
+}
+
+/// Runs the configured schedule. `once` runs a single cycle.
+pub async fn run(cfg: RunConfig, once: bool, json: bool) -> anyhow::Result<Summary> {
+    let rt = setup(cfg).await?;
+    let _ = &rt.tokens;
+    let start_real = Instant::now();
+    let start = rt.clock.now();
+    let stop_at = rt
+        .cfg
+        .schedule
+        .stop_after_secs
+        .map(|s| start + TimeDelta::seconds(i64::try_from(s).unwrap_or(i64::MAX / 2)));
+    let interval = Duration::from_secs(rt.cfg.schedule.interval_secs);
+    let mut totals: BTreeMap<(String, Stream), StreamTotals> = BTreeMap::new();
+    let revocations: Vec<(String, DateTime<Utc>)> = match &rt.cfg.simulator {
+        Some(s) => s
+            .tenants
+            .iter()
+            .zip(&rt.sim_specs)
+            .filter_map(|(t, spec)| {
+                t.revoke_consent_after_secs.map(|after| {
+                    (
+                        spec.tenant_id.clone(),
+                        start + TimeDelta::seconds(i64::try_from(after).unwrap_or(0)),
+                    )
+                })
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    let mut revoked = std::collections::HashSet::new();
+    let tty = std::io::stderr().is_terminal() && !json;
+    let mut cycle = 0u64;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                stop.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+        });
+    }
+    loop {
+        let cycle_start = rt.clock.now();
+        if stop_at.is_some_and(|s| cycle_start >= s) || stop.load(std::sync::atomic::Ordering::SeqCst) {
+            break;
+        }
+        if let Some(h) = &rt.sim {
+            for (tenant, at) in &revocations {
+                if cycle_start >= *at && revoked.insert(tenant.clone()) {
+                    h.revoke_consent(tenant);
+                }
+            }
+        }
+        cycle += 1;
+        let deadline = cycle_start + itdr_shared::clock::to_delta(interval);
+        let tenants: Vec<TenantRecord> = rt
+            .store
+            .list()
+            .await?
+            .into_iter()
+            .filter(|t| t.enabled && t.health.state != HealthState::Offboarded)
+            .collect();
+        let sem = Arc::new(tokio::sync::Semaphore::new(rt.cfg.schedule.max_concurrent_tenants));
+        let mut tasks = tokio::task::JoinSet::new();
+        for t in tenants {
+            let ctx = rt.ctx.clone();
+            let store = rt.store.clone();
+            let clock = rt.clock.clone();
+            let sem = sem.clone();
+            tasks.spawn(async move {
+                let _permit = sem.acquire_owned().await;
+                let mut results = Vec::new();
+                for stream in &t.streams {
+                    let job = PollJob {
+                        tenant_id: t.tenant_id.clone(),
+                        cloud: t.cloud,
+                        stream: *stream,
+                        include_noninteractive: t.include_noninteractive,
+                    };
+                    let r = poll(&ctx, &job, deadline).await;
+                    let update = match &r {
+                        Ok(o) => HealthUpdate::Success {
+                            at: clock.now(),
+                            newest_event: o.newest_event,
+                            throttled: false,
+                        },
+                        Err(f) => HealthUpdate::Failure {
+                            at: clock.now(),
+                            kind: f.error.kind().to_string(),
+                            state: f.error.health_state(),
+                        },
+                    };
+                    if let Err(e) = store.update_health(&t.tenant_id, &update).await {
+                        tracing::error!(tenant = %t.tenant_id, error = %e, "health update failed");
+                    }
+                    results.push((t.tenant_id.clone(), *stream, r));
+                }
+                results
+            });
+        }
+        while let Some(joined) = tasks.join_next().await {
+            let Ok(results) = joined else { continue };
+            for (tenant, stream, r) in results {
+                let tot = totals.entry((tenant, stream)).or_default();
+                tot.polls += 1;
+                let o = match r {
+                    Ok(o) => o,
+                    Err(f) => {
+                        tot.failures += 1;
+                        tot.last_error = Some(f.error.kind().to_string());
+                        f.progress
+                    }
+                };
+                tot.emitted += o.emitted;
+                tot.duplicates += o.duplicates_filtered;
+                tot.dead_letters += o.dead_lettered;
+                tot.freshness.extend(o.freshness_secs);
+            }
+        }
+        let emitted: usize = totals.values().map(|t| t.emitted).sum();
+        let elapsed = rt.clock.now() - start;
+        let line = format!(
+            "cycle {cycle}: clock +{:02}:{:02} h, {emitted} events emitted",
+            elapsed.num_hours(),
+            elapsed.num_minutes() % 60
+        );
+        if tty {
+            eprint!("\r{line}   ");
+            let _ = std::io::stderr().flush();
+        } else if !json && cycle % 12 == 1 {
+            eprintln!("{line}");
+        }
+        if once {
+            break;
+        }
+        let next = cycle_start + itdr_shared::clock::to_delta(interval);
+        let now = rt.clock.now();
+        if next > now {
+            rt.clock
+                .sleep((next - now).to_std().unwrap_or_default())
+                .await;
+        }
+    }
+    if tty {
+        eprintln!();
+    }
+    let summary = summarize(&rt, &totals, start, start_real).await?;
+    if let Some(h) = rt.sim {
+        h.shutdown().await;
+    }
+    Ok(summary)
+}
+
+async fn summarize(
+    rt: &Runtime,
+    totals: &BTreeMap<(String, Stream), StreamTotals>,
+    start: DateTime<Utc>,
+    start_real: Instant,
+) -> anyhow::Result<Summary> {
+    let mut rows = Vec::new();
+    for t in rt.store.list().await? {
+        let stats = rt.graph.stats(&t.tenant_id);
+        let sim_429 = rt
+            .sim
+            .as_ref()
+            .map(|h| {
+                h.counters()
+                    .throttled_tenant_level
+                    .get(&t.tenant_id)
+                    .copied()
+                    .unwrap_or(0)
+            })
+            .unwrap_or(stats.throttled);
+        for stream in &t.streams {
+            let tot = totals
+                .get(&(t.tenant_id.clone(), *stream))
+                .cloned()
+                .unwrap_or_default();
+            rows.push(SummaryRow {
+                org: t.org.clone().unwrap_or_default(),
+                tenant_id: t.tenant_id.clone(),
+                cloud: t.cloud.as_str().to_string(),
+                stream: stream.as_str().to_string(),
+                emitted: tot.emitted,
+                requests: stats.requests,
+                throttled: sim_429.max(stats.throttled),
+                duplicates: tot.duplicates,
+                dead_letters: tot.dead_letters,
+                freshness_p50_secs: percentile(&tot.freshness, 50.0),
+                freshness_p99_secs: percentile(&tot.freshness, 99.0),
+                health: t.health.state.as_str().to_string(),
+                last_error: tot.last_error.clone(),
+            });
+        }
+    }
+    Ok(Summary {
+        rows,
+        clock_secs: (rt.clock.now() - start).num_seconds(),
+        real_secs: start_real.elapsed().as_secs_f64(),
+        app_level_429: rt.sim.as_ref().map(|h| h.counters().throttled_app_level).unwrap_or(0),
+    })
+}
+
+fn fmt_secs(s: Option<u32>) -> String {
+    match s {
+        None => "-".into(),
+        Some(s) if s < 120 => format!("{s}s"),
+        Some(s) if s < 7200 => format!("{}m", s / 60),
+        Some(s) => format!("{:.1}h", f64::from(s) / 3600.0),
+    }
+}
+
+/// Prints the summary as a table.
+pub fn print_table(s: &Summary) {
+    println!(
+        "{:<42} {:<9} {:<17} {:>8} {:>6} {:>5} {:>7} {:>4} {:>6} {:>6}  {:<16}",
+        "organization", "cloud", "stream", "events", "reqs", "429s", "dups", "dead", "p50", "p99", "health"
+    );
+    for r in &s.rows {
+        let mut org = r.org.clone();
+        if org.len() > 42 {
+            org.truncate(41);
+            org.push('~');
+        }
+        let health = match &r.last_error {
+            Some(e) if r.health != "healthy" => format!("{} ({e})", r.health),
+            _ => r.health.clone(),
+        };
+        println!(
+            "{:<42} {:<9} {:<17} {:>8} {:>6} {:>5} {:>7} {:>4} {:>6} {:>6}  {:<16}",
+            org,
+            r.cloud,
+            r.stream,
+            r.emitted,
+            r.requests,
+            r.throttled,
+            r.duplicates,
+            r.dead_letters,
+            fmt_secs(r.freshness_p50_secs),
+            fmt_secs(r.freshness_p99_secs),
+            health
+        );
+    }
+    let total: usize = s.rows.iter().map(|r| r.emitted).sum();
+    println!(
+        "\n{total} events over {:.1} h of clock time in {:.1} s; app-level 429s: {}",
+        s.clock_secs as f64 / 3600.0,
+        s.real_secs,
+        s.app_level_429
+    );
+}
+
+/// Cloud label helper for other commands.
+pub fn cloud_label(c: Cloud) -> &'static str {
+    c.label()
+}
