@@ -369,12 +369,20 @@ impl Simulator {
 }
 
 /// A handle on a running simulator: inspect what it saw and steer its tenants.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SimHandle {
     state: Arc<SimState>,
     addr: SocketAddr,
     #[allow(clippy::type_complexity)]
     stop: Arc<Mutex<Option<(oneshot::Sender<()>, JoinHandle<()>)>>>,
+}
+
+impl std::fmt::Debug for SimHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimHandle")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SimHandle {
