@@ -1,0 +1,265 @@
+//! Configuration of the simulator: the tenants it plays, their licences, permissions and
+//! injected faults, the ingestion-delay model and the throttling limits.
+
+use std::time::Duration;
+
+use itdr_shared::Cloud;
+use rand::Rng;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+/// The application permissions a fully consented ingestion app holds.
+pub const DEFAULT_ROLES: [&str; 4] = [
+    "AuditLog.Read.All",
+    "Directory.Read.All",
+    "Organization.Read.All",
+    "User.Read.All",
+];
+
+/// Everything the simulator needs to start.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Seed of every generated record. Two simulators with the same seed, tenants and clock
+    /// start serve identical data.
+    pub seed: u64,
+    /// The tenants the simulator plays.
+    pub tenants: Vec<TenantSpec>,
+    /// Ingestion delay between an event happening and it becoming visible through Graph.
+    pub delay: DelayModel,
+    /// Reports-API throttling limits.
+    pub throttle: ThrottleConfig,
+    /// How far before the clock's start events exist (default 30 days, the P1 retention).
+    /// Events are generated lazily per hour and kept in a compact form (about 24 bytes each).
+    pub history: chrono::Duration,
+}
+
+impl SimConfig {
+    /// A configuration with the given seed and tenants and default delay, throttling and
+    /// history.
+    pub fn new(seed: u64, tenants: Vec<TenantSpec>) -> Self {
+        Self {
+            seed,
+            tenants,
+            delay: DelayModel::default(),
+            throttle: ThrottleConfig::default(),
+            history: chrono::Duration::days(30),
+        }
+    }
+}
+
+/// One simulated customer tenant, with the ingestion app's registration in it.
+#[derive(Debug, Clone)]
+pub struct TenantSpec {
+    /// Tenant id (GUID, lowercase).
+    pub tenant_id: String,
+    /// Initial verified domain, e.g. `contoso0.onmicrosoft.com`.
+    pub domain: String,
+    /// The national cloud the tenant lives in.
+    pub cloud: Cloud,
+    /// Application (client) id of the ingestion app.
+    pub app_id: String,
+    /// The app's client secret as accepted by this tenant.
+    pub client_secret: String,
+    /// Base64url SHA-256 thumbprint of the app's certificate (derived from `cert_der` when
+    /// `None`).
+    pub cert_sha256_thumbprint_b64url: Option<String>,
+    /// DER of the app's certificate, used to verify client assertions.
+    pub cert_der: Option<Vec<u8>>,
+    /// Application permissions consented in the tenant (the token's `roles` claim).
+    pub roles: Vec<String>,
+    /// Entra ID P1 (sign-in logs, 30-day retention).
+    pub has_p1: bool,
+    /// Entra ID P2 (risk fields not hidden).
+    pub has_p2: bool,
+    /// Exchange Online licensed (an `EXCHANGE_S_ENTERPRISE` plan in subscribedSkus).
+    pub exchange_licence: bool,
+    /// Number of users in the directory.
+    pub users: usize,
+    /// Average sign-ins per simulated hour (all event types).
+    pub signins_per_hour: f64,
+    /// Average directory audit events per simulated hour.
+    pub audits_per_hour: f64,
+    /// Faults to inject from the start.
+    pub faults: Faults,
+}
+
+const TENANT_NAMES: [&str; 12] = [
+    "contoso",
+    "fabrikam",
+    "northwind",
+    "tailspin",
+    "wingtip",
+    "adatum",
+    "litware",
+    "woodgrove",
+    "proseware",
+    "lucerne",
+    "alpineski",
+    "relecloud",
+];
+
+impl TenantSpec {
+    /// A tenant with sensible defaults: deterministic GUID and domain derived from `seed_index`
+    /// and the cloud, all four default roles, P1 but not P2, Exchange, 40 users, about 120
+    /// sign-ins and 10 audit events per hour. Tenants of one cloud group share one app id
+    /// (a multi-tenant app is registered once per cloud).
+    pub fn new(seed_index: u32, cloud: Cloud) -> Self {
+        let name = TENANT_NAMES[seed_index as usize % TENANT_NAMES.len()];
+        let suffix = match cloud {
+            Cloud::Global | Cloud::Gcc => "onmicrosoft.com",
+            Cloud::GccHigh | Cloud::Dod => "onmicrosoft.us",
+            Cloud::China => "partner.onmschina.cn",
+        };
+        let tenant_id = stable_guid(&format!("tenant/{}/{seed_index}", cloud.as_str()));
+        let app_key = match cloud {
+            Cloud::Global | Cloud::Gcc => "commercial",
+            Cloud::GccHigh | Cloud::Dod => "usgov",
+            Cloud::China => "china",
+        };
+        Self {
+            tenant_id,
+            domain: format!("{name}{seed_index}.{suffix}"),
+            cloud,
+            app_id: stable_guid(&format!("app/{app_key}")),
+            client_secret: format!("sim~{app_key}~secret-{seed_index}"),
+            cert_sha256_thumbprint_b64url: None,
+            cert_der: None,
+            roles: DEFAULT_ROLES.iter().map(|r| (*r).to_string()).collect(),
+            has_p1: true,
+            has_p2: false,
+            exchange_licence: true,
+            users: 40,
+            signins_per_hour: 120.0,
+            audits_per_hour: 10.0,
+            faults: Faults::default(),
+        }
+    }
+}
+
+/// A GUID derived deterministically from a name (the first 16 bytes of its SHA-256, shaped
+/// as a version-4 UUID).
+pub(crate) fn stable_guid(name: &str) -> String {
+    let d = Sha256::digest(format!("itdr-sim/{name}").as_bytes());
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&d[..16]);
+    uuid::Builder::from_random_bytes(b).into_uuid().to_string()
+}
+
+/// A GUID built from 16 random bytes.
+pub(crate) fn guid_from(bytes: [u8; 16]) -> Uuid {
+    uuid::Builder::from_random_bytes(bytes).into_uuid()
+}
+
+/// Faults injected into one tenant's Graph traffic. Counters decrement as they are used.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Faults {
+    /// The next N Graph requests of the tenant get 503 `serviceNotAvailable`.
+    pub http_5xx_burst: u32,
+    /// `Retry-After` seconds sent with the injected 503s (none when `None`).
+    pub retry_after_on_5xx: Option<u64>,
+    /// Real-time delay added to every Graph response of the tenant, in milliseconds.
+    pub slow_ms: u64,
+    /// The next N Graph responses of the tenant are cut at about 60 % of their body.
+    pub truncate_json: u32,
+    /// The next N pages of the tenant carry an `@odata.nextLink` to a foreign host.
+    pub foreign_next_link: u32,
+}
+
+/// The distribution of the delay between an event and its visibility in Graph: a mixture of
+/// uniform ranges, each with a weight.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DelayModel {
+    /// `(weight, min, max)` ranges; weights need not sum to 1. Empty means no delay.
+    pub ranges: Vec<(f64, Duration, Duration)>,
+}
+
+impl Default for DelayModel {
+    /// 85 % within 30 s..5 min, 13 % within 5..60 min, 2 % within 1..6 h.
+    fn default() -> Self {
+        Self {
+            ranges: vec![
+                (0.85, Duration::from_secs(30), Duration::from_secs(300)),
+                (0.13, Duration::from_secs(300), Duration::from_secs(3600)),
+                (
+                    0.02,
+                    Duration::from_secs(3600),
+                    Duration::from_secs(6 * 3600),
+                ),
+            ],
+        }
+    }
+}
+
+impl DelayModel {
+    /// Every event is visible as soon as it happens.
+    pub fn none() -> Self {
+        Self { ranges: Vec::new() }
+    }
+
+    /// Every event becomes visible exactly `d` after it happens.
+    pub fn fixed(d: Duration) -> Self {
+        Self {
+            ranges: vec![(1.0, d, d)],
+        }
+    }
+
+    /// Draws a delay in whole seconds.
+    pub(crate) fn sample<R: Rng>(&self, rng: &mut R) -> u32 {
+        let total: f64 = self.ranges.iter().map(|r| r.0.max(0.0)).sum();
+        if self.ranges.is_empty() || total <= 0.0 {
+            return 0;
+        }
+        let mut x = rng.random::<f64>() * total;
+        let mut chosen = &self.ranges[self.ranges.len() - 1];
+        for r in &self.ranges {
+            let w = r.0.max(0.0);
+            if x < w {
+                chosen = r;
+                break;
+            }
+            x -= w;
+        }
+        let lo = chosen.1.as_secs().min(u64::from(u32::MAX));
+        let hi = chosen.2.as_secs().min(u64::from(u32::MAX)).max(lo);
+        let v = if hi == lo {
+            lo
+        } else {
+            rng.random_range(lo..=hi)
+        };
+        u32::try_from(v).unwrap_or(u32::MAX)
+    }
+}
+
+/// Reports-API throttling (sliding windows in simulated time).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThrottleConfig {
+    /// Requests allowed per app per tenant per window (Microsoft: 5 per 10 s).
+    pub per_tenant: (u32, Duration),
+    /// Requests allowed per app across all tenants per window (Microsoft: 122 per 10 s).
+    pub per_app: (u32, Duration),
+    /// Whether throttling is applied at all.
+    pub enabled: bool,
+    /// Whether 429 responses carry `Retry-After` (false tests the client's own backoff).
+    pub retry_after_header: bool,
+}
+
+impl Default for ThrottleConfig {
+    fn default() -> Self {
+        Self {
+            per_tenant: (5, Duration::from_secs(10)),
+            per_app: (122, Duration::from_secs(10)),
+            enabled: true,
+            retry_after_header: true,
+        }
+    }
+}
+
+impl ThrottleConfig {
+    /// No throttling at all.
+    pub fn disabled() -> Self {
+        Self {
+            enabled: false,
+            ..Self::default()
+        }
+    }
+}
