@@ -58,6 +58,7 @@ OBJECT_ENUMS = [
     ("managed_entity", "type_id"),
     ("auth_factor", "factor_type_id"),
     ("observable", "type_id"),
+    ("fingerprint", "algorithm_id"),
 ]
 # Class-level enums besides activity/severity/status: (class name, attribute).
 CLASS_ENUMS = [

@@ -5,6 +5,7 @@
 pub mod clock;
 pub mod cloud;
 pub mod http;
+pub mod ocsf;
 pub mod stream;
 
 pub use cloud::{Cloud, CloudGroup};
