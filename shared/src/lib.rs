@@ -10,6 +10,8 @@ pub mod cursor;
 pub mod embedded;
 pub mod graph;
 pub mod http;
+pub mod ocsf;
+pub mod poll;
 pub mod store;
 pub mod stream;
 
