@@ -46,7 +46,12 @@ fn normalize_input(
     let mut opts = NormalizeOptions::new(tenant, Cloud::Global);
     opts.include_raw = raw;
     let mut summary = NormalizeSummary::default();
-    let mut emit = |label: String, record: &serde_json::Value, s: &mut NormalizeSummary| -> anyhow::Result<()> {
+    let emit = |label: String,
+                    record: &serde_json::Value,
+                    s: &mut NormalizeSummary,
+                    out: &mut dyn Write,
+                    err: &mut dyn Write|
+     -> anyhow::Result<()> {
         s.records += 1;
         match normalize(stream, record, &opts) {
             Ok(ev) => {
@@ -74,12 +79,12 @@ fn normalize_input(
             };
             if let Some(records) = records {
                 for (i, r) in records.iter().enumerate() {
-                    emit(format!("record {}", i + 1), r, &mut summary)?;
+                    emit(format!("record {}", i + 1), r, &mut summary, out, err)?;
                 }
                 return Ok(summary);
             }
             if input[first] == b'{' && !input[first..].contains(&b'\n') {
-                emit("line 1".into(), &doc, &mut summary)?;
+                emit("line 1".into(), &doc, &mut summary, out, err)?;
                 return Ok(summary);
             }
         }
@@ -91,7 +96,7 @@ fn normalize_input(
             continue;
         }
         match serde_json::from_str::<serde_json::Value>(&line) {
-            Ok(r) => emit(format!("line {}", n + 1), &r, &mut summary)?,
+            Ok(r) => emit(format!("line {}", n + 1), &r, &mut summary, out, err)?,
             Err(e) => {
                 summary.records += 1;
                 summary.errors += 1;

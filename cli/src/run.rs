@@ -13,7 +13,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use itdr_shared::auth::{
     AppCredential, CertificateCredential, PerTenantTokens, SecretString, TokenClient,
 };
-use itdr_shared::clock::{Clock, ScaledClock, SharedClock, SystemClock};
+use itdr_shared::clock::{ScaledClock, SharedClock, SystemClock};
 use itdr_shared::embedded::{NdjsonDeadLetters, NdjsonSink, SqliteStore};
 use itdr_shared::graph::{GraphClient, Pacer, Rate};
 use itdr_shared::http::{EndpointOverride, Transport};
@@ -21,7 +21,7 @@ use itdr_shared::poll::{PollContext, PollJob, percentile, poll};
 use itdr_shared::store::{
     Health, HealthState, HealthUpdate, TenantRecord, TenantRegistry,
 };
-use itdr_shared::{Cloud, Stream};
+use itdr_shared::Stream;
 use itdr_sim::{SimConfig, SimHandle, Simulator, TenantSpec};
 use serde::Serialize;
 
@@ -510,9 +510,4 @@ pub fn print_table(s: &Summary) {
         s.real_secs,
         s.app_level_429
     );
-}
-
-/// Cloud label helper for other commands.
-pub fn cloud_label(c: Cloud) -> &'static str {
-    c.label()
 }

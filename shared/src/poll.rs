@@ -543,7 +543,7 @@ fn record_key(
     let time = record
         .get(time_prop)
         .and_then(|v| v.as_str())
-        .and_then(|s| parse_time_ms(s).ok())
+        .and_then(parse_time_ms)
         .and_then(DateTime::from_timestamp_millis)
         .unwrap_or(fallback);
     (id, time)
