@@ -116,8 +116,8 @@ fn entity_route(activity: &str, operation_type: Option<&str>, shape: Shape) -> R
     }
 }
 
-/// Routes a directory audit by `category` and `activityDisplayName` (see the module docs for
-/// the table). Case-insensitive; unknown combinations go to 6003 API Activity.
+/// Routes a directory audit by `category` and `activityDisplayName` (the table is in
+/// `DESIGN.md`). Case-insensitive; unknown combinations go to 6003 API Activity.
 pub fn route_directory_audit(
     category: &str,
     activity: &str,

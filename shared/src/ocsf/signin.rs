@@ -191,28 +191,19 @@ fn os_type(os: &str) -> u32 {
     }
 }
 
-/// Device details, unless Microsoft removed them ("PII Removed") or there are none.
+/// Device details, when the record identifies the device (OCSF `device` needs a uid, name,
+/// hostname or address) and Microsoft did not remove them ("PII Removed"). Otherwise the
+/// operating system and management flags stay under `unmapped`.
 fn device(src: &Src<'_>) -> Option<Value> {
-    let text = |field: &str| {
-        let path = format!("deviceDetail.{field}");
-        src.peek_str(&path)
+    let peek = |field: &str| {
+        src.peek_str(&format!("deviceDetail.{field}"))
             .filter(|v| !v.to_ascii_lowercase().contains("pii removed"))
-            .inspect(|_| src.mark(&path))
     };
-    let uid = text("deviceId");
-    let name = text("displayName");
-    let os_name = text("operatingSystem");
-    let managed = src.bool("deviceDetail.isManaged");
-    let compliant = src.bool("deviceDetail.isCompliant");
-    if uid.is_none()
-        && name.is_none()
-        && os_name.is_none()
-        && managed.is_none()
-        && compliant.is_none()
-    {
+    if peek("deviceId").is_none() && peek("displayName").is_none() {
         return None;
     }
-    let os = os_name.map(|n| {
+    let text = |field: &str| peek(field).inspect(|_| src.mark(&format!("deviceDetail.{field}")));
+    let os = text("operatingSystem").map(|n| {
         let id = os_type(n);
         let caption = if id == OTHER {
             n
@@ -224,11 +215,11 @@ fn device(src: &Src<'_>) -> Option<Value> {
     Some(json!({
         "type_id": 0,
         "type": "Unknown",
-        "uid": uid,
-        "name": name,
+        "uid": text("deviceId"),
+        "name": text("displayName"),
         "os": os,
-        "is_managed": managed,
-        "is_compliant": compliant,
+        "is_managed": src.bool("deviceDetail.isManaged"),
+        "is_compliant": src.bool("deviceDetail.isCompliant"),
     }))
 }
 
