@@ -173,16 +173,22 @@ impl RunConfig {
             bail!("[schedule] max_concurrent_tenants must be at least 1");
         }
         if self.schedule.app_requests_per_10s == 0 || self.schedule.app_requests_per_10s > 122 {
-            bail!("[schedule] app_requests_per_10s must be between 1 and 122 (Microsoft's per-app limit)");
+            bail!(
+                "[schedule] app_requests_per_10s must be between 1 and 122 (Microsoft's per-app limit)"
+            );
         }
         for (name, app) in &self.apps {
             let secret = app.client_secret_env.is_some();
             let cert = app.certificate_pem.is_some() || app.private_key_pem.is_some();
             if secret == cert {
-                bail!("[apps.{name}] set either client_secret_env or certificate_pem + private_key_pem");
+                bail!(
+                    "[apps.{name}] set either client_secret_env or certificate_pem + private_key_pem"
+                );
             }
             if cert && (app.certificate_pem.is_none() || app.private_key_pem.is_none()) {
-                bail!("[apps.{name}] a certificate credential needs both certificate_pem and private_key_pem");
+                bail!(
+                    "[apps.{name}] a certificate credential needs both certificate_pem and private_key_pem"
+                );
             }
         }
         if let Some(sim) = &self.simulator {
@@ -215,7 +221,9 @@ mod tests {
     #[test]
     fn unknown_keys_and_bad_values_are_refused() {
         let base = "[store]\npath='x.db'\n[output]\nevents='e'\ndead_letters='d'\n";
-        assert!(toml::from_str::<RunConfig>(&format!("{base}[schedule]\nintervl_secs=3\n")).is_err());
+        assert!(
+            toml::from_str::<RunConfig>(&format!("{base}[schedule]\nintervl_secs=3\n")).is_err()
+        );
         let cfg: RunConfig =
             toml::from_str(&format!("{base}[schedule]\ninterval_secs=0\n")).expect("parses");
         assert!(cfg.validate().is_err());

@@ -13,7 +13,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "itdr", version, about = "ITDR ingestion for Microsoft 365: poll, normalize to OCSF, deliver")]
+#[command(
+    name = "itdr",
+    version,
+    about = "ITDR ingestion for Microsoft 365: poll, normalize to OCSF, deliver"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -72,7 +76,10 @@ fn init_tracing() {
 fn main() -> ExitCode {
     init_tracing();
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

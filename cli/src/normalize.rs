@@ -7,9 +7,9 @@
 use std::io::{BufRead, Read, Write};
 use std::process::ExitCode;
 
+use itdr_shared::Cloud;
 use itdr_shared::Stream;
 use itdr_shared::ocsf::{NormalizeOptions, normalize};
-use itdr_shared::Cloud;
 
 #[derive(Debug, Default, serde::Serialize)]
 struct NormalizeSummary {
@@ -23,7 +23,14 @@ pub fn main(stream: Stream, tenant: &str, raw: bool, json: bool) -> anyhow::Resu
     std::io::stdin().lock().read_to_end(&mut input)?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let summary = normalize_input(&input, stream, tenant, raw, &mut out, &mut std::io::stderr())?;
+    let summary = normalize_input(
+        &input,
+        stream,
+        tenant,
+        raw,
+        &mut out,
+        &mut std::io::stderr(),
+    )?;
     out.flush()?;
     if json {
         eprintln!("{}", serde_json::to_string(&summary)?);
@@ -47,10 +54,10 @@ fn normalize_input(
     opts.include_raw = raw;
     let mut summary = NormalizeSummary::default();
     let emit = |label: String,
-                    record: &serde_json::Value,
-                    s: &mut NormalizeSummary,
-                    out: &mut dyn Write,
-                    err: &mut dyn Write|
+                record: &serde_json::Value,
+                s: &mut NormalizeSummary,
+                out: &mut dyn Write,
+                err: &mut dyn Write|
      -> anyhow::Result<()> {
         s.records += 1;
         match normalize(stream, record, &opts) {
@@ -68,8 +75,10 @@ fn normalize_input(
     };
     let trimmed = input.iter().position(|b| !b.is_ascii_whitespace());
     // A whole document: a Graph page or an array.
-    if let Some(first) = trimmed {
-        if let Ok(doc) = serde_json::from_slice::<serde_json::Value>(input) {
+    if let Some(first) = trimmed
+        && let Ok(doc) = serde_json::from_slice::<serde_json::Value>(input)
+    {
+        {
             let records = match &doc {
                 serde_json::Value::Array(a) => Some(a.clone()),
                 serde_json::Value::Object(o) if o.contains_key("value") => {
@@ -100,7 +109,12 @@ fn normalize_input(
             Err(e) => {
                 summary.records += 1;
                 summary.errors += 1;
-                writeln!(err, "line {}: not valid JSON (column {})", n + 1, e.column())?;
+                writeln!(
+                    err,
+                    "line {}: not valid JSON (column {})",
+                    n + 1,
+                    e.column()
+                )?;
             }
         }
     }
@@ -117,8 +131,15 @@ mod tests {
     fn ndjson_with_a_bad_line_still_writes_the_good_ones() {
         let input = format!("{SIGNIN}\nnot json\n{{\"no\":\"id\"}}\n{SIGNIN}\n");
         let (mut out, mut err) = (Vec::new(), Vec::new());
-        let s = normalize_input(input.as_bytes(), Stream::Signins, "t", false, &mut out, &mut err)
-            .expect("runs");
+        let s = normalize_input(
+            input.as_bytes(),
+            Stream::Signins,
+            "t",
+            false,
+            &mut out,
+            &mut err,
+        )
+        .expect("runs");
         assert_eq!((s.records, s.events, s.errors), (4, 2, 2));
         let err = String::from_utf8(err).unwrap_or_default();
         assert!(err.contains("line 2: not valid JSON"), "{err}");
@@ -137,9 +158,20 @@ mod tests {
     fn a_graph_page_is_accepted() {
         let input = format!("{{\"@odata.context\":\"x\",\"value\":[{SIGNIN},{SIGNIN}]}}");
         let (mut out, mut err) = (Vec::new(), Vec::new());
-        let s = normalize_input(input.as_bytes(), Stream::Signins, "t", true, &mut out, &mut err)
-            .expect("runs");
+        let s = normalize_input(
+            input.as_bytes(),
+            Stream::Signins,
+            "t",
+            true,
+            &mut out,
+            &mut err,
+        )
+        .expect("runs");
         assert_eq!((s.records, s.events, s.errors), (2, 2, 0));
-        assert!(String::from_utf8(out).unwrap_or_default().contains("raw_data"));
+        assert!(
+            String::from_utf8(out)
+                .unwrap_or_default()
+                .contains("raw_data")
+        );
     }
 }

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
 use chrono::{DateTime, TimeDelta, Utc};
+use itdr_shared::Stream;
 use itdr_shared::auth::{
     AppCredential, CertificateCredential, PerTenantTokens, SecretString, TokenClient,
 };
@@ -18,10 +19,7 @@ use itdr_shared::embedded::{NdjsonDeadLetters, NdjsonSink, SqliteStore};
 use itdr_shared::graph::{GraphClient, Pacer, Rate};
 use itdr_shared::http::{EndpointOverride, Transport};
 use itdr_shared::poll::{PollContext, PollJob, percentile, poll};
-use itdr_shared::store::{
-    Health, HealthState, HealthUpdate, TenantRecord, TenantRegistry,
-};
-use itdr_shared::Stream;
+use itdr_shared::store::{Health, HealthState, HealthUpdate, TenantRecord, TenantRegistry};
 use itdr_sim::{SimConfig, SimHandle, Simulator, TenantSpec};
 use serde::Serialize;
 
@@ -217,7 +215,10 @@ async fn setup(cfg: RunConfig) -> anyhow::Result<Runtime> {
             }
             tokens.set(
                 &spec.tenant_id,
-                AppCredential::with_secret(spec.app_id.clone(), SecretString::new(spec.client_secret.clone())),
+                AppCredential::with_secret(
+                    spec.app_id.clone(),
+                    SecretString::new(spec.client_secret.clone()),
+                ),
             );
         }
     }
@@ -303,7 +304,9 @@ pub async fn run(cfg: RunConfig, once: bool, json: bool) -> anyhow::Result<Summa
     }
     loop {
         let cycle_start = rt.clock.now();
-        if stop_at.is_some_and(|s| cycle_start >= s) || stop.load(std::sync::atomic::Ordering::SeqCst) {
+        if stop_at.is_some_and(|s| cycle_start >= s)
+            || stop.load(std::sync::atomic::Ordering::SeqCst)
+        {
             break;
         }
         if let Some(h) = &rt.sim {
@@ -322,7 +325,9 @@ pub async fn run(cfg: RunConfig, once: bool, json: bool) -> anyhow::Result<Summa
             .into_iter()
             .filter(|t| t.enabled && t.health.state != HealthState::Offboarded)
             .collect();
-        let sem = Arc::new(tokio::sync::Semaphore::new(rt.cfg.schedule.max_concurrent_tenants));
+        let sem = Arc::new(tokio::sync::Semaphore::new(
+            rt.cfg.schedule.max_concurrent_tenants,
+        ));
         let mut tasks = tokio::task::JoinSet::new();
         for t in tenants {
             let ctx = rt.ctx.clone();
@@ -459,7 +464,11 @@ async fn summarize(
         rows,
         clock_secs: (rt.clock.now() - start).num_seconds(),
         real_secs: start_real.elapsed().as_secs_f64(),
-        app_level_429: rt.sim.as_ref().map(|h| h.counters().throttled_app_level).unwrap_or(0),
+        app_level_429: rt
+            .sim
+            .as_ref()
+            .map(|h| h.counters().throttled_app_level)
+            .unwrap_or(0),
     })
 }
 
@@ -476,7 +485,17 @@ fn fmt_secs(s: Option<u32>) -> String {
 pub fn print_table(s: &Summary) {
     println!(
         "{:<42} {:<9} {:<17} {:>8} {:>6} {:>5} {:>7} {:>4} {:>6} {:>6}  {:<16}",
-        "organization", "cloud", "stream", "events", "reqs", "429s", "dups", "dead", "p50", "p99", "health"
+        "organization",
+        "cloud",
+        "stream",
+        "events",
+        "reqs",
+        "429s",
+        "dups",
+        "dead",
+        "p50",
+        "p99",
+        "health"
     );
     for r in &s.rows {
         let mut org = r.org.clone();

@@ -36,7 +36,10 @@ pub struct SimArgs {
 
 pub async fn main(args: SimArgs) -> anyhow::Result<ExitCode> {
     if !args.bind.is_loopback() {
-        bail!("--bind {} refused: the simulator only listens on loopback addresses", args.bind);
+        bail!(
+            "--bind {} refused: the simulator only listens on loopback addresses",
+            args.bind
+        );
     }
     let tenants: Vec<TenantSpec> = args
         .clouds
@@ -69,9 +72,17 @@ pub async fn main(args: SimArgs) -> anyhow::Result<ExitCode> {
     std::fs::write(&args.credentials_out, serde_json::to_vec_pretty(&creds)?)
         .with_context(|| format!("cannot write {}", args.credentials_out.display()))?;
     println!("simulator listening on {}", handle.base_url());
-    println!("endpoint override: endpoint_override = \"{}\"", handle.base_url());
+    println!(
+        "endpoint override: endpoint_override = \"{}\"",
+        handle.base_url()
+    );
     for t in &tenants {
-        println!("  tenant {} {:<32} {}", t.tenant_id, t.domain, t.cloud.label());
+        println!(
+            "  tenant {} {:<32} {}",
+            t.tenant_id,
+            t.domain,
+            t.cloud.label()
+        );
     }
     println!("credentials written to {}", args.credentials_out.display());
     tokio::signal::ctrl_c().await.ok();

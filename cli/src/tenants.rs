@@ -96,7 +96,9 @@ pub async fn main(db: &Path, action: Action) -> anyhow::Result<ExitCode> {
         } => {
             let tenant = tenant.trim().to_ascii_lowercase();
             if !is_guid(&tenant) {
-                bail!("--tenant {tenant:?} is not a tenant id (a GUID like 72f988bf-86f1-41af-91ab-2d7cd011db47)");
+                bail!(
+                    "--tenant {tenant:?} is not a tenant id (a GUID like 72f988bf-86f1-41af-91ab-2d7cd011db47)"
+                );
             }
             let domain = domain.map(|d| d.trim().to_ascii_lowercase());
             if let Some(d) = &domain
@@ -133,8 +135,8 @@ pub async fn main(db: &Path, action: Action) -> anyhow::Result<ExitCode> {
                 println!("{}", serde_json::to_string_pretty(&all)?);
             } else {
                 println!(
-                    "{:<38} {:<30} {:<10} {:<8} {:<18} {:<22} {}",
-                    "tenant", "organization", "cloud", "enabled", "health", "last success", "last error"
+                    "{:<38} {:<30} {:<10} {:<8} {:<18} {:<22} last error",
+                    "tenant", "organization", "cloud", "enabled", "health", "last success"
                 );
                 for t in all {
                     println!(

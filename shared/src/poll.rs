@@ -332,8 +332,8 @@ async fn poll_inner(
     };
     hook(ctx, Step::Loaded)?;
     let now = clock.now();
-    let retention_floor = now - TimeDelta::days(i64::from(cfg.retention_days))
-        + TimeDelta::minutes(10);
+    let retention_floor =
+        now - TimeDelta::days(i64::from(cfg.retention_days)) + TimeDelta::minutes(10);
     let mut cursor = Cursor::begin(old.as_ref(), now, retention_floor, &cfg.cursor);
     out.sweep = cursor.pass.as_ref().is_some_and(|p| p.sweep);
     let srcs = sources(job.cloud, job.stream, job.include_noninteractive);
@@ -386,7 +386,8 @@ async fn poll_inner(
                     Ok(ev) => {
                         events.push(ev);
                         let lag = (now - *time).num_seconds().max(0);
-                        out.freshness_secs.push(u32::try_from(lag).unwrap_or(u32::MAX));
+                        out.freshness_secs
+                            .push(u32::try_from(lag).unwrap_or(u32::MAX));
                         out.newest_event = Some(out.newest_event.map_or(*time, |t| t.max(*time)));
                     }
                     Err(e) => {
