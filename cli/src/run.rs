@@ -345,22 +345,27 @@ pub async fn run(cfg: RunConfig, once: bool, json: bool) -> anyhow::Result<Summa
                         include_noninteractive: t.include_noninteractive,
                     };
                     let r = poll(&ctx, &job, deadline).await;
-                    let update = match &r {
-                        Ok(o) => HealthUpdate::Success {
-                            at: clock.now(),
-                            newest_event: o.newest_event,
-                            throttled: false,
-                        },
-                        Err(f) => HealthUpdate::Failure {
-                            at: clock.now(),
-                            kind: f.error.kind().to_string(),
-                            state: f.error.health_state(),
-                        },
-                    };
-                    if let Err(e) = store.update_health(&t.tenant_id, &update).await {
-                        tracing::error!(tenant = %t.tenant_id, error = %e, "health update failed");
-                    }
                     results.push((t.tenant_id.clone(), *stream, r));
+                }
+                // One health update per tenant: any failing stream decides its state.
+                let failure = results.iter().find_map(|(_, _, r)| r.as_ref().err());
+                let update = match failure {
+                    Some(f) => HealthUpdate::Failure {
+                        at: clock.now(),
+                        kind: f.error.kind().to_string(),
+                        state: f.error.health_state(),
+                    },
+                    None => HealthUpdate::Success {
+                        at: clock.now(),
+                        newest_event: results
+                            .iter()
+                            .filter_map(|(_, _, r)| r.as_ref().ok().and_then(|o| o.newest_event))
+                            .max(),
+                        throttled: false,
+                    },
+                };
+                if let Err(e) = store.update_health(&t.tenant_id, &update).await {
+                    tracing::error!(tenant = %t.tenant_id, error = %e, "health update failed");
                 }
                 results
             });

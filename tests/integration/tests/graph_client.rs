@@ -12,7 +12,12 @@ use itdr_shared::clock::Clock;
 use itdr_shared::graph::{GraphClient, GraphError, Rate, Tenant, filter_time};
 use itdr_sim::{DelayModel, Faults, GroundTruthStream, SimConfig, TenantSpec, ThrottleConfig};
 
-fn signins_url(t: &Tenant, version: &str, hours: i64, now: chrono::DateTime<chrono::Utc>) -> url::Url {
+fn signins_url(
+    t: &Tenant,
+    version: &str,
+    hours: i64,
+    now: chrono::DateTime<chrono::Utc>,
+) -> url::Url {
     let filter = format!(
         "createdDateTime ge {} and createdDateTime le {}",
         filter_time(now - TimeDelta::hours(hours)),
@@ -50,7 +55,11 @@ async fn each_cloud_drains_paged_sign_ins_and_gcc_high_only_touches_us_governmen
     let now = env.clock.now();
     for spec in &env.specs {
         let t = tenant(spec);
-        let version = if spec.cloud.signins_v1_available() { "v1.0" } else { "beta" };
+        let version = if spec.cloud.signins_v1_available() {
+            "v1.0"
+        } else {
+            "beta"
+        };
         let url = signins_url(&t, version, 6, now);
         let deadline = now + TimeDelta::hours(2);
         let records = env.graph.get_all(&t, &url, deadline).await.unwrap();
@@ -59,10 +68,17 @@ async fn each_cloud_drains_paged_sign_ins_and_gcc_high_only_touches_us_governmen
             .sim
             .ground_truth(&spec.tenant_id, GroundTruthStream::SignIns, now)
             .into_iter()
-            .filter(|e| e.event_type == "interactiveUser" && e.event_time >= now - TimeDelta::hours(6))
+            .filter(|e| {
+                e.event_type == "interactiveUser" && e.event_time >= now - TimeDelta::hours(6)
+            })
             .collect();
         assert!(records.len() > 200, "several pages for {}", spec.cloud);
-        assert_eq!(records.len(), truth.len(), "{}: every visible record drained", spec.cloud);
+        assert_eq!(
+            records.len(),
+            truth.len(),
+            "{}: every visible record drained",
+            spec.cloud
+        );
         let mut ids: Vec<&str> = records.iter().filter_map(|r| r["id"].as_str()).collect();
         ids.sort_unstable();
         ids.dedup();
@@ -107,7 +123,10 @@ async fn throttling_with_and_without_retry_after_is_survived() {
             env.graph.get_page(&t, &url, deadline).await.unwrap();
         }
         let stats = env.graph.stats(&t.id);
-        assert!(stats.throttled > 0, "the simulator throttled (header {retry_after_header})");
+        assert!(
+            stats.throttled > 0,
+            "the simulator throttled (header {retry_after_header})"
+        );
         assert!(stats.retries >= stats.throttled);
         // Waiting happened on the injected clock: at least one 10 s window passed.
         assert!(env.clock.now() - start >= TimeDelta::seconds(10));
@@ -129,14 +148,22 @@ async fn permanent_and_transient_failures_are_typed() {
 
     // No P1: the documented 403 becomes LicenceRequired, not a permission error.
     let t = tenant(&env.specs[0]);
-    let e = env.graph.get_page(&t, &signins_url(&t, "v1.0", 1, now), deadline).await.unwrap_err();
+    let e = env
+        .graph
+        .get_page(&t, &signins_url(&t, "v1.0", 1, now), deadline)
+        .await
+        .unwrap_err();
     assert!(matches!(e, GraphError::LicenceRequired), "{e:?}");
     assert!(!e.is_retryable());
 
     // Revoked consent: tokens come without roles.
     let t = tenant(&env.specs[1]);
     env.sim.revoke_consent(&t.id);
-    let e = env.graph.get_page(&t, &signins_url(&t, "v1.0", 1, now), deadline).await.unwrap_err();
+    let e = env
+        .graph
+        .get_page(&t, &signins_url(&t, "v1.0", 1, now), deadline)
+        .await
+        .unwrap_err();
     assert_eq!(e.kind(), "consent_revoked", "{e:?}");
 
     // Truncated JSON once: retried and then read; a foreign nextLink: refused, never followed.
@@ -148,7 +175,11 @@ async fn permanent_and_transient_failures_are_typed() {
             ..Faults::default()
         },
     );
-    let page = env.graph.get_page(&t, &signins_url(&t, "beta", 1, now), deadline).await.unwrap();
+    let page = env
+        .graph
+        .get_page(&t, &signins_url(&t, "beta", 1, now), deadline)
+        .await
+        .unwrap();
     assert!(!page.value.is_empty());
     assert!(env.graph.stats(&t.id).retries >= 1);
     env.sim.set_faults(
@@ -166,7 +197,11 @@ async fn permanent_and_transient_failures_are_typed() {
         .unwrap_err();
     assert!(matches!(e, GraphError::ForeignNextLink { .. }), "{e:?}");
     let after = env.sim.request_log();
-    assert!(after[before..].iter().all(|r| Cloud::GccHigh.owns_host(&r.host)));
+    assert!(
+        after[before..]
+            .iter()
+            .all(|r| Cloud::GccHigh.owns_host(&r.host))
+    );
 
     // 5xx burst with Retry-After: waited out on the clock, then served.
     env.sim.set_faults(
@@ -178,7 +213,14 @@ async fn permanent_and_transient_failures_are_typed() {
         },
     );
     let t_before = env.clock.now();
-    env.graph.get_page(&t, &signins_url(&t, "beta", 1, now), deadline + TimeDelta::hours(1)).await.unwrap();
+    env.graph
+        .get_page(
+            &t,
+            &signins_url(&t, "beta", 1, now),
+            deadline + TimeDelta::hours(1),
+        )
+        .await
+        .unwrap();
     assert!(env.clock.now() - t_before >= TimeDelta::seconds(14));
 
     // A deadline that cannot be met gives up cleanly instead of waiting.
@@ -191,7 +233,11 @@ async fn permanent_and_transient_failures_are_typed() {
         },
     );
     let soon = env.clock.now() + TimeDelta::seconds(60);
-    let e = env.graph.get_page(&t, &signins_url(&t, "beta", 1, now), soon).await.unwrap_err();
+    let e = env
+        .graph
+        .get_page(&t, &signins_url(&t, "beta", 1, now), soon)
+        .await
+        .unwrap_err();
     assert!(matches!(e, GraphError::DeadlineExceeded), "{e:?}");
     env.sim.shutdown().await;
 }

@@ -43,13 +43,15 @@ pub async fn start(cfg: SimConfig, tenant_rate: Rate) -> Env {
     for s in &specs {
         tokens.set(
             &s.tenant_id,
-            AppCredential::with_secret(s.app_id.clone(), SecretString::new(s.client_secret.clone())),
+            AppCredential::with_secret(
+                s.app_id.clone(),
+                SecretString::new(s.client_secret.clone()),
+            ),
         );
     }
     let pacer = Pacer::new(shared.clone(), tenant_rate, None);
-    let graph = Arc::new(
-        GraphClient::new(transport, tokens.clone(), shared, pacer).with_jitter_seed(11),
-    );
+    let graph =
+        Arc::new(GraphClient::new(transport, tokens.clone(), shared, pacer).with_jitter_seed(11));
     Env {
         sim,
         clock,
