@@ -4,7 +4,7 @@ CARGO ?= cargo
 # Accelerated demo: one simulated day against the in-process Microsoft simulator.
 RUN_CONFIG ?= config/demo.toml
 
-.PHONY: all fmt fmt-check lint test test-rust bench build run sim clean ocsf-schemas
+.PHONY: all fmt fmt-check lint test test-rust run sim clean ocsf-schemas
 
 all: lint test
 
@@ -22,9 +22,6 @@ test: test-rust
 test-rust:
 	$(CARGO) test --workspace --all-targets
 	$(CARGO) test --workspace --doc
-
-bench:
-	$(CARGO) run --profile bench-run -p itdr-cli -- bench
 
 run:
 	$(CARGO) build --profile bench-run -p itdr-cli
