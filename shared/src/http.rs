@@ -239,9 +239,37 @@ fn short_kind(e: &reqwest::Error) -> String {
     what.to_string()
 }
 
+/// Converts serde_json's 1-based line and column into a byte offset into `body`, so decode
+/// errors can say where a body broke without quoting it.
+pub fn json_error_offset(body: &[u8], line: usize, column: usize) -> usize {
+    let mut line_start = 0usize;
+    if line > 1 {
+        let mut current = 1usize;
+        for (i, b) in body.iter().enumerate() {
+            if *b == b'\n' {
+                current += 1;
+                if current == line {
+                    line_start = i + 1;
+                    break;
+                }
+            }
+        }
+    }
+    line_start
+        .saturating_add(column.saturating_sub(1))
+        .min(body.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_offsets() {
+        assert_eq!(json_error_offset(b"ab\ncd\nef", 3, 2), 7);
+        assert_eq!(json_error_offset(b"abc", 1, 1), 0);
+        assert_eq!(json_error_offset(b"abc", 9, 9), 3);
+    }
 
     #[test]
     fn override_only_for_loopback_http() {

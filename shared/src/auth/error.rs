@@ -389,29 +389,9 @@ pub(crate) fn decode_error(status: u16, body: &[u8], e: &serde_json::Error) -> A
     };
     AuthError::Decode {
         status,
-        offset: json_error_offset(body, e.line(), e.column()),
+        offset: crate::http::json_error_offset(body, e.line(), e.column()),
         category,
     }
-}
-
-/// Converts serde_json's 1-based line and column into a byte offset into `body`.
-pub(crate) fn json_error_offset(body: &[u8], line: usize, column: usize) -> usize {
-    let mut line_start = 0usize;
-    let mut current = 1usize;
-    if line > 1 {
-        for (i, b) in body.iter().enumerate() {
-            if *b == b'\n' {
-                current += 1;
-                if current == line {
-                    line_start = i + 1;
-                    break;
-                }
-            }
-        }
-    }
-    line_start
-        .saturating_add(column.saturating_sub(1))
-        .min(body.len())
 }
 
 /// Keeps an OAuth `error` value only if it looks like one (`[a-z0-9_]`, at most 64 bytes).
@@ -606,10 +586,10 @@ mod tests {
     #[test]
     fn offsets_follow_lines() {
         let body = b"ab\ncd\nef";
-        assert_eq!(json_error_offset(body, 1, 1), 0);
-        assert_eq!(json_error_offset(body, 2, 2), 4);
-        assert_eq!(json_error_offset(body, 3, 1), 6);
-        assert_eq!(json_error_offset(body, 9, 9), body.len());
+        assert_eq!(crate::http::json_error_offset(body, 1, 1), 0);
+        assert_eq!(crate::http::json_error_offset(body, 2, 2), 4);
+        assert_eq!(crate::http::json_error_offset(body, 3, 1), 6);
+        assert_eq!(crate::http::json_error_offset(body, 9, 9), body.len());
     }
 
     #[test]

@@ -144,28 +144,10 @@ pub fn decode_error(err: &serde_json::Error, body: &[u8]) -> GraphError {
     let line = err.line();
     let column = err.column();
     GraphError::Decode {
-        offset: byte_offset(body, line, column),
+        offset: crate::http::json_error_offset(body, line, column),
         line,
         column,
     }
-}
-
-/// Byte offset of a (1-based line, 1-based column) position in `body`.
-pub fn byte_offset(body: &[u8], line: usize, column: usize) -> usize {
-    let mut offset = 0usize;
-    let mut current = 1usize;
-    if line > 1 {
-        for (i, b) in body.iter().enumerate() {
-            if *b == b'\n' {
-                current += 1;
-                if current == line {
-                    offset = i + 1;
-                    break;
-                }
-            }
-        }
-    }
-    (offset + column.saturating_sub(1)).min(body.len())
 }
 
 #[cfg(test)]
@@ -198,6 +180,5 @@ mod tests {
         };
         assert!(offset + 1 >= body.len() && offset <= body.len(), "{offset}");
         assert!(!g.to_string().contains("contoso"));
-        assert_eq!(byte_offset(b"ab\ncd\nef", 3, 2), 7);
     }
 }
