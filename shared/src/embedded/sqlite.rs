@@ -221,6 +221,22 @@ struct TenantRow {
 }
 
 impl TenantRow {
+    /// The columns in `TENANT_COLUMNS` order, as `?1`..`?10` parameters.
+    fn params(&self) -> [&dyn rusqlite::ToSql; 10] {
+        [
+            &self.tenant_id,
+            &self.domain,
+            &self.org,
+            &self.cloud,
+            &self.app_ref,
+            &self.streams,
+            &self.include_noninteractive,
+            &self.enabled,
+            &self.health,
+            &self.created_at,
+        ]
+    }
+
     fn read(row: &Row<'_>) -> rusqlite::Result<Self> {
         Ok(Self {
             tenant_id: row.get(0)?,
@@ -475,18 +491,7 @@ impl TenantRegistry for SqliteStore {
                     "INSERT INTO tenants ({TENANT_COLUMNS})
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
                 ),
-                params![
-                    row.tenant_id,
-                    row.domain,
-                    row.org,
-                    row.cloud,
-                    row.app_ref,
-                    row.streams,
-                    row.include_noninteractive,
-                    row.enabled,
-                    row.health,
-                    row.created_at,
-                ],
+                row.params(),
             )
             .map_err(|e| backend("insert tenant", &e))?;
             tx.commit().map_err(|e| backend("insert tenant", &e))
@@ -514,18 +519,7 @@ impl TenantRegistry for SqliteStore {
                      streams = ?6, include_noninteractive = ?7, enabled = ?8, health = ?9,
                      created_at = ?10
                  WHERE tenant_id = ?1",
-                params![
-                    row.tenant_id,
-                    row.domain,
-                    row.org,
-                    row.cloud,
-                    row.app_ref,
-                    row.streams,
-                    row.include_noninteractive,
-                    row.enabled,
-                    row.health,
-                    row.created_at,
-                ],
+                row.params(),
             )
             .map_err(|e| backend("update tenant", &e))?;
             tx.commit().map_err(|e| backend("update tenant", &e))
