@@ -93,7 +93,6 @@ struct Runtime {
     cfg: RunConfig,
     clock: SharedClock,
     store: SqliteStore,
-    tokens: Arc<PerTenantTokens>,
     ctx: PollContext,
     graph: Arc<GraphClient>,
     sim: Option<SimHandle>,
@@ -253,7 +252,6 @@ async fn setup(cfg: RunConfig) -> anyhow::Result<Runtime> {
         cfg,
         clock,
         store,
-        tokens,
         ctx,
         graph,
         sim,
@@ -264,7 +262,6 @@ async fn setup(cfg: RunConfig) -> anyhow::Result<Runtime> {
 /// Runs the configured schedule. `once` runs a single cycle.
 pub async fn run(cfg: RunConfig, once: bool, json: bool) -> anyhow::Result<Summary> {
     let rt = setup(cfg).await?;
-    let _ = &rt.tokens;
     let start_real = Instant::now();
     let start = rt.clock.now();
     let stop_at = rt
