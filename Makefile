@@ -3,8 +3,11 @@ SHELL := /bin/bash
 CARGO ?= cargo
 # Accelerated demo: one simulated day against the in-process Microsoft simulator.
 RUN_CONFIG ?= config/demo.toml
+# Python tools (moto, cfn-lint, checkov, aws-sam-translator, cargo-lambda) live in one venv.
+VENV ?= .tools/venv
+PY := $(VENV)/bin/python
 
-.PHONY: all fmt fmt-check lint test test-rust run sim clean ocsf-schemas
+.PHONY: all fmt fmt-check lint test test-rust tools run sim clean ocsf-schemas
 
 all: lint test
 
@@ -17,10 +20,19 @@ fmt-check:
 lint: fmt-check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-test: test-rust
+test: tools test-rust
+
+# Installs the Python tools once (re-runs when the requirements change).
+tools: $(VENV)/.installed
+
+$(VENV)/.installed: tools/requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -r tools/requirements.txt
+	touch $@
 
 test-rust:
-	$(CARGO) test --workspace --all-targets
+	ITDR_MOTO_SERVER=$(abspath $(VENV))/bin/moto_server $(CARGO) test --workspace --all-targets
 	$(CARGO) test --workspace --doc
 
 run:
