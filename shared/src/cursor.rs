@@ -407,8 +407,12 @@ pub struct Cursor {
     pub watermark: DateTime<Utc>,
     /// When the last completed sweep started.
     pub last_sweep_start: Option<DateTime<Utc>>,
-    /// The pass in progress, if one was interrupted.
+    /// The regular pass in progress, if one was interrupted (or the first pass of a stream).
     pub pass: Option<Pass>,
+    /// The sweep in progress. It runs after the regular pass, with whatever time a poll has
+    /// left, so a long sweep never holds back fresh events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<Pass>,
     /// Seen sets per source (e.g. `signins.interactive`).
     pub sources: BTreeMap<String, SeenSet>,
 }
@@ -422,6 +426,15 @@ pub enum CursorError {
     /// The stored document is not a cursor.
     #[error("stored cursor is unreadable: {0}")]
     Unreadable(String),
+}
+
+/// Which pass a slice belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PassKind {
+    /// The regular pass (or the first pass of a stream).
+    Regular,
+    /// The sweep over the horizon.
+    Sweep,
 }
 
 /// The window a poll will read.
@@ -455,8 +468,11 @@ impl Cursor {
         serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
     }
 
-    /// Starts the pass this poll should run (or resumes the interrupted one), given the
-    /// stored cursor (if any), `now` and the earliest time the tenant's retention still holds.
+    /// Starts this poll's passes, given the stored cursor (if any), `now` and the earliest
+    /// time the tenant's retention still holds: the regular pass (resumed, or a new one over
+    /// `[watermark - lookback, now]`), and a sweep when one is due or still in progress.
+    /// The first poll of a stream is a single pass over the initial lookback that counts as
+    /// a sweep.
     pub fn begin(
         stored: Option<&Cursor>,
         now: DateTime<Utc>,
@@ -478,65 +494,86 @@ impl Cursor {
                     done_until: lower,
                     sweep: true,
                 }),
+                sweep: None,
                 sources: BTreeMap::new(),
             };
         };
         let mut c = c.clone();
-        if let Some(p) = c.pass.as_mut() {
-            p.upper = p.upper.max(now);
-            p.done_until = p.done_until.max(floor(p.done_until));
-            return c;
+        let first_pass_running = c.pass.as_ref().is_some_and(|p| p.sweep);
+        match c.pass.as_mut() {
+            Some(p) => {
+                p.upper = p.upper.max(now);
+            }
+            None => {
+                let lower = floor(c.watermark - secs(cfg.lookback_secs));
+                c.pass = Some(Pass {
+                    lower,
+                    upper: now.max(lower),
+                    started: now,
+                    done_until: lower,
+                    sweep: false,
+                });
+            }
         }
-        let sweep_due = c
-            .last_sweep_start
-            .is_none_or(|s| now - s >= secs(cfg.sweep_interval_secs));
-        let regular_lower = floor(c.watermark - secs(cfg.lookback_secs));
-        let (lower, sweep) = if sweep_due {
+        let sweep_due = c.sweep.is_none()
+            && !first_pass_running
+            && c.last_sweep_start
+                .is_none_or(|s| now - s >= secs(cfg.sweep_interval_secs));
+        if sweep_due {
             let from = c.last_sweep_start.unwrap_or(c.watermark);
-            (
-                floor(from - secs(cfg.horizon_secs)).min(regular_lower),
-                true,
-            )
-        } else {
-            (regular_lower, false)
-        };
-        c.pass = Some(Pass {
-            lower,
-            upper: now.max(lower),
-            started: now,
-            done_until: lower,
-            sweep,
-        });
+            let lower = floor(from - secs(cfg.horizon_secs));
+            c.sweep = Some(Pass {
+                lower,
+                upper: now.max(lower),
+                started: now,
+                done_until: lower,
+                sweep: true,
+            });
+        }
         c
     }
 
-    /// The next slice of the current pass, or `None` when the pass is done.
-    pub fn next_slice(&self, cfg: &CursorConfig) -> Option<Slice> {
-        let p = self.pass.as_ref()?;
-        if p.done_until >= p.upper {
-            return None;
-        }
+    /// The next slice to read: the regular pass first, then the sweep. `None` when both are
+    /// done.
+    pub fn next_slice(&self, cfg: &CursorConfig) -> Option<(Slice, PassKind)> {
         let width = TimeDelta::seconds(i64::try_from(cfg.slice_secs).unwrap_or(3600));
-        let lower = p.done_until;
-        let upper = (align_down(lower, cfg.bucket_secs) + width).min(p.upper);
-        Some(Slice { lower, upper })
+        let slice = |p: &Pass| {
+            (p.done_until < p.upper).then(|| {
+                let lower = p.done_until;
+                let upper = (align_down(lower, cfg.bucket_secs) + width).min(p.upper);
+                Slice { lower, upper }
+            })
+        };
+        if let Some(s) = self.pass.as_ref().and_then(slice) {
+            return Some((s, PassKind::Regular));
+        }
+        self.sweep
+            .as_ref()
+            .and_then(slice)
+            .map(|s| (s, PassKind::Sweep))
     }
 
-    /// Marks `slice` delivered; finishes the pass when it reaches the pass's upper bound.
-    pub fn complete_slice(&mut self, slice: &Slice) {
-        let Some(p) = self.pass.as_mut() else {
+    /// Marks `slice` of the `kind` pass delivered; finishes that pass when it reaches its
+    /// upper bound.
+    pub fn complete_slice(&mut self, slice: &Slice, kind: PassKind) {
+        let slot = match kind {
+            PassKind::Regular => &mut self.pass,
+            PassKind::Sweep => &mut self.sweep,
+        };
+        let Some(p) = slot.as_mut() else {
             return;
         };
         p.done_until = p.done_until.max(slice.upper);
         if p.done_until >= p.upper {
-            self.watermark = self.watermark.max(p.upper);
-            if p.sweep {
+            let done = p.clone();
+            *slot = None;
+            self.watermark = self.watermark.max(done.upper);
+            if done.sweep {
                 self.last_sweep_start = Some(
                     self.last_sweep_start
-                        .map_or(p.started, |s| s.max(p.started)),
+                        .map_or(done.started, |s| s.max(done.started)),
                 );
             }
-            self.pass = None;
         }
     }
 
@@ -546,18 +583,46 @@ impl Cursor {
         let mut t = self.watermark - secs(cfg.lookback_secs);
         let sweep_from = self.last_sweep_start.unwrap_or(self.watermark) - secs(cfg.horizon_secs);
         t = t.min(sweep_from);
-        if let Some(p) = &self.pass {
+        for p in self.pass.iter().chain(self.sweep.iter()) {
             t = t.min(p.lower);
         }
         align_down(t, cfg.bucket_secs)
     }
 
-    /// Prunes every seen set to what future passes can still need and to the size bound.
+    /// Prunes every seen set to what future passes can still need, then drops fingerprints
+    /// of the oldest buckets, across all sources, until they fit in `max_seen_bytes`.
     pub fn prune(&mut self, cfg: &CursorConfig) {
         let keep = self.keep_from(cfg);
-        let n = self.sources.len().max(1);
         for s in self.sources.values_mut() {
-            s.prune(keep, cfg.max_seen_bytes / n, cfg.bucket_secs);
+            s.prune(keep, usize::MAX, cfg.bucket_secs);
+        }
+        let mut total: usize = self.sources.values().map(SeenSet::fingerprint_bytes).sum();
+        if total <= cfg.max_seen_bytes {
+            return;
+        }
+        let mut oldest: Vec<(i64, String)> = self
+            .sources
+            .iter()
+            .flat_map(|(name, s)| {
+                s.buckets
+                    .iter()
+                    .filter(|(_, b)| b.fps.is_some())
+                    .map(move |(idx, _)| (*idx, name.clone()))
+            })
+            .collect();
+        oldest.sort_unstable();
+        for (idx, name) in oldest {
+            if total <= cfg.max_seen_bytes {
+                break;
+            }
+            if let Some(b) = self
+                .sources
+                .get_mut(&name)
+                .and_then(|s| s.buckets.get_mut(&idx))
+                && let Some(fps) = b.fps.take()
+            {
+                total = total.saturating_sub(fps.len() * 4);
+            }
         }
     }
 
@@ -570,11 +635,16 @@ impl Cursor {
         if new.last_sweep_start < old.last_sweep_start {
             return Err(CursorError::Backwards("last_sweep_start"));
         }
-        if let (Some(o), Some(n)) = (&old.pass, &new.pass)
-            && n.started == o.started
-            && n.done_until < o.done_until
-        {
-            return Err(CursorError::Backwards("pass.done_until"));
+        for (o, n, what) in [
+            (&old.pass, &new.pass, "pass.done_until"),
+            (&old.sweep, &new.sweep, "sweep.done_until"),
+        ] {
+            if let (Some(o), Some(n)) = (o, n)
+                && n.started == o.started
+                && n.done_until < o.done_until
+            {
+                return Err(CursorError::Backwards(what));
+            }
         }
         Ok(())
     }
@@ -604,17 +674,19 @@ mod tests {
         assert!(p.sweep);
         assert_eq!(p.lower, now - TimeDelta::hours(24) - TimeDelta::seconds(30));
         assert_eq!(p.upper, now);
-        let s = c.next_slice(&cfg()).unwrap_or_else(|| panic!("slice"));
+        let (s, kind) = c.next_slice(&cfg()).unwrap_or_else(|| panic!("slice"));
+        assert_eq!(kind, PassKind::Regular);
         assert_eq!(s.lower, p.lower);
         assert_eq!(s.upper, p.lower + TimeDelta::hours(1));
+        assert!(c.sweep.is_none(), "the first pass is the sweep");
     }
 
     #[test]
     fn regular_pass_reaches_back_by_the_lookback_and_sweeps_come_hourly() {
         let old = t(0, 0, 0) - TimeDelta::days(30);
         let mut c = Cursor::begin(None, t(12, 0, 0), old, &cfg());
-        while let Some(s) = c.next_slice(&cfg()) {
-            c.complete_slice(&s);
+        while let Some((s, k)) = c.next_slice(&cfg()) {
+            c.complete_slice(&s, k);
         }
         assert_eq!(c.watermark, t(12, 0, 0));
         assert_eq!(c.last_sweep_start, Some(t(12, 0, 0)));
@@ -622,10 +694,42 @@ mod tests {
         let p = c2.pass.clone().unwrap_or_else(|| panic!("pass"));
         assert!(!p.sweep);
         assert_eq!(p.lower, t(11, 30, 0));
+        assert!(c2.sweep.is_none(), "no sweep before the interval");
         let c3 = Cursor::begin(Some(&c), t(13, 0, 0), old, &cfg());
         let p = c3.pass.clone().unwrap_or_else(|| panic!("pass"));
-        assert!(p.sweep);
-        assert_eq!(p.lower, t(12, 0, 0) - TimeDelta::hours(24));
+        assert_eq!(p.lower, t(11, 30, 0));
+        let sw = c3.sweep.clone().unwrap_or_else(|| panic!("sweep"));
+        assert_eq!(sw.lower, t(12, 0, 0) - TimeDelta::hours(24));
+        assert_eq!(sw.upper, t(13, 0, 0));
+    }
+
+    #[test]
+    fn the_regular_pass_runs_before_an_unfinished_sweep_resumes() {
+        let old = t(0, 0, 0) - TimeDelta::days(30);
+        let mut c = Cursor::begin(None, t(12, 0, 0), old, &cfg());
+        while let Some((s, k)) = c.next_slice(&cfg()) {
+            c.complete_slice(&s, k);
+        }
+        // A sweep starts at 13:00; only its first slice is done in that poll.
+        let mut c = Cursor::begin(Some(&c), t(13, 0, 0), old, &cfg());
+        while let Some((s, k)) = c.next_slice(&cfg()) {
+            c.complete_slice(&s, k);
+            if k == PassKind::Sweep {
+                break;
+            }
+        }
+        let sweep_progress = c.sweep.as_ref().map(|p| p.done_until);
+        assert!(sweep_progress.is_some());
+        // Next poll: fresh events first, then the sweep where it stopped, its upper unchanged.
+        let c2 = Cursor::begin(Some(&c), t(13, 5, 0), old, &cfg());
+        let (s, k) = c2.next_slice(&cfg()).unwrap_or_else(|| panic!("slice"));
+        assert_eq!(k, PassKind::Regular);
+        assert_eq!(s.lower, t(12, 30, 0));
+        assert_eq!(s.upper, t(13, 5, 0));
+        let sw = c2.sweep.clone().unwrap_or_else(|| panic!("sweep"));
+        assert_eq!(Some(sw.done_until), sweep_progress);
+        assert_eq!(sw.upper, t(13, 0, 0));
+        assert_eq!(sw.started, t(13, 0, 0));
     }
 
     #[test]
@@ -638,8 +742,8 @@ mod tests {
     #[test]
     fn interrupted_pass_resumes_where_it_stopped() {
         let mut c = Cursor::begin(None, t(12, 0, 0), t(0, 0, 0) - TimeDelta::days(30), &cfg());
-        let s = c.next_slice(&cfg()).unwrap_or_else(|| panic!("slice"));
-        c.complete_slice(&s);
+        let (s, k) = c.next_slice(&cfg()).unwrap_or_else(|| panic!("slice"));
+        c.complete_slice(&s, k);
         let resumed = Cursor::begin(
             Some(&c),
             t(12, 10, 0),
@@ -771,6 +875,45 @@ mod tests {
                 .keys()
                 .all(|k| bucket_start(*k, 60) >= t(12, 0, 0))
         );
+    }
+
+    #[test]
+    fn the_size_bound_is_shared_across_sources_oldest_first() {
+        let cfg = CursorConfig {
+            max_seen_bytes: 4000,
+            ..cfg()
+        };
+        let mut c = Cursor::begin(None, t(23, 0, 0), t(0, 0, 0) - TimeDelta::days(30), &cfg);
+        let ids: Vec<String> = (0..1500).map(|i| format!("busy-{i}")).collect();
+        let busy: Vec<Key<'_>> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| Key {
+                id,
+                time: t(0, 0, 0) + TimeDelta::seconds(i as i64 * 40),
+            })
+            .collect();
+        let quiet = [Key {
+            id: "quiet-1",
+            time: t(22, 0, 0),
+        }];
+        let all: Vec<usize> = (0..busy.len()).collect();
+        let (lo, hi) = (t(0, 0, 0), t(23, 0, 0));
+        c.sources
+            .entry("busy".into())
+            .or_default()
+            .record(&busy, &all, lo, hi, &cfg);
+        c.sources
+            .entry("quiet".into())
+            .or_default()
+            .record(&quiet, &[0], lo, hi, &cfg);
+        c.prune(&cfg);
+        let total: usize = c.sources.values().map(SeenSet::fingerprint_bytes).sum();
+        assert!(total <= 4000, "{total}");
+        // The busy source gave up its oldest buckets; the quiet one kept its recent bucket,
+        // and the busy source still uses most of the budget rather than half.
+        assert_eq!(c.sources["quiet"].fingerprint_bytes(), 4);
+        assert!(c.sources["busy"].fingerprint_bytes() > 3000);
     }
 
     proptest! {

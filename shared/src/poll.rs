@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::batch::{BatchLimits, into_envelopes};
 use crate::cloud::Cloud;
-use crate::cursor::{Cursor, CursorConfig, CursorError, Key, SeenSet, Slice};
+use crate::cursor::{Cursor, CursorConfig, CursorError, Key, PassKind, SeenSet, Slice};
 use crate::graph::{GraphClient, GraphError, Tenant, filter_time};
 use crate::ocsf::{NormalizeOptions, normalize, parse_time_ms};
 use crate::store::{
@@ -335,11 +335,11 @@ async fn poll_inner(
     let retention_floor =
         now - TimeDelta::days(i64::from(cfg.retention_days)) + TimeDelta::minutes(10);
     let mut cursor = Cursor::begin(old.as_ref(), now, retention_floor, &cfg.cursor);
-    out.sweep = cursor.pass.as_ref().is_some_and(|p| p.sweep);
+    out.sweep = cursor.sweep.is_some() || cursor.pass.as_ref().is_some_and(|p| p.sweep);
     let srcs = sources(job.cloud, job.stream, job.include_noninteractive);
     let mut committed = old;
 
-    while let Some(slice) = cursor.next_slice(&cfg.cursor) {
+    while let Some((slice, kind)) = cursor.next_slice(&cfg.cursor) {
         // Fetch every source of the slice.
         let mut fetched: Vec<(Source, Fetched)> = Vec::new();
         let mut failure: Option<GraphError> = None;
@@ -439,7 +439,7 @@ async fn poll_inner(
             }
         }
         if all_complete {
-            cursor.complete_slice(&slice);
+            cursor.complete_slice(&slice, kind);
             out.slices += 1;
         }
         cursor.prune(&cfg.cursor);
@@ -460,7 +460,7 @@ async fn poll_inner(
             return Err(e.into());
         }
         if clock.now() >= deadline {
-            out.stopped_at_deadline = cursor.pass.is_some();
+            out.stopped_at_deadline = cursor.pass.is_some() || cursor.sweep.is_some();
             return Ok(());
         }
     }
