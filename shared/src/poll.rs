@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::batch::{BatchLimits, into_envelopes};
 use crate::cloud::Cloud;
-use crate::cursor::{Cursor, CursorConfig, CursorError, Key, PassKind, SeenSet, Slice};
+use crate::cursor::{Cursor, CursorConfig, CursorError, Key, SeenSet, Slice};
 use crate::graph::{GraphClient, GraphError, Tenant, filter_time};
 use crate::ocsf::{NormalizeOptions, normalize, parse_time_ms};
 use crate::store::{
