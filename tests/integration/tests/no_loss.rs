@@ -156,6 +156,21 @@ async fn run_case(seed: u64, crash_p: f64) {
             }
         }
     }
+    // Every event emitted (all simulated record shapes, v1.0 and beta, both clouds) is valid
+    // OCSF 1.8.0 for its class and profiles.
+    let invalid: Vec<(String, Vec<String>)> = emitted
+        .iter()
+        .filter_map(|e| {
+            let errs = common::ocsf::all_errors(e);
+            (!errs.is_empty()).then(|| (e["metadata"]["uid"].to_string(), errs))
+        })
+        .collect();
+    assert!(
+        invalid.is_empty(),
+        "{} events fail OCSF validation, e.g. {:?}",
+        invalid.len(),
+        &invalid[..invalid.len().min(3)]
+    );
     let dups: u32 = seen.values().map(|n| n - 1).sum();
     let crashes = *hook.crashes.lock().unwrap();
     println!(

@@ -2,6 +2,8 @@
 //! pointed at it through the loopback endpoint override.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod ocsf;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
