@@ -15,12 +15,15 @@ use itdr_shared::auth::{
     AppCredential, CertificateCredential, PerTenantTokens, SecretString, TokenClient,
 };
 use itdr_shared::clock::{ScaledClock, SharedClock, SystemClock};
+use itdr_shared::cursor::Cursor;
 use itdr_shared::embedded::{NdjsonDeadLetters, NdjsonSink, SqliteStore};
 use itdr_shared::graph::{GraphClient, Pacer, Rate};
 use itdr_shared::http::{EndpointOverride, Transport};
 use itdr_shared::poll::{PollContext, PollJob, percentile, poll};
-use itdr_shared::store::{Health, HealthState, HealthUpdate, TenantRecord, TenantRegistry};
-use itdr_sim::{SimConfig, SimHandle, Simulator, TenantSpec};
+use itdr_shared::store::{
+    CursorStore, Health, HealthState, HealthUpdate, TenantRecord, TenantRegistry,
+};
+use itdr_sim::{GroundTruthStream, SimConfig, SimHandle, Simulator, TenantSpec};
 use serde::Serialize;
 
 use crate::config::RunConfig;
@@ -56,6 +59,8 @@ pub struct Summary {
     pub real_secs: f64,
     /// App-level 429s the simulator saw (0 when no simulator).
     pub app_level_429: u64,
+    /// Whether a simulator's ground truth was compared.
+    pub compared: bool,
 }
 
 /// One summary row.
@@ -69,6 +74,15 @@ pub struct SummaryRow {
     pub cloud: String,
     /// Stream.
     pub stream: String,
+    /// With a simulator: events it generated since the stream's origin that were visible by
+    /// the end of the run.
+    pub generated: Option<usize>,
+    /// Of those, not delivered yet, and not yet owed: no sweep has started since they became
+    /// visible (the next sweep will read them).
+    pub pending: Option<usize>,
+    /// Of those, not delivered although a completed sweep started after they became visible:
+    /// events the pipeline lost. Always expected to be 0.
+    pub lost: Option<usize>,
     /// Events delivered.
     pub emitted: usize,
     /// Graph requests for the tenant (all streams).
@@ -333,17 +347,21 @@ pub async fn run(cfg: RunConfig, once: bool, json: bool) -> anyhow::Result<Summa
             let sem = sem.clone();
             tasks.spawn(async move {
                 let _permit = sem.acquire_owned().await;
-                let mut results = Vec::new();
-                for stream in &t.streams {
+                // The tenant's streams run side by side; they share its request pacing.
+                let jobs = t.streams.iter().map(|stream| {
                     let job = PollJob {
                         tenant_id: t.tenant_id.clone(),
                         cloud: t.cloud,
                         stream: *stream,
                         include_noninteractive: t.include_noninteractive,
                     };
-                    let r = poll(&ctx, &job, deadline).await;
-                    results.push((t.tenant_id.clone(), *stream, r));
-                }
+                    let ctx = ctx.clone();
+                    async move {
+                        let r = poll(&ctx, &job, deadline).await;
+                        (job.tenant_id, job.stream, r)
+                    }
+                });
+                let results = futures_join_all(jobs).await;
                 // One health update per tenant: any failing stream decides its state.
                 let failure = results.iter().find_map(|(_, _, r)| r.as_ref().err());
                 let update = match failure {
@@ -427,6 +445,11 @@ async fn summarize(
     start_real: Instant,
 ) -> anyhow::Result<Summary> {
     let mut rows = Vec::new();
+    let end = rt.clock.now();
+    let delivered = match &rt.sim {
+        Some(_) => Some(delivered_ids(&rt.cfg.output.events)?),
+        None => None,
+    };
     for t in rt.store.list().await? {
         let stats = rt.graph.stats(&t.tenant_id);
         let sim_429 = rt
@@ -445,11 +468,60 @@ async fn summarize(
                 .get(&(t.tenant_id.clone(), *stream))
                 .cloned()
                 .unwrap_or_default();
+            // Sign-ins Microsoft refuses to serve (no P1 licence) cannot be compared.
+            let unavailable = tot.last_error.as_deref() == Some("licence_required");
+            let cursor = rt
+                .store
+                .load(&t.tenant_id, *stream)
+                .await?
+                .and_then(|c| Cursor::from_doc(&c.doc).ok());
+            let (generated, pending, lost) = match (&rt.sim, &delivered, cursor) {
+                (Some(h), Some(ids), Some(cursor)) if !unavailable => {
+                    let gt = match stream {
+                        Stream::Signins => GroundTruthStream::SignIns,
+                        Stream::DirectoryAudits => GroundTruthStream::DirectoryAudits,
+                    };
+                    let origin = cursor.origin.unwrap_or(start);
+                    let horizon = TimeDelta::seconds(
+                        i64::try_from(rt.cfg.poll.cursor.horizon_secs).unwrap_or(0),
+                    );
+                    let truth: Vec<_> = h
+                        .ground_truth(&t.tenant_id, gt, end)
+                        .into_iter()
+                        .filter(|e| e.event_time >= origin && e.visible_at <= end)
+                        .filter(|e| {
+                            *stream != Stream::Signins
+                                || t.include_noninteractive
+                                || e.event_type == "interactiveUser"
+                        })
+                        .collect();
+                    let (mut pending, mut lost) = (0, 0);
+                    for e in &truth {
+                        if ids.contains(&(t.tenant_id.clone(), e.id.clone())) {
+                            continue;
+                        }
+                        // The promise: an event visible within the horizon is delivered by
+                        // the first sweep that starts after it became visible.
+                        let promised = cursor.last_sweep_start.is_some_and(|s| e.visible_at <= s)
+                            && e.visible_at - e.event_time <= horizon;
+                        if promised {
+                            lost += 1;
+                        } else {
+                            pending += 1;
+                        }
+                    }
+                    (Some(truth.len()), Some(pending), Some(lost))
+                }
+                _ => (None, None, None),
+            };
             rows.push(SummaryRow {
                 org: t.org.clone().unwrap_or_default(),
                 tenant_id: t.tenant_id.clone(),
                 cloud: t.cloud.as_str().to_string(),
                 stream: stream.as_str().to_string(),
+                generated,
+                pending,
+                lost,
                 emitted: tot.emitted,
                 requests: stats.requests,
                 throttled: sim_429.max(stats.throttled),
@@ -471,7 +543,32 @@ async fn summarize(
             .as_ref()
             .map(|h| h.counters().throttled_app_level)
             .unwrap_or(0),
+        compared: rt.sim.is_some(),
     })
+}
+
+/// (tenant, source id) of every event in the events file.
+fn delivered_ids(
+    path: &std::path::Path,
+) -> anyhow::Result<std::collections::HashSet<(String, String)>> {
+    use std::io::BufRead;
+    let mut out = std::collections::HashSet::new();
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(anyhow!("cannot read {}: {e}", path.display())),
+    };
+    for line in std::io::BufReader::new(file).lines() {
+        let line = line?;
+        let Ok(ev) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
+        let m = &ev["metadata"];
+        if let (Some(t), Some(id)) = (m["tenant_uid"].as_str(), m["original_event_uid"].as_str()) {
+            out.insert((t.to_string(), id.to_string()));
+        }
+    }
+    Ok(out)
 }
 
 fn fmt_secs(s: Option<u32>) -> String {
@@ -486,10 +583,13 @@ fn fmt_secs(s: Option<u32>) -> String {
 /// Prints the summary as a table.
 pub fn print_table(s: &Summary) {
     println!(
-        "{:<42} {:<9} {:<17} {:>8} {:>6} {:>5} {:>7} {:>4} {:>6} {:>6}  {:<16}",
+        "{:<42} {:<9} {:<17} {:>9} {:>7} {:>4} {:>7} {:>6} {:>5} {:>7} {:>4} {:>6} {:>6}  {:<16}",
         "organization",
         "cloud",
         "stream",
+        "generated",
+        "pending",
+        "lost",
         "events",
         "reqs",
         "429s",
@@ -509,11 +609,15 @@ pub fn print_table(s: &Summary) {
             Some(e) if r.health != "healthy" => format!("{} ({e})", r.health),
             _ => r.health.clone(),
         };
+        let opt = |v: Option<usize>| v.map_or_else(|| "-".to_string(), |n| n.to_string());
         println!(
-            "{:<42} {:<9} {:<17} {:>8} {:>6} {:>5} {:>7} {:>4} {:>6} {:>6}  {:<16}",
+            "{:<42} {:<9} {:<17} {:>9} {:>7} {:>4} {:>7} {:>6} {:>5} {:>7} {:>4} {:>6} {:>6}  {:<16}",
             org,
             r.cloud,
             r.stream,
+            opt(r.generated),
+            opt(r.pending),
+            opt(r.lost),
             r.emitted,
             r.requests,
             r.throttled,
@@ -531,4 +635,45 @@ pub fn print_table(s: &Summary) {
         s.real_secs,
         s.app_level_429
     );
+    if s.compared {
+        println!(
+            "generated: events the simulator made visible since each stream began; pending: not delivered yet, and no sweep has started since they appeared; lost: not delivered although a completed sweep started after they appeared (must be 0)"
+        );
+    }
+}
+
+/// Awaits every future, keeping their order.
+async fn futures_join_all<F: std::future::Future>(
+    futs: impl IntoIterator<Item = F>,
+) -> Vec<F::Output> {
+    let mut out = Vec::new();
+    let mut set = Vec::new();
+    for f in futs {
+        set.push(Box::pin(f));
+    }
+    // Poll them concurrently on this task.
+    let mut pending: Vec<Option<std::pin::Pin<Box<F>>>> = set.into_iter().map(Some).collect();
+    let mut results: Vec<Option<F::Output>> = (0..pending.len()).map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut all = true;
+        for (i, slot) in pending.iter_mut().enumerate() {
+            if let Some(f) = slot {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => {
+                        results[i] = Some(v);
+                        *slot = None;
+                    }
+                    std::task::Poll::Pending => all = false,
+                }
+            }
+        }
+        if all {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    out.extend(results.into_iter().flatten());
+    out
 }

@@ -40,7 +40,7 @@ impl Default for CursorConfig {
             sweep_interval_secs: 3600,
             horizon_secs: 24 * 3600,
             bucket_secs: 60,
-            slice_secs: 3600,
+            slice_secs: 3 * 3600,
             initial_lookback_secs: 24 * 3600,
             max_seen_bytes: 256 * 1024,
         }
@@ -86,6 +86,11 @@ pub struct Pass {
     pub done_until: DateTime<Utc>,
     /// Whether this pass is a sweep over the horizon.
     pub sweep: bool,
+    /// Current slice width, when narrower than `slice_secs`: halved each time a slice could
+    /// not be finished within a poll, doubled back after each finished slice, so a slice
+    /// always fits in a poll eventually and the pass makes progress.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width_secs: Option<u64>,
 }
 
 /// One bucket of the seen set.
@@ -415,6 +420,10 @@ pub struct Cursor {
     pub sweep: Option<Pass>,
     /// Seen sets per source (e.g. `signins.interactive`).
     pub sources: BTreeMap<String, SeenSet>,
+    /// Lower bound of the stream's first pass: no pass reaches further back (the first poll's
+    /// `initial_lookback_secs` decides how much history a stream starts with).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<DateTime<Utc>>,
 }
 
 /// Why a cursor change was refused.
@@ -493,12 +502,19 @@ impl Cursor {
                     started: now,
                     done_until: lower,
                     sweep: true,
+                    width_secs: None,
                 }),
                 sweep: None,
                 sources: BTreeMap::new(),
+                origin: Some(lower),
             };
         };
         let mut c = c.clone();
+        let origin = c.origin;
+        let floor = |t: DateTime<Utc>| {
+            let t = origin.map_or(t, |o| t.max(o));
+            floor(t)
+        };
         let first_pass_running = c.pass.as_ref().is_some_and(|p| p.sweep);
         match c.pass.as_mut() {
             Some(p) => {
@@ -512,6 +528,7 @@ impl Cursor {
                     started: now,
                     done_until: lower,
                     sweep: false,
+                    width_secs: None,
                 });
             }
         }
@@ -528,6 +545,7 @@ impl Cursor {
                 started: now,
                 done_until: lower,
                 sweep: true,
+                width_secs: None,
             });
         }
         c
@@ -536,9 +554,10 @@ impl Cursor {
     /// The next slice to read: the regular pass first, then the sweep. `None` when both are
     /// done.
     pub fn next_slice(&self, cfg: &CursorConfig) -> Option<(Slice, PassKind)> {
-        let width = TimeDelta::seconds(i64::try_from(cfg.slice_secs).unwrap_or(3600));
         let slice = |p: &Pass| {
             (p.done_until < p.upper).then(|| {
+                let width_secs = p.width_secs.unwrap_or(cfg.slice_secs).min(cfg.slice_secs);
+                let width = TimeDelta::seconds(i64::try_from(width_secs).unwrap_or(3600));
                 let lower = p.done_until;
                 let upper = (align_down(lower, cfg.bucket_secs) + width).min(p.upper);
                 Slice { lower, upper }
@@ -564,6 +583,11 @@ impl Cursor {
             return;
         };
         p.done_until = p.done_until.max(slice.upper);
+        // Widen again after a success (`next_slice` caps the width at `slice_secs`).
+        p.width_secs = p
+            .width_secs
+            .map(|w| w.saturating_mul(2))
+            .filter(|w| *w < 7 * 86_400);
         if p.done_until >= p.upper {
             let done = p.clone();
             *slot = None;
@@ -574,6 +598,20 @@ impl Cursor {
                         .map_or(done.started, |s| s.max(done.started)),
                 );
             }
+        }
+    }
+
+    /// A slice of the `kind` pass could not be finished within the poll: halve the width
+    /// (down to one bucket) so the next attempt fits.
+    pub fn shrink(&mut self, kind: PassKind, cfg: &CursorConfig) {
+        let slot = match kind {
+            PassKind::Regular => &mut self.pass,
+            PassKind::Sweep => &mut self.sweep,
+        };
+        if let Some(p) = slot.as_mut() {
+            let current = p.width_secs.unwrap_or(cfg.slice_secs).min(cfg.slice_secs);
+            let half = (current / 2 / cfg.bucket_secs).max(1) * cfg.bucket_secs;
+            p.width_secs = Some(half);
         }
     }
 
@@ -677,7 +715,7 @@ mod tests {
         let (s, kind) = c.next_slice(&cfg()).unwrap_or_else(|| panic!("slice"));
         assert_eq!(kind, PassKind::Regular);
         assert_eq!(s.lower, p.lower);
-        assert_eq!(s.upper, p.lower + TimeDelta::hours(1));
+        assert_eq!(s.upper, p.lower + TimeDelta::hours(3));
         assert!(c.sweep.is_none(), "the first pass is the sweep");
     }
 
@@ -701,6 +739,46 @@ mod tests {
         let sw = c3.sweep.clone().unwrap_or_else(|| panic!("sweep"));
         assert_eq!(sw.lower, t(12, 0, 0) - TimeDelta::hours(24));
         assert_eq!(sw.upper, t(13, 0, 0));
+    }
+
+    #[test]
+    fn no_pass_reaches_before_the_streams_origin() {
+        let cfg = CursorConfig {
+            initial_lookback_secs: 3600,
+            ..cfg()
+        };
+        let old = t(0, 0, 0) - TimeDelta::days(30);
+        let mut c = Cursor::begin(None, t(12, 0, 0), old, &cfg);
+        assert_eq!(c.origin, Some(t(11, 0, 0)));
+        while let Some((s, k)) = c.next_slice(&cfg) {
+            c.complete_slice(&s, k);
+        }
+        let c = Cursor::begin(Some(&c), t(13, 0, 0), old, &cfg);
+        assert_eq!(c.sweep.map(|p| p.lower), Some(t(11, 0, 0)));
+    }
+
+    #[test]
+    fn slices_shrink_when_they_do_not_fit_and_grow_back() {
+        let cfg = cfg();
+        let mut c = Cursor::begin(None, t(12, 0, 0), t(0, 0, 0) - TimeDelta::days(30), &cfg);
+        let (s, k) = c.next_slice(&cfg).unwrap_or_else(|| panic!("slice"));
+        assert_eq!(s.upper - s.lower, TimeDelta::hours(3));
+        c.shrink(k, &cfg);
+        c.shrink(k, &cfg);
+        let (s, k) = c.next_slice(&cfg).unwrap_or_else(|| panic!("slice"));
+        assert_eq!(s.upper - s.lower, TimeDelta::minutes(45));
+        for _ in 0..20 {
+            c.shrink(k, &cfg);
+        }
+        let (s, k) = c.next_slice(&cfg).unwrap_or_else(|| panic!("slice"));
+        assert_eq!(
+            s.upper - s.lower,
+            TimeDelta::seconds(60),
+            "never below one bucket"
+        );
+        c.complete_slice(&s, k);
+        let (s, _) = c.next_slice(&cfg).unwrap_or_else(|| panic!("slice"));
+        assert_eq!(s.upper - s.lower, TimeDelta::seconds(120), "grows back");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::batch::{BatchLimits, into_envelopes};
 use crate::cloud::Cloud;
-use crate::cursor::{Cursor, CursorConfig, CursorError, Key, SeenSet, Slice};
+use crate::cursor::{Cursor, CursorConfig, CursorError, Key, PassKind, SeenSet, Slice};
 use crate::graph::{GraphClient, GraphError, Tenant, filter_time};
 use crate::ocsf::{NormalizeOptions, normalize, parse_time_ms};
 use crate::store::{
@@ -336,6 +336,11 @@ async fn poll_inner(
         now - TimeDelta::days(i64::from(cfg.retention_days)) + TimeDelta::minutes(10);
     let mut cursor = Cursor::begin(old.as_ref(), now, retention_floor, &cfg.cursor);
     out.sweep = cursor.sweep.is_some() || cursor.pass.as_ref().is_some_and(|p| p.sweep);
+    if let Some(sw) = &cursor.sweep
+        && old.as_ref().is_none_or(|o| o.sweep.is_none())
+    {
+        tracing::debug!(tenant = %job.tenant_id, stream = %job.stream, lower = %sw.lower, "sweep started");
+    }
     let srcs = sources(job.cloud, job.stream, job.include_noninteractive);
     let mut committed = old;
 
@@ -422,9 +427,11 @@ async fn poll_inner(
         }
         out.emitted += sent;
         out.dead_lettered += letters.len();
+        let delivered = sent > 0 || !letters.is_empty();
         hook(ctx, Step::Sent)?;
 
-        // Record what was delivered, then commit.
+        // Record what was delivered, then commit. A slice that delivered nothing may wait for
+        // a later commit: losing it in a crash only means reading it again.
         for ((src, f), new) in fetched.iter().zip(&emitted_idx) {
             let keys: Vec<Key<'_>> = f
                 .keys
@@ -438,19 +445,31 @@ async fn poll_inner(
                 seen.record_partial(&keys, new, &cfg.cursor);
             }
         }
+        if matches!(failure, Some(GraphError::DeadlineExceeded)) {
+            // The slice did not fit in this poll: try a narrower one next time.
+            cursor.shrink(kind, &cfg.cursor);
+        }
         if all_complete {
             cursor.complete_slice(&slice, kind);
             out.slices += 1;
+            if kind == PassKind::Sweep && cursor.sweep.is_none() {
+                tracing::debug!(tenant = %job.tenant_id, stream = %job.stream, started = ?cursor.last_sweep_start, "sweep completed");
+            }
         }
-        cursor.prune(&cfg.cursor);
-        Cursor::check_advance(committed.as_ref(), &cursor)?;
-        let new_version = ctx
-            .cursors
-            .commit(&job.tenant_id, job.stream, version, &cursor.to_doc())
-            .await?;
-        version = Some(new_version);
-        committed = Some(cursor.clone());
-        hook(ctx, Step::Committed)?;
+        let last = failure.is_some()
+            || clock.now() >= deadline
+            || cursor.next_slice(&cfg.cursor).is_none();
+        if delivered || last {
+            cursor.prune(&cfg.cursor);
+            Cursor::check_advance(committed.as_ref(), &cursor)?;
+            let new_version = ctx
+                .cursors
+                .commit(&job.tenant_id, job.stream, version, &cursor.to_doc())
+                .await?;
+            version = Some(new_version);
+            committed = Some(cursor.clone());
+            hook(ctx, Step::Committed)?;
+        }
 
         if let Some(e) = failure {
             if matches!(e, GraphError::DeadlineExceeded) {
