@@ -630,3 +630,22 @@ def test_sam_conditions_reach_generated_resources():
     esms = resources_of_type(out, "AWS::Lambda::EventSourceMapping")
     conditions = {v["Properties"]["FunctionName"]["Ref"]: v.get("Condition") for v in esms.values()}
     assert conditions == {"PollerFunction": "HasCommercial", "PollerGcchFunction": "HasUsgov"}
+
+
+@pytest.mark.parametrize("deployment", ["full", "commercial", "usgov"])
+def test_dashboard_body_is_valid_json(deployment):
+    """moto stores the dashboard body without checking it; CloudWatch rejects invalid JSON."""
+    conditions = {"HasCommercial": deployment != "usgov", "HasUsgov": deployment != "commercial"}
+    parts = raw_template()["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Join"][1]
+    text = ""
+    for part in parts:
+        if isinstance(part, dict) and "Fn::If" in part:
+            cond, yes, no = part["Fn::If"]
+            part = yes if conditions[cond] else no
+        if isinstance(part, dict):
+            part = part["Fn::Sub"]
+        text += part
+    body = json.loads(re.sub(r"\$\{[^}]+\}", "x", text))
+    titles = [w["properties"]["title"] for w in body["widgets"]]
+    assert ("Commercial poller" in titles) == conditions["HasCommercial"]
+    assert ("US Government poller" in titles) == conditions["HasUsgov"]
