@@ -20,7 +20,7 @@ fmt-check:
 lint: fmt-check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-test: tools test-rust
+test: tools test-rust test-infra
 
 # Installs the Python tools once (re-runs when the requirements change).
 tools: $(VENV)/.installed
@@ -30,6 +30,23 @@ $(VENV)/.installed: tools/requirements.txt
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -r tools/requirements.txt
 	touch $@
+
+# IaC checks: cfn-lint, checkov and the moto deployment test (infra/README.md).
+.PHONY: test-infra package deploy
+test-infra: tools
+	infra/check.sh
+
+# The Lambda zips that infra/template.yaml's CodeUri points at, written by `build`.
+package: build
+	@for f in scheduler poller poller-gcch; do \
+	  test -s target/lambda/$$f/bootstrap.zip || { echo "missing target/lambda/$$f/bootstrap.zip" >&2; exit 1; }; \
+	  ls -l target/lambda/$$f/bootstrap.zip; done
+
+# sam deploy; settings in infra/deploy.sh, e.g. make deploy REGION=us-gov-west-1
+deploy: package
+	REGION="$(REGION)" STACK="$(STACK)" DEPLOYMENT="$(DEPLOYMENT)" MAX_CONCURRENCY="$(MAX_CONCURRENCY)" \
+	  SCHEDULE_MINUTES="$(SCHEDULE_MINUTES)" SCHEDULE_TRIGGER="$(SCHEDULE_TRIGGER)" \
+	  ALARM_EMAIL="$(ALARM_EMAIL)" PARAMS="$(PARAMS)" S3_BUCKET="$(S3_BUCKET)" infra/deploy.sh
 
 test-rust:
 	ITDR_MOTO_SERVER=$(abspath $(VENV))/bin/moto_server $(CARGO) test --workspace --all-targets

@@ -1,0 +1,651 @@
+"""Deployment test for infra/template.yaml.
+
+Transforms the SAM template with aws-sam-translator, creates the stack in a moto server that this
+module starts on a free loopback port, and checks what moto really creates (tables, queues and
+their redrive policies, event source mappings, IAM policies). moto ignores schedules,
+point-in-time recovery, encryption, log retention and the architecture, so those are asserted
+from the transformed template itself.
+
+The functions' code is a placeholder zip: this test checks the stack, not the code.
+"""
+
+import ast
+import fnmatch
+import io
+import json
+import math
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import zipfile
+from pathlib import Path
+
+import pytest
+
+# Dummy credentials and no instance metadata: boto3 must never look beyond the moto server.
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+)
+os.environ.pop("AWS_PROFILE", None)
+os.environ.pop("AWS_ENDPOINT_URL", None)
+
+import boto3  # noqa: E402
+from samtranslator.public.translator import ManagedPolicyLoader  # noqa: E402
+from samtranslator.translator.transform import transform  # noqa: E402
+from samtranslator.yaml_helper import yaml_parse  # noqa: E402
+
+INFRA = Path(__file__).resolve().parent.parent
+TEMPLATE_PATH = INFRA / "template.yaml"
+TEMPLATE_TEXT = TEMPLATE_PATH.read_text()
+
+FUNCTIONS = {
+    # logical id -> contract name (cargo-lambda output directory)
+    "SchedulerFunction": "scheduler",
+    "PollerFunction": "poller",
+    "PollerGcchFunction": "poller-gcch",
+}
+COMMON_ENV = {"ITDR_REGISTRY_TABLE", "RUST_LOG"}
+SCHEDULER_ENV = COMMON_ENV | {
+    "ITDR_JOBS_QUEUE_COMMERCIAL_URL",
+    "ITDR_JOBS_QUEUE_USGOV_URL",
+    "ITDR_SCHEDULE_SLOT_SECS",
+}
+POLLER_ENV = COMMON_ENV | {
+    "ITDR_CLOUD_GROUP",
+    "ITDR_CURSOR_TABLE",
+    "ITDR_EVENTS_QUEUE_URL",
+    "ITDR_DEAD_LETTERS_QUEUE_URL",
+    "ITDR_SECRET_PREFIX",
+    "ITDR_SECRET_TTL_SECS",
+    "ITDR_APP_REQUESTS_PER_10S",
+}
+
+# The IAM actions each function's role may hold (documented in infra/README.md).
+EXPECTED_ACTIONS = {
+    "SchedulerRole": {
+        "dynamodb:GetItem",
+        "dynamodb:Query",
+        "dynamodb:Scan",
+        "sqs:SendMessage",
+        "kms:Decrypt",
+        "kms:GenerateDataKey",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+    },
+    "PollerRole": {
+        "secretsmanager:GetSecretValue",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+        "sqs:SendMessage",
+        "kms:Decrypt",
+        "kms:GenerateDataKey",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "cloudwatch:PutMetricData",
+    },
+    "ScheduleRole": {"lambda:InvokeFunction"},
+}
+EXPECTED_ACTIONS["PollerGcchRole"] = EXPECTED_ACTIONS["PollerRole"]
+
+GRAPH_APP_LIMIT_PER_10S = 122
+
+
+# ------------------------------------------------------------------------------------ moto server
+
+
+def _free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def moto_url(tmp_path_factory):
+    server = os.environ.get("ITDR_MOTO_SERVER") or str(Path(sys.executable).parent / "moto_server")
+    if not Path(server).exists():
+        pytest.fail(f"moto_server not found at {server}: run `make tools`")
+    port = _free_port()
+    log = open(tmp_path_factory.mktemp("moto") / "moto.log", "wb")
+    proc = subprocess.Popen(
+        [server, "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/moto-api/", timeout=1).read()
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"moto_server did not start on {url}")
+            time.sleep(0.1)
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    log.close()
+
+
+def client(moto_url, service, region):
+    return boto3.client(service, region_name=region, endpoint_url=moto_url)
+
+
+# ------------------------------------------------------------------------------------ helpers
+
+
+def raw_template():
+    return yaml_parse(TEMPLATE_TEXT)
+
+
+def bucket(region):
+    return f"itdr-artifacts-{region}"
+
+
+def with_s3_code(tpl, region):
+    """samtranslator needs an S3 CodeUri (the deploy step uploads the cargo-lambda zips)."""
+    for logical_id, name in FUNCTIONS.items():
+        tpl["Resources"][logical_id]["Properties"]["CodeUri"] = f"s3://{bucket(region)}/{name}.zip"
+    return tpl
+
+
+def sam_transform(moto_url, region, params):
+    """The template as CloudFormation sees it after the SAM transform."""
+    tpl = with_s3_code(raw_template(), region)
+    old_region = os.environ["AWS_DEFAULT_REGION"]
+    os.environ["AWS_DEFAULT_REGION"] = region  # samtranslator reads the region from here
+    try:
+        loader = ManagedPolicyLoader(client(moto_url, "iam", region))
+        return transform(tpl, dict(params), loader)
+    finally:
+        os.environ["AWS_DEFAULT_REGION"] = old_region
+
+
+def upload_placeholder_code(moto_url, region):
+    s3 = client(moto_url, "s3", region)
+    if region == "us-east-1":
+        s3.create_bucket(Bucket=bucket(region))
+    else:
+        s3.create_bucket(
+            Bucket=bucket(region), CreateBucketConfiguration={"LocationConstraint": region}
+        )
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("bootstrap", "#!/bin/sh\n# placeholder: the deployment test checks the stack\n")
+    for name in FUNCTIONS.values():
+        s3.put_object(Bucket=bucket(region), Key=f"{name}.zip", Body=buf.getvalue())
+
+
+class Stack:
+    def __init__(self, moto_url, region, name, transformed):
+        self.url, self.region, self.name, self.template = moto_url, region, name, transformed
+        cfn = client(moto_url, "cloudformation", region)
+        self.description = cfn.describe_stacks(StackName=name)["Stacks"][0]
+        self.outputs = {o["OutputKey"]: o["OutputValue"] for o in self.description.get("Outputs", [])}
+        # moto also lists incomplete entries (e.g. for AWS::Scheduler::Schedule): keep the real ones.
+        self.physical = {
+            r["LogicalResourceId"]: r["PhysicalResourceId"]
+            for r in cfn.list_stack_resources(StackName=name)["StackResourceSummaries"]
+            if r.get("LogicalResourceId")
+        }
+
+    def client(self, service):
+        return client(self.url, service, self.region)
+
+
+def deploy(moto_url, region, name, params):
+    upload_placeholder_code(moto_url, region)
+    transformed = sam_transform(moto_url, region, params)
+    assert "Transform" not in transformed
+    assert not any(r["Type"].startswith("AWS::Serverless::") for r in transformed["Resources"].values())
+    cfn = client(moto_url, "cloudformation", region)
+    cfn.create_stack(
+        StackName=name,
+        TemplateBody=json.dumps(transformed),
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in params.items()],
+        Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        status = cfn.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"]
+        if not status.endswith("IN_PROGRESS") or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert status == "CREATE_COMPLETE", (status, cfn.describe_stack_events(StackName=name))
+    return Stack(moto_url, region, name, transformed)
+
+
+def queue_attrs(stack, logical_id):
+    sqs = stack.client("sqs")
+    url = stack.physical[logical_id]
+    return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+
+
+def role_statements(stack, logical_id):
+    iam = stack.client("iam")
+    role = stack.physical[logical_id]
+    statements = []
+    for policy in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+        doc = iam.get_role_policy(RoleName=role, PolicyName=policy)["PolicyDocument"]
+        if isinstance(doc, str):  # moto returns the inline document as a Python literal
+            doc = ast.literal_eval(doc)
+        statements += doc["Statement"]
+    assert statements, f"{logical_id} has no inline policy"
+    return statements
+
+
+def as_list(v):
+    return v if isinstance(v, list) else [v]
+
+
+def actions_of(statements):
+    return {a for s in statements for a in as_list(s["Action"])}
+
+
+def allows(statements, action, arn):
+    return any(
+        s["Effect"] == "Allow"
+        and action in as_list(s["Action"])
+        and any(fnmatch.fnmatchcase(arn, r) for r in as_list(s["Resource"]))
+        for s in statements
+    )
+
+
+def function_config(stack, logical_id):
+    return stack.client("lambda").get_function_configuration(FunctionName=stack.physical[logical_id])
+
+
+def esm_for(stack, logical_id):
+    mappings = stack.client("lambda").list_event_source_mappings(
+        FunctionName=stack.physical[logical_id]
+    )["EventSourceMappings"]
+    assert len(mappings) == 1, mappings
+    return mappings[0]
+
+
+def resources_of_type(template, type_):
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == type_}
+
+
+# ------------------------------------------------------------------------------------ stacks
+
+FULL_PARAMS = {"Deployment": "full", "AlarmEmail": "secops@example.com"}
+USGOV_PARAMS = {"Deployment": "usgov", "ScheduleTrigger": "rule", "PollerMaxConcurrency": "4"}
+GOV_REGION = "us-gov-west-1"
+
+
+@pytest.fixture(scope="module")
+def full(moto_url):
+    return deploy(moto_url, "us-east-1", "itdr-full", FULL_PARAMS)
+
+
+@pytest.fixture(scope="module")
+def usgov(moto_url):
+    return deploy(moto_url, GOV_REGION, "itdr-usgov", USGOV_PARAMS)
+
+
+# ------------------------------------------------------------------------------------ template
+
+
+def test_function_contract():
+    resources = raw_template()["Resources"]
+    globals_ = raw_template()["Globals"]["Function"]
+    assert globals_["Runtime"] == "provided.al2023"
+    assert globals_["Architectures"] == ["arm64"]
+    assert globals_["Handler"] == "bootstrap"
+    for logical_id, name in FUNCTIONS.items():
+        props = resources[logical_id]["Properties"]
+        assert props["CodeUri"] == f"../target/lambda/{name}/bootstrap.zip"
+        # JSON logs come from LoggingConfig, which sets AWS_LAMBDA_LOG_FORMAT for the runtime.
+        assert props["LoggingConfig"]["LogFormat"] == "JSON"
+        expected = SCHEDULER_ENV if name == "scheduler" else POLLER_ENV
+        assert set(props["Environment"]["Variables"]) == expected
+    assert resources["PollerFunction"]["Properties"]["Environment"]["Variables"]["ITDR_CLOUD_GROUP"] == "commercial"
+    assert resources["PollerGcchFunction"]["Properties"]["Environment"]["Variables"]["ITDR_CLOUD_GROUP"] == "usgov"
+
+
+def test_no_hard_coded_partition():
+    assert not re.search(r"arn:aws[-a-z]*:", TEMPLATE_TEXT), "use arn:${AWS::Partition}:"
+    assert "${AWS::Partition}" in TEMPLATE_TEXT
+
+
+def _subs(node):
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k == "Fn::Sub":
+                yield v if isinstance(v, str) else v[0]
+            else:
+                yield from _subs(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from _subs(v)
+
+
+def test_every_built_arn_uses_the_partition_parameter():
+    tpl = with_s3_code(raw_template(), "us-gov-west-1")
+    os.environ["AWS_DEFAULT_REGION"] = "us-gov-west-1"
+    try:
+        transformed = transform(tpl, {}, None)
+    finally:
+        os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
+    built = [s for s in _subs(transformed) if "arn:" in s]
+    assert built, "expected ARNs built with Fn::Sub"
+    for s in built:
+        assert all(part.startswith("${AWS::Partition}:") for part in s.split("arn:")[1:]), s
+    assert not re.search(r"arn:aws[-a-z]*:", json.dumps(transformed))
+
+
+def test_app_rate_mapping_follows_the_formula():
+    tpl = raw_template()
+    allowed = tpl["Parameters"]["PollerMaxConcurrency"]["AllowedValues"]
+    mapping = tpl["Mappings"]["AppRateByConcurrency"]
+    assert set(mapping) == set(allowed)
+    for c in allowed:
+        n = int(c)
+        assert int(mapping[c]["full"]) == math.floor(0.8 * GRAPH_APP_LIMIT_PER_10S / (2 * n))
+        assert int(mapping[c]["single"]) == math.floor(0.8 * GRAPH_APP_LIMIT_PER_10S / n)
+        assert int(mapping[c]["full"]) >= 1
+
+
+def test_visibility_is_six_times_the_poller_timeout():
+    tpl = raw_template()
+    allowed = tpl["Parameters"]["PollerTimeoutSeconds"]["AllowedValues"]
+    mapping = tpl["Mappings"]["VisibilityByTimeout"]
+    assert set(mapping) == set(allowed)
+    for t in allowed:
+        assert mapping[t]["Seconds"] == 6 * int(t)
+        assert int(t) <= 900 and mapping[t]["Seconds"] <= 43200
+
+
+def test_schedule_slot_matches_rate():
+    tpl = raw_template()
+    for minutes, row in tpl["Mappings"]["ScheduleByMinutes"].items():
+        assert int(row["SlotSecs"]) == 60 * int(minutes)
+        unit = "minute" if minutes == "1" else "minutes"
+        assert row["Expression"] == f"rate({minutes} {unit})"
+
+
+# ------------------------------------------------------------------------------------ full stack
+
+
+def test_full_stack_tables(full):
+    ddb = full.client("dynamodb")
+    registry = ddb.describe_table(TableName=full.physical["RegistryTable"])["Table"]
+    assert registry["KeySchema"] == [{"AttributeName": "tenant_id", "KeyType": "HASH"}]
+    assert registry["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    cursors = ddb.describe_table(TableName=full.physical["CursorTable"])["Table"]
+    assert cursors["KeySchema"] == [
+        {"AttributeName": "tenant_id", "KeyType": "HASH"},
+        {"AttributeName": "stream", "KeyType": "RANGE"},
+    ]
+    assert {a["AttributeName"]: a["AttributeType"] for a in cursors["AttributeDefinitions"]} == {
+        "tenant_id": "S",
+        "stream": "S",
+    }
+    assert cursors["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+
+
+def test_full_stack_queues(full):
+    for jobs, dlq in [("JobsCommercialQueue", "JobsCommercialDLQ"), ("JobsUsgovQueue", "JobsUsgovDLQ")]:
+        a = queue_attrs(full, jobs)
+        assert full.physical[jobs].endswith(".fifo")
+        assert a["FifoQueue"] == "true"
+        assert a["ContentBasedDeduplication"] == "false"
+        assert int(a["VisibilityTimeout"]) == 6 * 300
+        redrive = json.loads(a["RedrivePolicy"])
+        assert int(redrive["maxReceiveCount"]) == 5
+        d = queue_attrs(full, dlq)
+        assert d["FifoQueue"] == "true"
+        assert redrive["deadLetterTargetArn"] == d["QueueArn"]
+    events = queue_attrs(full, "EventsQueue")
+    assert "FifoQueue" not in events or events["FifoQueue"] == "false"
+    assert json.loads(events["RedrivePolicy"])["deadLetterTargetArn"] == queue_attrs(full, "EventsDLQ")["QueueArn"]
+    dead_letters = queue_attrs(full, "DeadLettersQueue")
+    assert "FifoQueue" not in dead_letters or dead_letters["FifoQueue"] == "false"
+
+
+def test_full_stack_functions_and_event_sources(full):
+    for logical_id, group, jobs in [
+        ("PollerFunction", "commercial", "JobsCommercialQueue"),
+        ("PollerGcchFunction", "usgov", "JobsUsgovQueue"),
+    ]:
+        cfg = function_config(full, logical_id)
+        assert cfg["Runtime"] == "provided.al2023"
+        assert cfg["Handler"] == "bootstrap"
+        assert cfg["MemorySize"] == 256 and cfg["Timeout"] == 300
+        env = cfg["Environment"]["Variables"]
+        assert env["ITDR_CLOUD_GROUP"] == group
+        assert env["ITDR_SECRET_PREFIX"] == "itdr"
+        # two pollers at concurrency 5: floor(0.8 * 122 / 10)
+        assert env["ITDR_APP_REQUESTS_PER_10S"] == "9"
+        assert env["ITDR_EVENTS_QUEUE_URL"] == full.outputs["EventsQueueUrl"]
+        assert env["ITDR_DEAD_LETTERS_QUEUE_URL"] == full.outputs["DeadLettersQueueUrl"]
+        esm = esm_for(full, logical_id)
+        assert esm["EventSourceArn"] == queue_attrs(full, jobs)["QueueArn"]
+        assert esm["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert esm["BatchSize"] == 5
+        assert esm["ScalingConfig"] == {"MaximumConcurrency": 5}
+    env = function_config(full, "SchedulerFunction")["Environment"]["Variables"]
+    assert env["ITDR_JOBS_QUEUE_COMMERCIAL_URL"] == full.outputs["JobsQueueCommercialUrl"]
+    assert env["ITDR_JOBS_QUEUE_USGOV_URL"] == full.outputs["JobsQueueUsgovUrl"]
+    assert env["ITDR_SCHEDULE_SLOT_SECS"] == "300"
+
+
+def test_full_stack_iam_least_privilege(full):
+    account = full.description["StackId"].split(":")[4]
+    secret = "arn:aws:secretsmanager:us-east-1:{}:secret:itdr/{}/default-AbC123"
+    queue_arn = {q: queue_attrs(full, q)["QueueArn"] for q in ("JobsCommercialQueue", "JobsUsgovQueue", "EventsQueue", "DeadLettersQueue")}
+    policies = {role: role_statements(full, role) for role in EXPECTED_ACTIONS}
+    for role, statements in policies.items():
+        assert actions_of(statements) == EXPECTED_ACTIONS[role], role
+        for s in statements:
+            for r in as_list(s["Resource"]):
+                if r == "*":
+                    # CloudWatch has no resource-level permission for PutMetricData.
+                    assert as_list(s["Action"]) == ["cloudwatch:PutMetricData"], (role, s)
+                    assert s["Condition"] == {"StringEquals": {"cloudwatch:namespace": "ITDR"}}
+
+    commercial, usgov, scheduler = policies["PollerRole"], policies["PollerGcchRole"], policies["SchedulerRole"]
+    assert allows(commercial, "secretsmanager:GetSecretValue", secret.format(account, "commercial"))
+    assert not allows(commercial, "secretsmanager:GetSecretValue", secret.format(account, "usgov"))
+    assert allows(usgov, "secretsmanager:GetSecretValue", secret.format(account, "usgov"))
+    assert not allows(usgov, "secretsmanager:GetSecretValue", secret.format(account, "commercial"))
+    assert not any("secretsmanager" in a for a in actions_of(scheduler))
+
+    assert allows(commercial, "sqs:ReceiveMessage", queue_arn["JobsCommercialQueue"])
+    assert not allows(commercial, "sqs:ReceiveMessage", queue_arn["JobsUsgovQueue"])
+    assert allows(usgov, "sqs:ReceiveMessage", queue_arn["JobsUsgovQueue"])
+    assert not allows(usgov, "sqs:ReceiveMessage", queue_arn["JobsCommercialQueue"])
+    for poller in (commercial, usgov):
+        assert allows(poller, "sqs:SendMessage", queue_arn["EventsQueue"])
+        assert allows(poller, "sqs:SendMessage", queue_arn["DeadLettersQueue"])
+        assert not allows(poller, "sqs:SendMessage", queue_arn["JobsCommercialQueue"])
+    assert allows(scheduler, "sqs:SendMessage", queue_arn["JobsCommercialQueue"])
+    assert allows(scheduler, "sqs:SendMessage", queue_arn["JobsUsgovQueue"])
+    assert not allows(scheduler, "sqs:SendMessage", queue_arn["EventsQueue"])
+
+    # Each function role is the one its function runs with.
+    iam = full.client("iam")
+    for fn, role in [("SchedulerFunction", "SchedulerRole"), ("PollerFunction", "PollerRole"), ("PollerGcchFunction", "PollerGcchRole")]:
+        assert function_config(full, fn)["Role"] == iam.get_role(RoleName=full.physical[role])["Role"]["Arn"]
+
+
+def test_full_stack_alarm_topic(full):
+    topic = full.outputs["AlarmTopicArn"]
+    assert full.client("sns").get_topic_attributes(TopicArn=topic)["Attributes"]["TopicArn"] == topic
+
+
+# ------------------------------------------------------------------------------------ what moto ignores
+
+
+def test_template_settings_moto_ignores(full):
+    res = full.template["Resources"]
+    schedules = resources_of_type(full.template, "AWS::Scheduler::Schedule")
+    assert len(schedules) == 1
+    (schedule,) = schedules.values()
+    expression = schedule["Properties"]["ScheduleExpression"]
+    assert expression == {"Fn::FindInMap": ["ScheduleByMinutes", {"Ref": "ScheduleRateMinutes"}, "Expression"]}
+    assert full.template["Mappings"]["ScheduleByMinutes"]["5"]["Expression"] == "rate(5 minutes)"
+    assert full.template["Parameters"]["ScheduleRateMinutes"]["Default"] == "5"
+    assert schedule["Properties"]["Target"]["Arn"] == {"Fn::GetAtt": ["SchedulerFunction", "Arn"]}
+
+    for table in ("RegistryTable", "CursorTable"):
+        p = res[table]["Properties"]
+        assert p["BillingMode"] == "PAY_PER_REQUEST"
+        assert p["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+        assert p["SSESpecification"] == {"SSEEnabled": True, "SSEType": "KMS", "KMSMasterKeyId": {"Fn::GetAtt": ["Key", "Arn"]}}
+    for name, q in resources_of_type(full.template, "AWS::SQS::Queue").items():
+        assert q["Properties"]["KmsMasterKeyId"] == {"Ref": "Key"}, name
+    assert res["Key"]["Properties"]["EnableKeyRotation"] is True
+    assert res["AlarmTopic"]["Properties"]["KmsMasterKeyId"] == {"Ref": "Key"}
+
+    functions = resources_of_type(full.template, "AWS::Lambda::Function")
+    assert set(functions) == set(FUNCTIONS)
+    for name, fn in functions.items():
+        p = fn["Properties"]
+        assert p["Architectures"] == ["arm64"], name
+        assert p["Runtime"] == "provided.al2023"
+        assert p["KmsKeyArn"] == {"Fn::GetAtt": ["Key", "Arn"]}
+        log_group = p["LoggingConfig"]["LogGroup"]["Ref"]
+        assert res[log_group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+        assert res[log_group]["Properties"]["KmsKeyId"] == {"Fn::GetAtt": ["Key", "Arn"]}
+    assert full.template["Parameters"]["LogRetentionDays"]["Default"] == 365
+
+    esms = resources_of_type(full.template, "AWS::Lambda::EventSourceMapping")
+    assert len(esms) == 2
+    for esm in esms.values():
+        assert esm["Properties"]["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "PollerMaxConcurrency"}}
+        assert esm["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+    assert not re.search(r"arn:aws[-a-z]*:", json.dumps(full.template))
+
+
+def test_alarms(full):
+    """moto's CloudFormation creates neither CloudWatch alarms nor SNS subscriptions."""
+    res = full.template["Resources"]
+    alarms = resources_of_type(full.template, "AWS::CloudWatch::Alarm")
+    for name, a in alarms.items():
+        assert a["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}], name
+        assert a["Properties"]["TreatMissingData"] == "notBreaching", name
+    sub = res["AlarmEmailSubscription"]
+    assert sub["Condition"] == "HasAlarmEmail"
+    assert sub["Properties"]["Protocol"] == "email"
+    assert sub["Properties"]["Endpoint"] == {"Ref": "AlarmEmail"}
+    dlqs = {
+        q["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+        for q in resources_of_type(full.template, "AWS::SQS::Queue").values()
+        if "RedrivePolicy" in q["Properties"]
+    } | {"DeadLettersQueue"}
+    watched = {
+        a["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0]
+        for a in resources_of_type(full.template, "AWS::CloudWatch::Alarm").values()
+        if a["Properties"]["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    }
+    assert dlqs == watched
+    metrics = {(a["Properties"]["Namespace"], a["Properties"]["MetricName"]) for a in resources_of_type(full.template, "AWS::CloudWatch::Alarm").values()}
+    assert {("AWS/Lambda", "Errors"), ("AWS/Lambda", "Throttles"), ("AWS/SQS", "ApproximateAgeOfOldestMessage"), ("ITDR", "TenantsUnhealthy")} <= metrics
+    assert "Dashboard" in res
+
+
+# ------------------------------------------------------------------------------------ US Government stack
+
+
+def test_usgov_stack_deploys_alone_in_govcloud(usgov):
+    assert usgov.outputs["Deployment"] == "usgov"
+    present = set(usgov.physical)
+    assert {"JobsUsgovQueue", "JobsUsgovDLQ", "PollerGcchFunction", "PollerGcchRole", "SchedulerFunction"} <= present
+    assert not present & {"JobsCommercialQueue", "JobsCommercialDLQ", "PollerFunction", "PollerRole"}
+    assert "JobsQueueCommercialUrl" not in usgov.outputs
+
+    env = function_config(usgov, "SchedulerFunction")["Environment"]["Variables"]
+    assert env["ITDR_JOBS_QUEUE_COMMERCIAL_URL"] == ""
+    assert env["ITDR_JOBS_QUEUE_USGOV_URL"] == usgov.outputs["JobsQueueUsgovUrl"]
+    poller = function_config(usgov, "PollerGcchFunction")
+    assert poller["Environment"]["Variables"]["ITDR_CLOUD_GROUP"] == "usgov"
+    # one poller at concurrency 4: floor(0.8 * 122 / 4)
+    assert poller["Environment"]["Variables"]["ITDR_APP_REQUESTS_PER_10S"] == "24"
+    esm = esm_for(usgov, "PollerGcchFunction")
+    assert esm["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert esm["EventSourceArn"] == queue_attrs(usgov, "JobsUsgovQueue")["QueueArn"]
+
+    # Partition-aware: the ARNs of this stack's resources are in the GovCloud partition. moto
+    # resolves the AWS::Partition pseudo parameter to "aws" in every region, so the secret ARN
+    # (built with ${AWS::Partition}) is checked for region and prefix here, and for the
+    # partition in test_every_built_arn_uses_the_partition_parameter.
+    account = usgov.description["StackId"].split(":")[4]
+    for role in ("SchedulerRole", "PollerGcchRole"):
+        for s in role_statements(usgov, role):
+            for r in as_list(s["Resource"]):
+                if s["Action"] == "secretsmanager:GetSecretValue":
+                    assert r.split(":", 2)[2] == f"secretsmanager:{GOV_REGION}:{account}:secret:itdr/usgov/*"
+                else:
+                    assert r == "*" or r.startswith("arn:aws-us-gov:"), (role, r)
+    statements = role_statements(usgov, "PollerGcchRole")
+    gov_secret = f"arn:aws:secretsmanager:{GOV_REGION}:{account}:secret:itdr/usgov/default-AbC123"
+    assert allows(statements, "secretsmanager:GetSecretValue", gov_secret)
+    assert not allows(statements, "secretsmanager:GetSecretValue", gov_secret.replace("/usgov/", "/commercial/"))
+
+    # EventBridge rule fallback instead of EventBridge Scheduler.
+    assert not resources_of_type(usgov.template, "AWS::Scheduler::Schedule") or all(
+        v.get("Condition") == "UseEventBridgeScheduler"
+        for v in resources_of_type(usgov.template, "AWS::Scheduler::Schedule").values()
+    )
+    assert "ScheduleRule" in present and "ScheduleRole" not in present
+    rule = usgov.client("events").describe_rule(Name=usgov.physical["ScheduleRule"])
+    assert rule["ScheduleExpression"] == "rate(5 minutes)"
+
+
+def test_commercial_only_stack_deploys(moto_url):
+    stack = deploy(moto_url, "us-west-2", "itdr-commercial", {"Deployment": "commercial"})
+    present = set(stack.physical)
+    assert {"JobsCommercialQueue", "PollerFunction"} <= present
+    assert not present & {"JobsUsgovQueue", "JobsUsgovDLQ", "PollerGcchFunction", "PollerGcchRole"}
+    env = function_config(stack, "SchedulerFunction")["Environment"]["Variables"]
+    assert env["ITDR_JOBS_QUEUE_USGOV_URL"] == ""
+    assert function_config(stack, "PollerFunction")["Environment"]["Variables"]["ITDR_APP_REQUESTS_PER_10S"] == "19"
+    assert actions_of(role_statements(stack, "SchedulerRole")) == EXPECTED_ACTIONS["SchedulerRole"]
+
+
+def test_sam_conditions_reach_generated_resources():
+    """SAM must carry a function's Condition to the event source mapping it generates."""
+    out = transform(with_s3_code(raw_template(), "us-east-1"), {}, None)
+    esms = resources_of_type(out, "AWS::Lambda::EventSourceMapping")
+    conditions = {v["Properties"]["FunctionName"]["Ref"]: v.get("Condition") for v in esms.values()}
+    assert conditions == {"PollerFunction": "HasCommercial", "PollerGcchFunction": "HasUsgov"}
+
+
+@pytest.mark.parametrize("deployment", ["full", "commercial", "usgov"])
+def test_dashboard_body_is_valid_json(deployment):
+    """moto stores the dashboard body without checking it; CloudWatch rejects invalid JSON."""
+    conditions = {"HasCommercial": deployment != "usgov", "HasUsgov": deployment != "commercial"}
+    parts = raw_template()["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Join"][1]
+    text = ""
+    for part in parts:
+        if isinstance(part, dict) and "Fn::If" in part:
+            cond, yes, no = part["Fn::If"]
+            part = yes if conditions[cond] else no
+        if isinstance(part, dict):
+            part = part["Fn::Sub"]
+        text += part
+    body = json.loads(re.sub(r"\$\{[^}]+\}", "x", text))
+    titles = [w["properties"]["title"] for w in body["widgets"]]
+    assert ("Commercial poller" in titles) == conditions["HasCommercial"]
+    assert ("US Government poller" in titles) == conditions["HasUsgov"]
