@@ -7,7 +7,7 @@ RUN_CONFIG ?= config/demo.toml
 VENV ?= .tools/venv
 PY := $(VENV)/bin/python
 
-.PHONY: all fmt fmt-check lint test test-rust tools run sim clean ocsf-schemas
+.PHONY: all fmt fmt-check lint test test-rust tools bench run sim clean ocsf-schemas
 
 all: lint test
 
@@ -51,6 +51,10 @@ deploy: package
 test-rust:
 	ITDR_MOTO_SERVER=$(abspath $(VENV))/bin/moto_server $(CARGO) test --workspace --all-targets
 	$(CARGO) test --workspace --doc
+
+# Throughput of normalization and of a whole poll, on this machine (optimised build).
+bench:
+	$(CARGO) bench -p itdr-integration-tests --bench pipeline
 
 run:
 	$(CARGO) build --profile bench-run -p itdr-cli
