@@ -9,8 +9,16 @@ use std::sync::OnceLock;
 use itdr_shared::ocsf::{self, check_event, event_class_uid, event_profiles};
 use serde_json::{Value, json};
 
+/// `tests/fixtures`, found from whichever workspace crate includes this module.
 pub fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    [
+        manifest.join("../fixtures"),
+        manifest.join("../tests/fixtures"),
+    ]
+    .into_iter()
+    .find(|p| p.join("ocsf").is_dir())
+    .unwrap_or_else(|| panic!("tests/fixtures not found from {}", manifest.display()))
 }
 
 pub fn read_json(path: &Path) -> Value {

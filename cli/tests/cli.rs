@@ -1,0 +1,215 @@
+//! The `itdr` binary end to end: a short accelerated run against the in-process simulator
+//! (every event it writes is valid OCSF 1.8.0 and nothing is lost), the tenant registry
+//! commands, and clear errors for bad input.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "../../tests/integration/tests/common/ocsf.rs"]
+mod ocsf;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn itdr(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_itdr"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("itdr runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).to_string()
+}
+
+const CONFIG: &str = r#"
+[store]
+path = "out/itdr.db"
+fresh = true
+
+[output]
+events = "out/events.ndjson"
+dead_letters = "out/dead-letters.ndjson"
+truncate = true
+
+[schedule]
+interval_secs = 300
+stop_after_secs = 21600
+
+[poll.cursor]
+initial_lookback_secs = 3600
+sweep_interval_secs = 3600
+
+[simulator]
+seed = 3
+speed = 3600
+start = "2026-11-02T09:00:00Z"
+
+[[simulator.tenants]]
+org = "Commercial"
+cloud = "global"
+
+[[simulator.tenants]]
+org = "Gov"
+cloud = "gcc_high"
+
+[[simulator.tenants]]
+org = "Revoked"
+cloud = "gcc"
+revoke_consent_after_secs = 7200
+"#;
+
+#[test]
+fn a_short_simulated_run_writes_valid_ocsf_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("run.toml"), CONFIG).unwrap();
+    let out = itdr(&["run", "--config", "run.toml", "--json"], dir.path());
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = summary["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 6);
+    for r in rows {
+        assert_eq!(r["lost"], 0, "{r}");
+        assert!(r["generated"].as_u64().unwrap() > 0, "{r}");
+    }
+    let revoked: Vec<_> = rows.iter().filter(|r| r["org"] == "Revoked").collect();
+    assert!(
+        revoked.iter().all(|r| r["health"] == "consent_revoked"),
+        "{revoked:?}"
+    );
+    assert_eq!(summary["app_level_429"], 0);
+
+    let events = std::fs::read_to_string(dir.path().join("out/events.ndjson")).unwrap();
+    let mut n = 0;
+    for line in events.lines() {
+        let ev: serde_json::Value = serde_json::from_str(line).unwrap();
+        let errs = ocsf::all_errors(&ev);
+        assert!(errs.is_empty(), "line {}: {errs:?}", n + 1);
+        n += 1;
+    }
+    assert!(n > 100, "{n} events");
+    // Secrets of the simulated apps never reach the outputs.
+    assert!(!events.contains("sim~"));
+    assert!(!text(&out.stderr).contains("sim~"));
+}
+
+#[test]
+fn tenants_are_validated_registered_listed_and_offboarded() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = "reg.db";
+    let bad = itdr(
+        &[
+            "tenants", "--db", db, "add", "--tenant", "contoso", "--org", "X",
+        ],
+        dir.path(),
+    );
+    assert!(!bad.status.success());
+    assert!(
+        text(&bad.stderr).contains("is not a tenant id"),
+        "{}",
+        text(&bad.stderr)
+    );
+    let bad = itdr(
+        &[
+            "tenants",
+            "--db",
+            db,
+            "add",
+            "--tenant",
+            "72f988bf-86f1-41af-91ab-2d7cd011db47",
+            "--org",
+            "X",
+            "--domain",
+            "not a domain",
+        ],
+        dir.path(),
+    );
+    assert!(text(&bad.stderr).contains("is not a domain name"));
+    let ok = itdr(
+        &[
+            "tenants",
+            "--db",
+            db,
+            "add",
+            "--tenant",
+            "72F988BF-86F1-41AF-91AB-2D7CD011DB47",
+            "--org",
+            "Able Moose",
+            "--domain",
+            "ablemoose.onmicrosoft.us",
+            "--cloud",
+            "gcc_high",
+        ],
+        dir.path(),
+    );
+    assert!(ok.status.success(), "{}", text(&ok.stderr));
+    assert!(text(&ok.stdout).contains("usgov poller"));
+    let dup = itdr(
+        &[
+            "tenants",
+            "--db",
+            db,
+            "add",
+            "--tenant",
+            "72f988bf-86f1-41af-91ab-2d7cd011db47",
+            "--org",
+            "Other",
+        ],
+        dir.path(),
+    );
+    assert!(!dup.status.success(), "a tenant maps to one organization");
+    let list = itdr(&["tenants", "--db", db, "list", "--json"], dir.path());
+    let all: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(all[0]["tenant_id"], "72f988bf-86f1-41af-91ab-2d7cd011db47");
+    assert_eq!(all[0]["cloud"], "gcc_high");
+    let off = itdr(
+        &[
+            "tenants",
+            "--db",
+            db,
+            "remove",
+            "--tenant",
+            "72f988bf-86f1-41af-91ab-2d7cd011db47",
+        ],
+        dir.path(),
+    );
+    assert!(off.status.success());
+    let list = itdr(&["tenants", "--db", db, "list", "--json"], dir.path());
+    let all: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(all[0]["enabled"], false);
+    assert_eq!(all[0]["health"]["state"], "offboarded");
+    let purge = itdr(
+        &[
+            "tenants",
+            "--db",
+            db,
+            "remove",
+            "--tenant",
+            "72f988bf-86f1-41af-91ab-2d7cd011db47",
+            "--purge",
+        ],
+        dir.path(),
+    );
+    assert!(purge.status.success());
+    let list = itdr(&["tenants", "--db", db, "list", "--json"], dir.path());
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&list.stdout).unwrap(),
+        serde_json::json!([])
+    );
+}
+
+#[test]
+fn bad_configs_get_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = itdr(&["run", "--config", "nope.toml"], dir.path());
+    assert!(!missing.status.success());
+    assert!(text(&missing.stderr).contains("cannot read config file nope.toml"));
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        "endpoint_override='http://10.0.0.1:80'\n[store]\npath='x.db'\n[output]\nevents='e'\ndead_letters='d'\n",
+    )
+    .unwrap();
+    let bad = itdr(&["run", "--config", "bad.toml", "--once"], dir.path());
+    assert!(!bad.status.success());
+    let err = text(&bad.stderr);
+    assert!(err.contains("loopback"), "{err}");
+}
