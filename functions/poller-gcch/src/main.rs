@@ -20,20 +20,12 @@ const GROUP: CloudGroup = CloudGroup::UsGov;
 async fn main() -> Result<(), lambda_runtime::Error> {
     tracing::init_default_subscriber();
     let started = std::time::Instant::now();
-    let cfg = PollerConfig::from_env(GROUP).map_err(|e| {
-        tracing::error!(error = %e, "invalid configuration");
-        Diagnostic {
-            error_type: "InvalidConfiguration".into(),
-            error_message: e.to_string(),
-        }
+    let cfg = PollerConfig::from_env(GROUP).inspect_err(|e| {
+        tracing::error!(error = %e, "invalid configuration; fix the environment and redeploy");
     })?;
     let sdk = sdk_config(&AwsEndpoint::Default).await;
-    let ctx = PollerContext::from_config(&cfg, &sdk, Arc::new(SystemClock)).map_err(|e| {
-        tracing::error!(error = %e, "cold start failed");
-        Diagnostic {
-            error_type: e.kind().into(),
-            error_message: e.to_string(),
-        }
+    let ctx = PollerContext::from_config(&cfg, &sdk, Arc::new(SystemClock)).inspect_err(|e| {
+        tracing::error!(kind = e.kind(), error = %e, "cold start failed");
     })?;
     tracing::info!(
         group = GROUP.as_str(),

@@ -14,12 +14,8 @@ use lambda_runtime::{Diagnostic, LambdaEvent, service_fn, tracing};
 async fn main() -> Result<(), lambda_runtime::Error> {
     tracing::init_default_subscriber();
     let started = std::time::Instant::now();
-    let cfg = SchedulerConfig::from_env().map_err(|e| {
-        tracing::error!(error = %e, "invalid configuration");
-        Diagnostic {
-            error_type: "InvalidConfiguration".into(),
-            error_message: e.to_string(),
-        }
+    let cfg = SchedulerConfig::from_env().inspect_err(|e| {
+        tracing::error!(error = %e, "invalid configuration; fix the environment and redeploy");
     })?;
     let sdk = sdk_config(&AwsEndpoint::Default).await;
     let ctx = Arc::new(SchedulerContext::from_config(
