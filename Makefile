@@ -7,7 +7,7 @@ RUN_CONFIG ?= config/demo.toml
 VENV ?= .tools/venv
 PY := $(VENV)/bin/python
 
-.PHONY: all fmt fmt-check lint test test-rust tools bench run sim clean ocsf-schemas
+.PHONY: all fmt fmt-check lint test test-rust tools bench build run sim clean ocsf-schemas
 
 all: lint test
 
@@ -55,6 +55,17 @@ test-rust:
 # Throughput of normalization and of a whole poll, on this machine (optimised build).
 bench:
 	$(CARGO) bench -p itdr-integration-tests --bench pipeline
+
+# The three Lambda packages as arm64 zips (target/lambda/<function>/bootstrap.zip).
+# cargo-lambda comes from the tools venv; it must get CARGO_TARGET_DIR, not --target-dir.
+LAMBDA_FUNCTIONS := scheduler poller poller-gcch
+CARGO_TARGET_DIR ?= $(abspath target)
+
+build: tools
+	rustup target add aarch64-unknown-linux-gnu
+	PATH="$(abspath $(VENV))/bin:$$PATH" CARGO_TARGET_DIR="$(CARGO_TARGET_DIR)" \
+		cargo lambda build --release --arm64 --output-format zip $(addprefix -p ,$(LAMBDA_FUNCTIONS))
+	ls -l $(foreach f,$(LAMBDA_FUNCTIONS),$(CARGO_TARGET_DIR)/lambda/$(f)/bootstrap.zip)
 
 run:
 	$(CARGO) build --profile bench-run -p itdr-cli

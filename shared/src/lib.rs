@@ -3,6 +3,8 @@
 //! embedded implementations.
 
 pub mod auth;
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod batch;
 pub mod clock;
 pub mod cloud;

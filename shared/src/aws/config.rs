@@ -1,0 +1,411 @@
+//! Typed configuration of the functions, read from the environment once at cold start and
+//! validated there, so a misconfigured function fails its first invocation with a message
+//! naming the variable instead of failing jobs one by one.
+//!
+//! Variables (the infrastructure contract):
+//! - all: `ITDR_REGISTRY_TABLE`; optional `ITDR_ENDPOINT_OVERRIDE` (loopback only, tests).
+//! - scheduler: `ITDR_JOBS_QUEUE_COMMERCIAL_URL`, `ITDR_JOBS_QUEUE_USGOV_URL` (both `.fifo`),
+//!   `ITDR_SCHEDULE_SLOT_SECS` (default 300).
+//! - pollers: `ITDR_CLOUD_GROUP` (must match the binary), `ITDR_CURSOR_TABLE`,
+//!   `ITDR_EVENTS_QUEUE_URL`, `ITDR_DEAD_LETTERS_QUEUE_URL`, `ITDR_SECRET_PREFIX`,
+//!   `ITDR_SECRET_TTL_SECS` (default 300), `ITDR_APP_REQUESTS_PER_10S` (1..=122, this
+//!   instance's share of the app-wide limit, see `RATE_BUDGET.md`), optional
+//!   `ITDR_POLL_CONFIG` (JSON of [`PollConfig`], unknown keys rejected).
+//!
+//! No variable holds a secret: credentials live in Secrets Manager. Error messages quote a
+//! variable's value only where it is a name or a URL.
+
+use std::time::Duration;
+
+use crate::cloud::CloudGroup;
+use crate::graph::Rate;
+use crate::http::EndpointOverride;
+use crate::poll::PollConfig;
+
+use super::sqs::{ENVELOPE_ATTRIBUTE_RESERVE, SQS_MAX_MESSAGE_BYTES};
+
+/// A configuration error, naming the variable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// A required variable is not set.
+    #[error("{var} is not set ({what})")]
+    Missing {
+        /// Variable name.
+        var: &'static str,
+        /// What it should hold.
+        what: &'static str,
+    },
+    /// A variable has an unusable value.
+    #[error("{var} is invalid: {reason}")]
+    Invalid {
+        /// Variable name.
+        var: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The cap on envelope bytes on SQS: the message limit less room for the attributes.
+pub const AWS_MAX_ENVELOPE_BYTES: usize = SQS_MAX_MESSAGE_BYTES - ENVELOPE_ATTRIBUTE_RESERVE;
+
+/// Default schedule slot.
+pub const DEFAULT_SLOT_SECS: u64 = 300;
+/// Default credential cache TTL.
+pub const DEFAULT_SECRET_TTL_SECS: u64 = 300;
+
+struct Vars<'a> {
+    get: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl Vars<'_> {
+    fn opt(&self, var: &'static str) -> Option<String> {
+        (self.get)(var)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn req(&self, var: &'static str, what: &'static str) -> Result<String, ConfigError> {
+        self.opt(var).ok_or(ConfigError::Missing { var, what })
+    }
+
+    fn num<T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy>(
+        &self,
+        var: &'static str,
+        default: Option<T>,
+        min: T,
+        max: T,
+    ) -> Result<T, ConfigError> {
+        let v = match (self.opt(var), default) {
+            (Some(v), _) => v.parse::<T>().map_err(|_| ConfigError::Invalid {
+                var,
+                reason: format!("{v:?} is not a whole number"),
+            })?,
+            (None, Some(d)) => d,
+            (None, None) => {
+                return Err(ConfigError::Missing {
+                    var,
+                    what: "a whole number",
+                });
+            }
+        };
+        if v < min || v > max {
+            return Err(ConfigError::Invalid {
+                var,
+                reason: format!("{v} is outside {min}..={max}"),
+            });
+        }
+        Ok(v)
+    }
+
+    fn table(&self, var: &'static str) -> Result<String, ConfigError> {
+        let t = self.req(var, "a DynamoDB table name")?;
+        let ok = (3..=255).contains(&t.len())
+            && t.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
+        if !ok {
+            return Err(ConfigError::Invalid {
+                var,
+                reason: format!("{t:?} is not a DynamoDB table name"),
+            });
+        }
+        Ok(t)
+    }
+
+    fn queue(&self, var: &'static str, fifo: bool) -> Result<String, ConfigError> {
+        let u = self.req(var, "an SQS queue URL")?;
+        let parsed = url::Url::parse(&u).map_err(|_| ConfigError::Invalid {
+            var,
+            reason: format!("{u:?} is not a URL"),
+        })?;
+        if !matches!(parsed.scheme(), "https" | "http") || parsed.host_str().is_none() {
+            return Err(ConfigError::Invalid {
+                var,
+                reason: format!("{u:?} is not an http(s) queue URL"),
+            });
+        }
+        if fifo != u.ends_with(".fifo") {
+            return Err(ConfigError::Invalid {
+                var,
+                reason: if fifo {
+                    format!("{u:?} is not a FIFO queue (.fifo)")
+                } else {
+                    format!("{u:?} is a FIFO queue; a standard queue is expected")
+                },
+            });
+        }
+        Ok(u)
+    }
+
+    fn endpoint_override(&self) -> Result<Option<EndpointOverride>, ConfigError> {
+        self.opt("ITDR_ENDPOINT_OVERRIDE")
+            .map(|v| {
+                EndpointOverride::parse(&v).map_err(|e| ConfigError::Invalid {
+                    var: "ITDR_ENDPOINT_OVERRIDE",
+                    reason: e.to_string(),
+                })
+            })
+            .transpose()
+    }
+}
+
+/// The scheduler's configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SchedulerConfig {
+    /// Registry table.
+    pub registry_table: String,
+    /// Commercial jobs queue (FIFO).
+    pub jobs_queue_commercial_url: String,
+    /// US Government jobs queue (FIFO).
+    pub jobs_queue_usgov_url: String,
+    /// Schedule slot length (deduplication granularity), seconds.
+    pub slot_secs: u64,
+}
+
+impl SchedulerConfig {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(&|k| std::env::var(k).ok())
+    }
+
+    /// Reads variables through `get` (tests pass a map).
+    pub fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let v = Vars { get };
+        Ok(Self {
+            registry_table: v.table("ITDR_REGISTRY_TABLE")?,
+            jobs_queue_commercial_url: v.queue("ITDR_JOBS_QUEUE_COMMERCIAL_URL", true)?,
+            jobs_queue_usgov_url: v.queue("ITDR_JOBS_QUEUE_USGOV_URL", true)?,
+            slot_secs: v.num("ITDR_SCHEDULE_SLOT_SECS", Some(DEFAULT_SLOT_SECS), 60, 3600)?,
+        })
+    }
+}
+
+/// A poller's configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PollerConfig {
+    /// The cloud group this poller serves.
+    pub cloud_group: CloudGroup,
+    /// Registry table.
+    pub registry_table: String,
+    /// Cursor table.
+    pub cursor_table: String,
+    /// Events queue (standard).
+    pub events_queue_url: String,
+    /// Dead-letters queue (standard).
+    pub dead_letters_queue_url: String,
+    /// Secret name prefix (`{prefix}/{group}/{app_ref}`).
+    pub secret_prefix: String,
+    /// Credential cache TTL, seconds.
+    pub secret_ttl_secs: u64,
+    /// This instance's share of the app-wide Graph reports limit, requests per 10 s.
+    pub app_requests_per_10s: u32,
+    /// Poll tunables (envelope cap already fitted to SQS).
+    pub poll: PollConfig,
+    /// Loopback endpoint override for Microsoft hosts (tests only).
+    pub endpoint_override: Option<EndpointOverride>,
+}
+
+impl PollerConfig {
+    /// Reads the process environment for the binary serving `group`.
+    pub fn from_env(group: CloudGroup) -> Result<Self, ConfigError> {
+        Self::from_lookup(group, &|k| std::env::var(k).ok())
+    }
+
+    /// Reads variables through `get` for the binary serving `group`.
+    pub fn from_lookup(
+        group: CloudGroup,
+        get: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let v = Vars { get };
+        let configured = v.req("ITDR_CLOUD_GROUP", "commercial or usgov")?;
+        let configured: CloudGroup = configured.parse().map_err(|_| ConfigError::Invalid {
+            var: "ITDR_CLOUD_GROUP",
+            reason: format!("{configured:?} is not commercial or usgov"),
+        })?;
+        if configured != group {
+            return Err(ConfigError::Invalid {
+                var: "ITDR_CLOUD_GROUP",
+                reason: format!(
+                    "this binary serves the {group} cloud group and refuses to run as {configured} (sovereignty)"
+                ),
+            });
+        }
+        let secret_prefix = v.req("ITDR_SECRET_PREFIX", "the Secrets Manager name prefix")?;
+        if secret_prefix.starts_with('/') || secret_prefix.ends_with('/') {
+            return Err(ConfigError::Invalid {
+                var: "ITDR_SECRET_PREFIX",
+                reason: "must not start or end with '/'".into(),
+            });
+        }
+        let max = Rate::REPORTS_PER_APP.requests;
+        Ok(Self {
+            cloud_group: group,
+            registry_table: v.table("ITDR_REGISTRY_TABLE")?,
+            cursor_table: v.table("ITDR_CURSOR_TABLE")?,
+            events_queue_url: v.queue("ITDR_EVENTS_QUEUE_URL", false)?,
+            dead_letters_queue_url: v.queue("ITDR_DEAD_LETTERS_QUEUE_URL", false)?,
+            secret_prefix,
+            secret_ttl_secs: v.num(
+                "ITDR_SECRET_TTL_SECS",
+                Some(DEFAULT_SECRET_TTL_SECS),
+                1,
+                86_400,
+            )?,
+            app_requests_per_10s: v.num("ITDR_APP_REQUESTS_PER_10S", None, 1, max)?,
+            poll: poll_config(v.opt("ITDR_POLL_CONFIG"))?,
+            endpoint_override: v.endpoint_override()?,
+        })
+    }
+
+    /// The credential cache TTL.
+    pub fn secret_ttl(&self) -> Duration {
+        Duration::from_secs(self.secret_ttl_secs)
+    }
+
+    /// The instance's app-wide pacing rate.
+    pub fn app_rate(&self) -> Rate {
+        Rate {
+            requests: self.app_requests_per_10s,
+            window: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Parses `ITDR_POLL_CONFIG`; the envelope cap defaults to [`AWS_MAX_ENVELOPE_BYTES`] and may
+/// not exceed it.
+fn poll_config(raw: Option<String>) -> Result<PollConfig, ConfigError> {
+    const VAR: &str = "ITDR_POLL_CONFIG";
+    let invalid = |reason: String| ConfigError::Invalid { var: VAR, reason };
+    let mut value = match raw {
+        Some(r) => serde_json::from_str::<serde_json::Value>(&r)
+            .map_err(|e| invalid(format!("not JSON: {e}")))?,
+        None => serde_json::json!({}),
+    };
+    let obj = value
+        .as_object_mut()
+        .ok_or_else(|| invalid("not a JSON object".into()))?;
+    obj.entry("max_message_bytes")
+        .or_insert_with(|| serde_json::json!(AWS_MAX_ENVELOPE_BYTES));
+    let cfg: PollConfig = serde_json::from_value(value).map_err(|e| invalid(e.to_string()))?;
+    cfg.validate().map_err(invalid)?;
+    if cfg.max_message_bytes > AWS_MAX_ENVELOPE_BYTES {
+        return Err(invalid(format!(
+            "max_message_bytes {} leaves no room for SQS message attributes (at most {AWS_MAX_ENVELOPE_BYTES})",
+            cfg.max_message_bytes
+        )));
+    }
+    Ok(cfg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn vars(extra: &[(&str, &str)]) -> HashMap<String, String> {
+        let mut m: HashMap<String, String> = [
+            ("ITDR_CLOUD_GROUP", "usgov"),
+            ("ITDR_REGISTRY_TABLE", "itdr-registry"),
+            ("ITDR_CURSOR_TABLE", "itdr-cursors"),
+            (
+                "ITDR_EVENTS_QUEUE_URL",
+                "https://sqs.us-east-1.amazonaws.com/1/events",
+            ),
+            (
+                "ITDR_DEAD_LETTERS_QUEUE_URL",
+                "https://sqs.us-east-1.amazonaws.com/1/dead",
+            ),
+            ("ITDR_SECRET_PREFIX", "itdr"),
+            ("ITDR_APP_REQUESTS_PER_10S", "24"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        for (k, v) in extra {
+            m.insert(k.to_string(), v.to_string());
+        }
+        m
+    }
+
+    fn load(group: CloudGroup, m: &HashMap<String, String>) -> Result<PollerConfig, ConfigError> {
+        PollerConfig::from_lookup(group, &|k| m.get(k).cloned())
+    }
+
+    #[test]
+    fn poller_config_defaults_and_checks() {
+        let c = load(CloudGroup::UsGov, &vars(&[]));
+        let Ok(c) = c else { panic!("{c:?}") };
+        assert_eq!(c.secret_ttl_secs, 300);
+        assert_eq!(c.poll.max_message_bytes, AWS_MAX_ENVELOPE_BYTES);
+        assert_eq!(c.app_rate().requests, 24);
+        // The GCC High binary refuses to run as commercial.
+        let e = load(
+            CloudGroup::UsGov,
+            &vars(&[("ITDR_CLOUD_GROUP", "commercial")]),
+        );
+        assert!(
+            matches!(
+                e,
+                Err(ConfigError::Invalid {
+                    var: "ITDR_CLOUD_GROUP",
+                    ..
+                })
+            ),
+            "{e:?}"
+        );
+        let mut m = vars(&[]);
+        m.remove("ITDR_APP_REQUESTS_PER_10S");
+        assert!(matches!(
+            load(CloudGroup::UsGov, &m),
+            Err(ConfigError::Missing {
+                var: "ITDR_APP_REQUESTS_PER_10S",
+                ..
+            })
+        ));
+        for (k, v) in [
+            ("ITDR_APP_REQUESTS_PER_10S", "123"),
+            ("ITDR_EVENTS_QUEUE_URL", "https://sqs.x/1/events.fifo"),
+            ("ITDR_POLL_CONFIG", r#"{"page_size": 5000}"#),
+            ("ITDR_POLL_CONFIG", r#"{"max_message_bytes": 262144}"#),
+            ("ITDR_POLL_CONFIG", r#"{"nope": 1}"#),
+            ("ITDR_ENDPOINT_OVERRIDE", "http://10.0.0.1:80"),
+            ("ITDR_REGISTRY_TABLE", "a b"),
+            ("ITDR_SECRET_TTL_SECS", "0"),
+        ] {
+            let e = load(CloudGroup::UsGov, &vars(&[(k, v)]));
+            assert!(
+                matches!(&e, Err(ConfigError::Invalid { var, .. }) if *var == k),
+                "{k}={v}: {e:?}"
+            );
+        }
+        let c = load(
+            CloudGroup::UsGov,
+            &vars(&[("ITDR_POLL_CONFIG", r#"{"page_size": 50}"#)]),
+        );
+        assert_eq!(c.map(|c| c.poll.page_size), Ok(50));
+    }
+
+    #[test]
+    fn scheduler_config() {
+        let m: HashMap<&str, &str> = [
+            ("ITDR_REGISTRY_TABLE", "reg"),
+            (
+                "ITDR_JOBS_QUEUE_COMMERCIAL_URL",
+                "http://127.0.0.1:1/1/jobs-commercial.fifo",
+            ),
+            (
+                "ITDR_JOBS_QUEUE_USGOV_URL",
+                "http://127.0.0.1:1/1/jobs-usgov",
+            ),
+        ]
+        .into_iter()
+        .collect();
+        let e = SchedulerConfig::from_lookup(&|k| m.get(k).map(|v| v.to_string()));
+        assert!(matches!(
+            e,
+            Err(ConfigError::Invalid {
+                var: "ITDR_JOBS_QUEUE_USGOV_URL",
+                ..
+            })
+        ));
+    }
+}
