@@ -105,7 +105,7 @@ async fn cursor_compare_and_set_refuses_stale_versions() {
 }
 
 #[tokio::test]
-async fn registry_crud_and_atomic_health() {
+async fn registry_crud_and_conditional_health_updates() {
     let f = AwsFixture::start().await;
     let reg = DynamoRegistry::new(f.ddb.clone(), REGISTRY_TABLE);
     let a = record("aaaa", Cloud::Global);
