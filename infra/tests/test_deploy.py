@@ -506,6 +506,10 @@ def test_template_settings_moto_ignores(full):
     assert full.template["Mappings"]["ScheduleByMinutes"]["5"]["Expression"] == "rate(5 minutes)"
     assert full.template["Parameters"]["ScheduleRateMinutes"]["Default"] == "5"
     assert schedule["Properties"]["Target"]["Arn"] == {"Fn::GetAtt": ["SchedulerFunction", "Arn"]}
+    # The scheduler reads `time` to pick the slot: retries must carry the scheduled time.
+    assert json.loads(schedule["Properties"]["Target"]["Input"]) == {
+        "time": "<aws.scheduler.scheduled-time>"
+    }
 
     for table in ("RegistryTable", "CursorTable"):
         p = res[table]["Properties"]
