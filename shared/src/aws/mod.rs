@@ -19,6 +19,7 @@ pub mod config;
 pub mod dynamo;
 pub mod handler;
 pub mod jobs;
+pub mod lambda;
 pub mod secrets;
 pub mod sqs;
 
