@@ -3,9 +3,10 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
+use anyhow::{Context, anyhow, bail};
 use chrono::{DateTime, Utc};
-use itdr_shared::Cloud;
+use itdr_shared::auth::{AppCredential, CertificateCredential, SecretString};
+use itdr_shared::{Cloud, CloudGroup};
 use itdr_shared::poll::PollConfig;
 use serde::Deserialize;
 
@@ -32,6 +33,26 @@ pub struct RunConfig {
     /// Run against an in-process simulator in accelerated time (the `make run` demo).
     #[serde(default)]
     pub simulator: Option<SimulatorConfig>,
+    /// What this deployment serves.
+    #[serde(default)]
+    pub deployment: DeploymentConfig,
+}
+
+/// What this deployment serves.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeploymentConfig {
+    /// The poller groups that run (`commercial`, `usgov`); tenants of other clouds are refused
+    /// at onboarding.
+    pub groups: Vec<CloudGroup>,
+}
+
+impl Default for DeploymentConfig {
+    fn default() -> Self {
+        Self {
+            groups: vec![CloudGroup::Commercial, CloudGroup::UsGov],
+        }
+    }
 }
 
 /// Embedded store.
@@ -92,6 +113,9 @@ pub struct AppConfig {
     /// Environment variable holding the client secret.
     #[serde(default)]
     pub client_secret_env: Option<String>,
+    /// File holding the client secret (its first line), e.g. a mounted secret.
+    #[serde(default)]
+    pub client_secret_file: Option<PathBuf>,
     /// PEM certificate file (certificate credential).
     #[serde(default)]
     pub certificate_pem: Option<PathBuf>,
@@ -149,6 +173,43 @@ fn yes() -> bool {
     true
 }
 
+impl AppConfig {
+    /// Loads the credential: the secret from its environment variable or file, or the
+    /// certificate and key. Errors name the setting, never the secret.
+    pub fn credential(&self, name: &str) -> anyhow::Result<AppCredential> {
+        if let Some(var) = &self.client_secret_env {
+            let secret = std::env::var(var)
+                .map_err(|_| anyhow!("[apps.{name}] environment variable {var} is not set"))?;
+            return Ok(AppCredential::with_secret(
+                self.client_id.clone(),
+                SecretString::new(secret.trim().to_string()),
+            ));
+        }
+        if let Some(file) = &self.client_secret_file {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("[apps.{name}] cannot read {}", file.display()))?;
+            let secret = text.lines().next().unwrap_or("").trim().to_string();
+            if secret.is_empty() {
+                bail!("[apps.{name}] {} is empty", file.display());
+            }
+            return Ok(AppCredential::with_secret(
+                self.client_id.clone(),
+                SecretString::new(secret),
+            ));
+        }
+        let (Some(cert), Some(key)) = (&self.certificate_pem, &self.private_key_pem) else {
+            bail!("[apps.{name}] has no credential");
+        };
+        let cert_pem = std::fs::read(cert)
+            .with_context(|| format!("[apps.{name}] cannot read {}", cert.display()))?;
+        let key_pem = std::fs::read(key)
+            .with_context(|| format!("[apps.{name}] cannot read {}", key.display()))?;
+        let c = CertificateCredential::from_pem(&cert_pem, &key_pem)
+            .map_err(|e| anyhow!("[apps.{name}] {e}"))?;
+        Ok(AppCredential::with_certificate(self.client_id.clone(), c))
+    }
+}
+
 impl RunConfig {
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
@@ -178,11 +239,12 @@ impl RunConfig {
             );
         }
         for (name, app) in &self.apps {
-            let secret = app.client_secret_env.is_some();
+            let secrets =
+                usize::from(app.client_secret_env.is_some()) + usize::from(app.client_secret_file.is_some());
             let cert = app.certificate_pem.is_some() || app.private_key_pem.is_some();
-            if secret == cert {
+            if secrets + usize::from(cert) != 1 {
                 bail!(
-                    "[apps.{name}] set either client_secret_env or certificate_pem + private_key_pem"
+                    "[apps.{name}] set exactly one of client_secret_env, client_secret_file, or certificate_pem + private_key_pem"
                 );
             }
             if cert && (app.certificate_pem.is_none() || app.private_key_pem.is_none()) {
@@ -190,6 +252,9 @@ impl RunConfig {
                     "[apps.{name}] a certificate credential needs both certificate_pem and private_key_pem"
                 );
             }
+        }
+        if self.deployment.groups.is_empty() {
+            bail!("[deployment] groups must name at least one of commercial, usgov");
         }
         if let Some(sim) = &self.simulator {
             if !(sim.speed.is_finite() && sim.speed >= 1.0) {

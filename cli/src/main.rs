@@ -3,6 +3,7 @@
 
 mod config;
 mod normalize;
+mod preflight;
 mod run;
 mod sim;
 mod tenants;
@@ -19,6 +20,9 @@ use clap::{Parser, Subcommand};
     about = "ITDR ingestion for Microsoft 365: poll, normalize to OCSF, deliver"
 )]
 struct Cli {
+    /// The configuration file (TOML): store, outputs, app credentials, endpoint override.
+    #[arg(long, global = true, env = "ITDR_CONFIG")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -27,9 +31,6 @@ struct Cli {
 enum Command {
     /// Run the scheduler and pollers in-process until stopped (or for one cycle).
     Run {
-        /// The run configuration (TOML).
-        #[arg(long)]
-        config: PathBuf,
         /// Run a single poll cycle and exit.
         #[arg(long)]
         once: bool,
@@ -37,13 +38,29 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Manage the embedded tenant registry.
+    /// Onboard, list, re-check and offboard tenants (the embedded registry).
     Tenants {
-        /// The embedded database.
-        #[arg(long, default_value = "out/itdr.db", env = "ITDR_DB")]
-        db: PathBuf,
+        /// The embedded database (default: the configuration's store, else out/itdr.db).
+        #[arg(long, env = "ITDR_DB")]
+        db: Option<PathBuf>,
         #[command(subcommand)]
         action: tenants::Action,
+    },
+    /// Check a tenant's prerequisites (cloud, consent, permissions, licences, data, MFA)
+    /// before polling it. Exit code 1 when something blocks polling, 2 when it cannot run.
+    Preflight {
+        /// The tenant: a verified domain or its GUID (registered or not).
+        #[arg(long)]
+        tenant: String,
+        /// The app credential to use (default: the tenant's, else its poller group's).
+        #[arg(long)]
+        app: Option<String>,
+        /// The embedded database (default: the configuration's store, else out/itdr.db).
+        #[arg(long, env = "ITDR_DB")]
+        db: Option<PathBuf>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Normalize raw Microsoft records (a Graph page or NDJSON) from stdin to OCSF NDJSON.
     Normalize {
@@ -86,9 +103,35 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let config = cli.config;
+    if let Command::Preflight {
+        tenant,
+        app,
+        db,
+        json,
+    } = &cli.command
+    {
+        let r = runtime.block_on(preflight::main(
+            config.as_deref(),
+            db.clone(),
+            tenant,
+            app.as_deref(),
+            *json,
+        ));
+        return match r {
+            Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::from(2)
+            }
+        };
+    }
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Run { config, once, json } => {
+            Command::Run { once, json } => {
+                let Some(config) = config else {
+                    anyhow::bail!("run needs a configuration: --config FILE (or ITDR_CONFIG)");
+                };
                 let cfg = config::RunConfig::load(&config)?;
                 let summary = run::run(cfg, once, json).await?;
                 if json {
@@ -98,7 +141,8 @@ fn main() -> ExitCode {
                 }
                 Ok(ExitCode::SUCCESS)
             }
-            Command::Tenants { db, action } => tenants::main(&db, action).await,
+            Command::Tenants { db, action } => tenants::main(config.as_deref(), db, action).await,
+            Command::Preflight { .. } => Ok(ExitCode::from(2)),
             Command::Normalize {
                 stream,
                 tenant,

@@ -12,7 +12,7 @@ use anyhow::{Context, anyhow};
 use chrono::{DateTime, TimeDelta, Utc};
 use itdr_shared::Stream;
 use itdr_shared::auth::{
-    AppCredential, CertificateCredential, PerTenantTokens, SecretString, TokenClient,
+    AppCredential, PerTenantTokens, SecretString, TokenClient,
 };
 use itdr_shared::clock::{ScaledClock, SharedClock, SystemClock};
 use itdr_shared::cursor::Cursor;
@@ -111,27 +111,6 @@ struct Runtime {
     graph: Arc<GraphClient>,
     sim: Option<SimHandle>,
     sim_specs: Vec<TenantSpec>,
-}
-
-fn app_credential(name: &str, cfg: &crate::config::AppConfig) -> anyhow::Result<AppCredential> {
-    if let Some(var) = &cfg.client_secret_env {
-        let secret = std::env::var(var)
-            .map_err(|_| anyhow!("[apps.{name}] environment variable {var} is not set"))?;
-        return Ok(AppCredential::with_secret(
-            cfg.client_id.clone(),
-            SecretString::new(secret),
-        ));
-    }
-    let (Some(cert), Some(key)) = (&cfg.certificate_pem, &cfg.private_key_pem) else {
-        return Err(anyhow!("[apps.{name}] has no credential"));
-    };
-    let cert_pem = std::fs::read(cert)
-        .with_context(|| format!("[apps.{name}] cannot read {}", cert.display()))?;
-    let key_pem = std::fs::read(key)
-        .with_context(|| format!("[apps.{name}] cannot read {}", key.display()))?;
-    let c = CertificateCredential::from_pem(&cert_pem, &key_pem)
-        .map_err(|e| anyhow!("[apps.{name}] {e}"))?;
-    Ok(AppCredential::with_certificate(cfg.client_id.clone(), c))
 }
 
 async fn setup(cfg: RunConfig) -> anyhow::Result<Runtime> {
@@ -238,7 +217,7 @@ async fn setup(cfg: RunConfig) -> anyhow::Result<Runtime> {
     // Register configured apps for registered tenants.
     let mut apps = BTreeMap::new();
     for (name, app) in &cfg.apps {
-        apps.insert(name.clone(), app_credential(name, app)?);
+        apps.insert(name.clone(), app.credential(name)?);
     }
     for t in store.list().await? {
         if let Some(app) = apps.get(&t.app_ref) {
@@ -347,6 +326,7 @@ pub async fn run(cfg: RunConfig, once: bool, json: bool) -> anyhow::Result<Summa
             let sem = sem.clone();
             tasks.spawn(async move {
                 let _permit = sem.acquire_owned().await;
+                let throttled_before = ctx.graph.stats(&t.tenant_id).throttled;
                 // The tenant's streams run side by side; they share its request pacing.
                 let jobs = t.streams.iter().map(|stream| {
                     let job = PollJob {
@@ -354,6 +334,7 @@ pub async fn run(cfg: RunConfig, once: bool, json: bool) -> anyhow::Result<Summa
                         cloud: t.cloud,
                         stream: *stream,
                         include_noninteractive: t.include_noninteractive,
+                        retention_days: t.health.retention_days,
                     };
                     let ctx = ctx.clone();
                     async move {
@@ -376,7 +357,8 @@ pub async fn run(cfg: RunConfig, once: bool, json: bool) -> anyhow::Result<Summa
                             .iter()
                             .filter_map(|(_, _, r)| r.as_ref().ok().and_then(|o| o.newest_event))
                             .max(),
-                        throttled: false,
+                        // Microsoft answered 429 at least once: the poll finished, degraded.
+                        throttled: ctx.graph.stats(&t.tenant_id).throttled > throttled_before,
                     },
                 };
                 if let Err(e) = store.update_health(&t.tenant_id, &update).await {

@@ -1,16 +1,17 @@
-//! `itdr sim`: serve the Microsoft API simulator on 127.0.0.1.
+//! `itdr sim`: serve the Microsoft API simulator on 127.0.0.1, and write a configuration that
+//! points the other commands at it.
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use chrono::{TimeDelta, Utc};
+use chrono::Utc;
 use clap::Args;
-use itdr_shared::Cloud;
 use itdr_shared::clock::{ScaledClock, SharedClock};
-use itdr_sim::{SimConfig, Simulator, TenantSpec};
+use itdr_shared::{Cloud, CloudGroup};
+use itdr_sim::{Scenario, SimConfig, Simulator, TenantSpec, onboarding_scenarios};
 
 #[derive(Args)]
 pub struct SimArgs {
@@ -26,12 +27,18 @@ pub struct SimArgs {
     /// Clouds of the simulated tenants, one tenant each (repeatable).
     #[arg(long = "cloud", default_values_t = [Cloud::Global, Cloud::GccHigh])]
     clouds: Vec<Cloud>,
+    /// Serve the onboarding scenarios instead: a healthy tenant in each cloud and one tenant
+    /// per prerequisite problem (no P1, no Exchange, partial or revoked consent, expired
+    /// secret, removed app, no data, third-party MFA).
+    #[arg(long)]
+    scenarios: bool,
     /// Simulated seconds per real second.
     #[arg(long, default_value_t = 1.0)]
     speed: f64,
-    /// Write the simulated app credentials (client ids and secrets) to this file.
-    #[arg(long, default_value = "out/sim-credentials.json")]
-    credentials_out: PathBuf,
+    /// Write a configuration for `itdr --config` (store, outputs, endpoint override, app
+    /// credentials) here; the simulated apps' secrets go into files beside it.
+    #[arg(long, default_value = "out/sim.toml")]
+    config_out: PathBuf,
 }
 
 pub async fn main(args: SimArgs) -> anyhow::Result<ExitCode> {
@@ -41,13 +48,24 @@ pub async fn main(args: SimArgs) -> anyhow::Result<ExitCode> {
             args.bind
         );
     }
-    let tenants: Vec<TenantSpec> = args
-        .clouds
-        .iter()
-        .enumerate()
-        .map(|(i, c)| TenantSpec::new(u32::try_from(i).unwrap_or(0), *c))
-        .collect();
-    let clock: SharedClock = Arc::new(ScaledClock::new(Utc::now() - TimeDelta::zero(), args.speed));
+    if !(args.speed.is_finite() && args.speed > 0.0) {
+        bail!("--speed must be a positive number");
+    }
+    let scenarios: Vec<Scenario> = if args.scenarios {
+        onboarding_scenarios()
+    } else {
+        args.clouds
+            .iter()
+            .enumerate()
+            .map(|(i, c)| Scenario {
+                name: "",
+                problem: itdr_sim::Problem::None,
+                spec: TenantSpec::new(u32::try_from(i).unwrap_or(0), *c),
+            })
+            .collect()
+    };
+    let tenants: Vec<TenantSpec> = scenarios.iter().map(|s| s.spec.clone()).collect();
+    let clock: SharedClock = Arc::new(ScaledClock::new(Utc::now(), args.speed));
     let handle = Simulator::start(
         SimConfig::new(args.seed, tenants.clone()),
         clock,
@@ -55,37 +73,93 @@ pub async fn main(args: SimArgs) -> anyhow::Result<ExitCode> {
     )
     .await
     .context("cannot start the simulator")?;
-    if let Some(parent) = args.credentials_out.parent()
-        && !parent.as_os_str().is_empty()
-    {
-        std::fs::create_dir_all(parent)?;
+    for s in &scenarios {
+        s.apply(&handle);
     }
-    let creds: Vec<serde_json::Value> = tenants
-        .iter()
-        .map(|t| {
-            serde_json::json!({
-                "tenant_id": t.tenant_id, "domain": t.domain, "cloud": t.cloud,
-                "client_id": t.app_id, "client_secret": t.client_secret,
-            })
-        })
-        .collect();
-    std::fs::write(&args.credentials_out, serde_json::to_vec_pretty(&creds)?)
-        .with_context(|| format!("cannot write {}", args.credentials_out.display()))?;
+    write_config(&args.config_out, &handle.base_url(), &tenants)?;
     println!("simulator listening on {}", handle.base_url());
-    println!(
-        "endpoint override: endpoint_override = \"{}\"",
-        handle.base_url()
-    );
-    for t in &tenants {
+    for s in &scenarios {
         println!(
-            "  tenant {} {:<32} {}",
-            t.tenant_id,
-            t.domain,
-            t.cloud.label()
+            "  {:<16} {} {:<34} {}",
+            s.name,
+            s.spec.tenant_id,
+            s.spec.domain,
+            s.spec.cloud.label()
         );
     }
-    println!("credentials written to {}", args.credentials_out.display());
+    println!(
+        "configuration for the other commands: {} (export ITDR_CONFIG={})",
+        args.config_out.display(),
+        args.config_out.display()
+    );
     tokio::signal::ctrl_c().await.ok();
     handle.shutdown().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes `itdr` configuration pointing at the simulator: one app per cloud group, its secret in
+/// a file next to the configuration (readable by the owner only).
+fn write_config(path: &Path, base_url: &str, tenants: &[TenantSpec]) -> anyhow::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("sim")
+        .to_string();
+    let mut apps = String::new();
+    for group in [CloudGroup::Commercial, CloudGroup::UsGov] {
+        let Some(t) = tenants.iter().find(|t| t.cloud.group() == group) else {
+            continue;
+        };
+        let secret_file = dir.join(format!("{stem}-{}.secret", group.as_str()));
+        write_private(&secret_file, &format!("{}\n", t.client_secret))?;
+        apps.push_str(&format!(
+            "\n[apps.{}]\nclient_id = \"{}\"\nclient_secret_file = \"{}\"\n",
+            group.as_str(),
+            t.app_id,
+            toml_path(&secret_file)
+        ));
+    }
+    let at = |name: String| toml_path(&dir.join(name));
+    let text = format!(
+        "# Written by `itdr sim`: the other commands against the local simulator.\n\
+         # Paths are relative to the directory `itdr sim` was started in.\n\
+         endpoint_override = \"{base_url}\"\n\n\
+         [store]\npath = \"{}\"\n\n\
+         [output]\nevents = \"{}\"\ndead_letters = \"{}\"\n{apps}",
+        at(format!("{stem}.db")),
+        at(format!("{stem}-events.ndjson")),
+        at(format!("{stem}-dead-letters.ndjson")),
+    );
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+/// A path as a TOML basic-string body (backslashes and quotes escaped).
+fn toml_path(p: &Path) -> String {
+    p.display()
+        .to_string()
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+}
+
+fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    f.write_all(text.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
 }

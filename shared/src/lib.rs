@@ -13,6 +13,7 @@ pub mod embedded;
 pub mod graph;
 pub mod http;
 pub mod ocsf;
+pub mod onboard;
 pub mod poll;
 pub mod store;
 pub mod stream;

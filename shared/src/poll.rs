@@ -81,6 +81,10 @@ pub struct PollJob {
     pub stream: Stream,
     /// Whether to read non-interactive, service-principal and managed-identity sign-ins.
     pub include_noninteractive: bool,
+    /// The tenant's log retention in days when known (its health record); otherwise
+    /// [`PollConfig::retention_days`]. No pass reaches further back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention_days: Option<u32>,
 }
 
 /// A place in the poll where a test may simulate a crash.
@@ -332,8 +336,12 @@ async fn poll_inner(
     };
     hook(ctx, Step::Loaded)?;
     let now = clock.now();
+    let retention_days = job
+        .retention_days
+        .filter(|d| (1..=90).contains(d))
+        .unwrap_or(cfg.retention_days);
     let retention_floor =
-        now - TimeDelta::days(i64::from(cfg.retention_days)) + TimeDelta::minutes(10);
+        now - TimeDelta::days(i64::from(retention_days)) + TimeDelta::minutes(10);
     let mut cursor = Cursor::begin(old.as_ref(), now, retention_floor, &cfg.cursor);
     out.sweep = cursor.sweep.is_some() || cursor.pass.as_ref().is_some_and(|p| p.sweep);
     if let Some(sw) = &cursor.sweep

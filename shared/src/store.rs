@@ -132,6 +132,10 @@ pub struct Health {
     pub consecutive_failures: u32,
     /// Newest event emitted, by event time.
     pub last_event_at: Option<DateTime<Utc>>,
+    /// Log retention the tenant's licence implies (30 days with Entra ID P1/P2, 7 without),
+    /// learned by preflight or from a licence refusal; `None` until known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention_days: Option<u32>,
 }
 
 impl Default for Health {
@@ -143,6 +147,7 @@ impl Default for Health {
             last_error_at: None,
             consecutive_failures: 0,
             last_event_at: None,
+            retention_days: None,
         }
     }
 }
@@ -246,6 +251,10 @@ pub fn apply_health(h: &Health, update: &HealthUpdate) -> Health {
             h.last_error_at = Some(*at);
             h.consecutive_failures = h.consecutive_failures.saturating_add(1);
             h.state = *state;
+            if *state == HealthState::LicenceMissing && kind == "licence_required" {
+                // Graph refused sign-in logs for want of P1/P2: audit logs are kept 7 days.
+                h.retention_days = Some(7);
+            }
         }
     }
     h

@@ -266,6 +266,7 @@ pub async fn run_job(
         cloud: tenant.cloud,
         stream: job.stream,
         include_noninteractive: tenant.include_noninteractive,
+        retention_days: tenant.health.retention_days,
     };
     let result = poll(&ctx.poll, &pjob, deadline).await;
     let throttled = ctx.poll.graph.stats(&tenant.tenant_id).throttled > throttled_before;

@@ -124,6 +124,7 @@ async fn bench_poll() {
         cloud: Cloud::Global,
         stream: Stream::Signins,
         include_noninteractive: true,
+        retention_days: None,
     };
     let start = Instant::now();
     let out = poll(&ctx, &job, clock.now() + TimeDelta::hours(2))

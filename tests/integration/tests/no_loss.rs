@@ -81,6 +81,7 @@ async fn run_case(seed: u64, crash_p: f64) {
                 cloud: s.cloud,
                 stream: *stream,
                 include_noninteractive: true,
+                retention_days: None,
             })
         })
         .collect();

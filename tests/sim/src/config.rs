@@ -8,12 +8,16 @@ use rand::Rng;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-/// The application permissions a fully consented ingestion app holds.
-pub const DEFAULT_ROLES: [&str; 4] = [
+/// The application permissions a fully consented ingestion app holds: the read permissions
+/// and the response-action ones.
+pub const DEFAULT_ROLES: [&str; 7] = [
     "AuditLog.Read.All",
     "Directory.Read.All",
     "Organization.Read.All",
     "User.Read.All",
+    "User.EnableDisableAccount.All",
+    "UserAuthenticationMethod.ReadWrite.All",
+    "MailboxSettings.Read",
 ];
 
 /// Everything the simulator needs to start.
@@ -75,6 +79,9 @@ pub struct TenantSpec {
     pub exchange_licence: bool,
     /// Number of users in the directory.
     pub users: usize,
+    /// Chance that a regular member has a Microsoft-registered MFA method (admins always
+    /// have one). Low values play a tenant that uses a third-party MFA product.
+    pub mfa_registered_share: f64,
     /// Average sign-ins per simulated hour (all event types).
     pub signins_per_hour: f64,
     /// Average directory audit events per simulated hour.
@@ -102,7 +109,7 @@ impl TenantSpec {
     /// A tenant with sensible defaults: deterministic GUID and domain derived from `seed_index`
     /// and the cloud, all four default roles, P1 but not P2, Exchange, 40 users, about 120
     /// sign-ins and 10 audit events per hour. Tenants of one cloud group share one app id
-    /// (a multi-tenant app is registered once per cloud).
+    /// and secret (a multi-tenant app is registered once per cloud).
     pub fn new(seed_index: u32, cloud: Cloud) -> Self {
         let name = TENANT_NAMES[seed_index as usize % TENANT_NAMES.len()];
         let suffix = match cloud {
@@ -121,7 +128,7 @@ impl TenantSpec {
             domain: format!("{name}{seed_index}.{suffix}"),
             cloud,
             app_id: stable_guid(&format!("app/{app_key}")),
-            client_secret: format!("sim~{app_key}~secret-{seed_index}"),
+            client_secret: format!("sim~{app_key}~secret"),
             cert_sha256_thumbprint_b64url: None,
             cert_der: None,
             roles: DEFAULT_ROLES.iter().map(|r| (*r).to_string()).collect(),
@@ -129,6 +136,7 @@ impl TenantSpec {
             has_p2: false,
             exchange_licence: true,
             users: 40,
+            mfa_registered_share: 0.85,
             signins_per_hour: 120.0,
             audits_per_hour: 10.0,
             faults: Faults::default(),

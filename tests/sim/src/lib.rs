@@ -29,10 +29,12 @@ mod filter;
 mod generator;
 mod graph;
 mod openid;
+mod scenarios;
 mod server;
 mod throttle;
 
 pub use auth::cert_thumbprint_sha256;
 pub use config::{DEFAULT_ROLES, DelayModel, Faults, SimConfig, TenantSpec, ThrottleConfig};
 pub use generator::{GroundTruthStream, SIGNIN_EVENT_TYPES, TruthEvent};
+pub use scenarios::{Problem, Scenario, onboarding_scenarios};
 pub use server::{Counters, LoggedRequest, SimHandle, Simulator};
