@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, anyhow, bail};
 use chrono::{DateTime, Utc};
 use itdr_shared::auth::{AppCredential, CertificateCredential, SecretString};
-use itdr_shared::{Cloud, CloudGroup};
 use itdr_shared::poll::PollConfig;
+use itdr_shared::{Cloud, CloudGroup};
 use serde::Deserialize;
 
 /// The whole file.
@@ -239,8 +239,8 @@ impl RunConfig {
             );
         }
         for (name, app) in &self.apps {
-            let secrets =
-                usize::from(app.client_secret_env.is_some()) + usize::from(app.client_secret_file.is_some());
+            let secrets = usize::from(app.client_secret_env.is_some())
+                + usize::from(app.client_secret_file.is_some());
             let cert = app.certificate_pem.is_some() || app.private_key_pem.is_some();
             if secrets + usize::from(cert) != 1 {
                 bail!(

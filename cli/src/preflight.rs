@@ -52,7 +52,9 @@ impl Env {
         let store =
             SqliteStore::open(&db).map_err(|e| anyhow!("cannot open {}: {e}", db.display()))?;
         let endpoint = match cfg.as_ref().and_then(|c| c.endpoint_override.as_deref()) {
-            Some(o) => Some(EndpointOverride::parse(o).map_err(|e| anyhow!("endpoint_override: {e}"))?),
+            Some(o) => {
+                Some(EndpointOverride::parse(o).map_err(|e| anyhow!("endpoint_override: {e}"))?)
+            }
             None => None,
         };
         let transport = Transport::new(Duration::from_secs(30), endpoint)
@@ -150,7 +152,12 @@ pub fn print_report(r: &Report) {
     );
     println!("{:<18} {:<6} detail", "check", "status");
     for c in &r.checks {
-        println!("{:<18} {:<6} {}", c.id, c.status.as_str().to_uppercase(), c.detail);
+        println!(
+            "{:<18} {:<6} {}",
+            c.id,
+            c.status.as_str().to_uppercase(),
+            c.detail
+        );
         if let Some(remedy) = &c.remedy
             && c.status != Status::Pass
         {

@@ -11,9 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, anyhow};
 use chrono::{DateTime, TimeDelta, Utc};
 use itdr_shared::Stream;
-use itdr_shared::auth::{
-    AppCredential, PerTenantTokens, SecretString, TokenClient,
-};
+use itdr_shared::auth::{AppCredential, PerTenantTokens, SecretString, TokenClient};
 use itdr_shared::clock::{ScaledClock, SharedClock, SystemClock};
 use itdr_shared::cursor::Cursor;
 use itdr_shared::embedded::{NdjsonDeadLetters, NdjsonSink, SqliteStore};

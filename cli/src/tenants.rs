@@ -87,9 +87,11 @@ async fn org_is_free(env: &Env, org: &str, tenant_id: &str) -> anyhow::Result<()
     if org.trim().is_empty() {
         bail!("--org must name the organization this tenant maps to");
     }
-    if let Some(other) = env.store.list().await?.into_iter().find(|t| {
-        t.tenant_id != tenant_id && t.org.as_deref().is_some_and(|o| same_org(o, org))
-    }) {
+    if let Some(other) =
+        env.store.list().await?.into_iter().find(|t| {
+            t.tenant_id != tenant_id && t.org.as_deref().is_some_and(|o| same_org(o, org))
+        })
+    {
         bail!(
             "organization {:?} is already mapped to tenant {}: a tenant maps to one organization and an organization to one tenant (use `itdr tenants remap` to move a mapping)",
             org.trim(),

@@ -27,7 +27,8 @@ pub struct CursorConfig {
     pub bucket_secs: u64,
     /// Widest slice fetched and committed as one unit.
     pub slice_secs: u64,
-    /// How far the first poll of a stream reaches back.
+    /// How far the first poll of a stream reaches back (its backfill); the tenant's retention
+    /// (7 or 30 days) clamps it. Default 30 days.
     pub initial_lookback_secs: u64,
     /// Upper bound for the packed fingerprints kept in one cursor.
     pub max_seen_bytes: usize,
@@ -41,7 +42,7 @@ impl Default for CursorConfig {
             horizon_secs: 24 * 3600,
             bucket_secs: 60,
             slice_secs: 3 * 3600,
-            initial_lookback_secs: 24 * 3600,
+            initial_lookback_secs: 30 * 86_400,
             max_seen_bytes: 256 * 1024,
         }
     }
@@ -491,22 +492,34 @@ impl Cursor {
         let secs = |s: u64| TimeDelta::seconds(i64::try_from(s).unwrap_or(i64::MAX / 2));
         let floor = |t: DateTime<Utc>| align_down(t.max(retention_floor), cfg.bucket_secs);
         let Some(c) = stored else {
-            let lower = floor(now - secs(cfg.initial_lookback_secs));
+            // First poll: a regular pass over the lookback keeps fresh events flowing at once,
+            // and a backfill sweep reaches back to the origin (as far as the initial lookback
+            // and the tenant's retention allow). The backfill runs after the regular pass with
+            // what each poll has left, over as many polls as it needs.
+            let origin = floor(now - secs(cfg.initial_lookback_secs));
+            let regular = floor(now - secs(cfg.lookback_secs)).max(origin);
             return Cursor {
                 format: Self::FORMAT,
-                watermark: lower,
+                watermark: origin,
                 last_sweep_start: None,
                 pass: Some(Pass {
-                    lower,
+                    lower: regular,
                     upper: now,
                     started: now,
-                    done_until: lower,
+                    done_until: regular,
+                    sweep: false,
+                    width_secs: None,
+                }),
+                sweep: Some(Pass {
+                    lower: origin,
+                    upper: now,
+                    started: now,
+                    done_until: origin,
                     sweep: true,
                     width_secs: None,
                 }),
-                sweep: None,
                 sources: BTreeMap::new(),
-                origin: Some(lower),
+                origin: Some(origin),
             };
         };
         let mut c = c.clone();
@@ -621,8 +634,10 @@ impl Cursor {
         let mut t = self.watermark - secs(cfg.lookback_secs);
         let sweep_from = self.last_sweep_start.unwrap_or(self.watermark) - secs(cfg.horizon_secs);
         t = t.min(sweep_from);
+        // A pass in progress resumes from `done_until`: what it has read before is needed
+        // again only by the lookback and the next sweep (covered above).
         for p in self.pass.iter().chain(self.sweep.iter()) {
-            t = t.min(p.lower);
+            t = t.min(p.done_until);
         }
         align_down(t, cfg.bucket_secs)
     }
@@ -705,18 +720,65 @@ mod tests {
     }
 
     #[test]
-    fn first_poll_is_a_sweep_over_the_initial_lookback() {
+    fn first_poll_reads_fresh_events_first_then_backfills_to_the_retention() {
         let now = t(12, 0, 30);
-        let c = Cursor::begin(None, now, t(0, 0, 0) - TimeDelta::days(30), &cfg());
+        let c = Cursor::begin(None, now, t(0, 0, 0) - TimeDelta::days(60), &cfg());
         let p = c.pass.clone().unwrap_or_else(|| panic!("pass"));
-        assert!(p.sweep);
-        assert_eq!(p.lower, now - TimeDelta::hours(24) - TimeDelta::seconds(30));
+        assert!(!p.sweep);
+        assert_eq!(p.lower, t(11, 30, 0));
         assert_eq!(p.upper, now);
+        let sw = c.sweep.clone().unwrap_or_else(|| panic!("backfill"));
+        assert!(sw.sweep);
+        assert_eq!(
+            sw.lower,
+            t(12, 0, 0) - TimeDelta::days(30),
+            "30-day backfill"
+        );
+        assert_eq!(sw.upper, now);
+        assert_eq!(c.origin, Some(sw.lower));
         let (s, kind) = c.next_slice(&cfg()).unwrap_or_else(|| panic!("slice"));
-        assert_eq!(kind, PassKind::Regular);
-        assert_eq!(s.lower, p.lower);
-        assert_eq!(s.upper, p.lower + TimeDelta::hours(3));
-        assert!(c.sweep.is_none(), "the first pass is the sweep");
+        assert_eq!(kind, PassKind::Regular, "fresh events come first");
+        assert_eq!((s.lower, s.upper), (p.lower, now));
+        // A tenant without P1 keeps 7 days: the backfill stops there.
+        let seven = t(12, 10, 0) - TimeDelta::days(7);
+        let c = Cursor::begin(None, now, seven, &cfg());
+        assert_eq!(
+            c.sweep.map(|p| p.lower),
+            Some(t(12, 10, 0) - TimeDelta::days(7))
+        );
+        assert_eq!(c.origin, Some(seven));
+    }
+
+    #[test]
+    fn a_backfill_spreads_over_polls_and_fresh_events_keep_coming_first() {
+        let old = t(0, 0, 0) - TimeDelta::days(30);
+        let mut c = Cursor::begin(None, t(12, 0, 0), old, &cfg());
+        // First poll: the regular pass and two backfill slices.
+        let mut backfill_slices = 0;
+        while let Some((s, k)) = c.next_slice(&cfg()) {
+            c.complete_slice(&s, k);
+            if k == PassKind::Sweep {
+                backfill_slices += 1;
+                if backfill_slices == 2 {
+                    break;
+                }
+            }
+        }
+        let progress = c.sweep.as_ref().map(|p| p.done_until);
+        assert_eq!(
+            progress,
+            Some(t(12, 0, 0) - TimeDelta::days(30) + TimeDelta::hours(6))
+        );
+        assert_eq!(c.watermark, t(12, 0, 0));
+        // Next poll: a new regular pass over the lookback first, then the backfill resumes.
+        let c2 = Cursor::begin(Some(&c), t(12, 5, 0), old, &cfg());
+        let (s, k) = c2.next_slice(&cfg()).unwrap_or_else(|| panic!("slice"));
+        assert_eq!(k, PassKind::Regular);
+        assert_eq!(s.lower, t(11, 30, 0));
+        assert_eq!(c2.sweep.as_ref().map(|p| p.done_until), progress);
+        assert_eq!(c2.sweep.as_ref().map(|p| p.upper), Some(t(12, 0, 0)));
+        // The seen set only keeps what a future pass can read again.
+        assert!(c2.keep_from(&cfg()) > t(12, 0, 0) - TimeDelta::days(30));
     }
 
     #[test]
@@ -762,6 +824,10 @@ mod tests {
         let cfg = cfg();
         let mut c = Cursor::begin(None, t(12, 0, 0), t(0, 0, 0) - TimeDelta::days(30), &cfg);
         let (s, k) = c.next_slice(&cfg).unwrap_or_else(|| panic!("slice"));
+        assert_eq!(k, PassKind::Regular);
+        c.complete_slice(&s, k);
+        let (s, k) = c.next_slice(&cfg).unwrap_or_else(|| panic!("slice"));
+        assert_eq!(k, PassKind::Sweep);
         assert_eq!(s.upper - s.lower, TimeDelta::hours(3));
         c.shrink(k, &cfg);
         c.shrink(k, &cfg);
@@ -814,14 +880,25 @@ mod tests {
     fn retention_floor_clamps_the_window() {
         let floor = t(11, 0, 0);
         let c = Cursor::begin(None, t(12, 0, 0), floor, &cfg());
-        assert_eq!(c.pass.map(|p| p.lower), Some(floor));
+        assert_eq!(c.sweep.map(|p| p.lower), Some(floor));
+        assert_eq!(c.pass.map(|p| p.lower), Some(t(11, 30, 0)));
+        let c = Cursor::begin(None, t(12, 0, 0), t(11, 45, 0), &cfg());
+        assert_eq!(c.pass.map(|p| p.lower), Some(t(11, 45, 0)));
     }
 
     #[test]
     fn interrupted_pass_resumes_where_it_stopped() {
         let mut c = Cursor::begin(None, t(12, 0, 0), t(0, 0, 0) - TimeDelta::days(30), &cfg());
+        // The first regular slice ends at 11:45 (a quarter-hour slice), the pass at 12:00.
         let (s, k) = c.next_slice(&cfg()).unwrap_or_else(|| panic!("slice"));
-        c.complete_slice(&s, k);
+        c.shrink(k, &cfg());
+        c.shrink(k, &cfg());
+        c.shrink(k, &cfg());
+        c.shrink(k, &cfg());
+        let (s2, k2) = c.next_slice(&cfg()).unwrap_or_else(|| panic!("slice"));
+        assert_eq!((s2.lower, k2), (s.lower, k));
+        c.complete_slice(&s2, k2);
+        let s = s2;
         let resumed = Cursor::begin(
             Some(&c),
             t(12, 10, 0),

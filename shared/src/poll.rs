@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::batch::{BatchLimits, into_envelopes};
 use crate::cloud::Cloud;
 use crate::cursor::{Cursor, CursorConfig, CursorError, Key, PassKind, SeenSet, Slice};
-use crate::graph::{GraphClient, GraphError, Tenant, filter_time};
+use crate::graph::{GraphClient, GraphError, Priority, Tenant, filter_time};
 use crate::ocsf::{NormalizeOptions, normalize, parse_time_ms};
 use crate::store::{
     CursorStore, DeadLetter, DeadLetterSink, EventSink, HealthState, SinkError, StoreError,
@@ -35,8 +35,11 @@ pub struct PollConfig {
     pub include_raw: bool,
     /// Cap for `raw_data`.
     pub raw_max_bytes: usize,
-    /// How far back the tenant's logs are retained (30 days with P1/P2, 7 without).
+    /// How far back the tenant's logs are retained (30 days with P1/P2, 7 without), when the
+    /// tenant's record does not say.
     pub retention_days: u32,
+    /// Most time one poll spends on sweeps and backfills, after its regular pass.
+    pub sweep_budget_secs: u64,
 }
 
 impl Default for PollConfig {
@@ -49,6 +52,7 @@ impl Default for PollConfig {
             include_raw: false,
             raw_max_bytes: crate::ocsf::DEFAULT_RAW_MAX_BYTES,
             retention_days: 30,
+            sweep_budget_secs: 240,
         }
     }
 }
@@ -65,6 +69,9 @@ impl PollConfig {
         }
         if !(1..=90).contains(&self.retention_days) {
             return Err("retention_days must be between 1 and 90".into());
+        }
+        if self.sweep_budget_secs == 0 {
+            return Err("sweep_budget_secs must be at least 1".into());
         }
         Ok(())
     }
@@ -340,8 +347,7 @@ async fn poll_inner(
         .retention_days
         .filter(|d| (1..=90).contains(d))
         .unwrap_or(cfg.retention_days);
-    let retention_floor =
-        now - TimeDelta::days(i64::from(retention_days)) + TimeDelta::minutes(10);
+    let retention_floor = now - TimeDelta::days(i64::from(retention_days)) + TimeDelta::minutes(10);
     let mut cursor = Cursor::begin(old.as_ref(), now, retention_floor, &cfg.cursor);
     out.sweep = cursor.sweep.is_some() || cursor.pass.as_ref().is_some_and(|p| p.sweep);
     if let Some(sw) = &cursor.sweep
@@ -352,12 +358,35 @@ async fn poll_inner(
     let srcs = sources(job.cloud, job.stream, job.include_noninteractive);
     let mut committed = old;
 
+    // Sweeps and backfills get a bounded share of each poll, and background pacing, so a
+    // tenant that is catching up never holds back its own fresh events or other tenants'.
+    let sweep_deadline = deadline.min(
+        now + TimeDelta::seconds(i64::try_from(cfg.sweep_budget_secs).unwrap_or(i64::MAX / 2)),
+    );
     while let Some((slice, kind)) = cursor.next_slice(&cfg.cursor) {
+        let (slice_deadline, priority) = match kind {
+            PassKind::Regular => (deadline, Priority::Regular),
+            PassKind::Sweep => (sweep_deadline, Priority::Background),
+        };
+        if clock.now() >= slice_deadline {
+            // Whatever was done is committed (the previous slice saw this coming).
+            out.stopped_at_deadline = true;
+            return Ok(());
+        }
         // Fetch every source of the slice.
         let mut fetched: Vec<(Source, Fetched)> = Vec::new();
         let mut failure: Option<GraphError> = None;
         for src in &srcs {
-            let f = fetch_source(ctx, &tenant, job.stream, src, &slice, deadline).await;
+            let f = fetch_source(
+                ctx,
+                &tenant,
+                job.stream,
+                src,
+                &slice,
+                slice_deadline,
+                priority,
+            )
+            .await;
             let stop = f.1.is_some();
             fetched.push((src.clone(), f.0));
             if let Some(e) = f.1 {
@@ -464,9 +493,14 @@ async fn poll_inner(
                 tracing::debug!(tenant = %job.tenant_id, stream = %job.stream, started = ?cursor.last_sweep_start, "sweep completed");
             }
         }
+        let next_deadline = match cursor.next_slice(&cfg.cursor) {
+            None => None,
+            Some((_, PassKind::Regular)) => Some(deadline),
+            Some((_, PassKind::Sweep)) => Some(sweep_deadline),
+        };
         let last = failure.is_some()
             || clock.now() >= deadline
-            || cursor.next_slice(&cfg.cursor).is_none();
+            || next_deadline.is_none_or(|d| clock.now() >= d);
         if delivered || last {
             cursor.prune(&cfg.cursor);
             Cursor::check_advance(committed.as_ref(), &cursor)?;
@@ -502,6 +536,7 @@ async fn fetch_source(
     src: &Source,
     slice: &Slice,
     deadline: DateTime<Utc>,
+    priority: Priority,
 ) -> (Fetched, Option<GraphError>) {
     let prop = stream.time_property();
     let mut filter = format!(
@@ -537,7 +572,11 @@ async fn fetch_source(
     };
     let mut next = Some(first);
     while let Some(url) = next {
-        match ctx.graph.get_page(tenant, &url, deadline).await {
+        match ctx
+            .graph
+            .get_page_as(tenant, &url, deadline, priority)
+            .await
+        {
             Ok(page) => {
                 for record in page.value {
                     let key = record_key(&record, prop, slice.lower);

@@ -29,7 +29,7 @@ use crate::cloud::Cloud;
 use crate::http::{Transport, TransportError};
 
 pub use error::GraphError;
-pub use pacing::{Backoff, PaceError, Pacer, Rate, RequestBudget};
+pub use pacing::{BACKGROUND_RESERVE, Backoff, PaceError, Pacer, Priority, Rate, RequestBudget};
 
 /// The tenant a call is made for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -223,10 +223,23 @@ impl GraphClient {
         url: &Url,
         deadline: DateTime<Utc>,
     ) -> Result<Page, GraphError> {
+        self.get_page_as(tenant, url, deadline, Priority::Regular)
+            .await
+    }
+
+    /// [`GraphClient::get_page`] at a pacing priority (sweeps and backfills are
+    /// [`Priority::Background`]).
+    pub async fn get_page_as(
+        &self,
+        tenant: &Tenant,
+        url: &Url,
+        deadline: DateTime<Utc>,
+        priority: Priority,
+    ) -> Result<Page, GraphError> {
         let mut attempt: u32 = 0;
         let mut reauthorized = false;
         loop {
-            let result = self.try_once(tenant, url, deadline).await;
+            let result = self.try_once(tenant, url, deadline, priority).await;
             let err = match result {
                 Ok(page) => return Ok(page),
                 Err(e) => e,
@@ -274,6 +287,7 @@ impl GraphClient {
         tenant: &Tenant,
         url: &Url,
         deadline: DateTime<Utc>,
+        priority: Priority,
     ) -> Result<Page, GraphError> {
         if self.clock.now() >= deadline {
             return Err(GraphError::DeadlineExceeded);
@@ -283,7 +297,7 @@ impl GraphClient {
             return Err(GraphError::ConsentRevoked);
         }
         self.pacer
-            .acquire(&tenant.id, deadline)
+            .acquire_as(&tenant.id, deadline, priority)
             .await
             .map_err(|_| GraphError::DeadlineExceeded)?;
         if let Some(b) = &self.budget {

@@ -41,6 +41,33 @@ impl Rate {
     };
 }
 
+/// Who is asking for a request slot. Regular passes keep events fresh and come first;
+/// sweeps and onboarding backfills only use the part of the process-wide window that is left
+/// after a reserve, so however many tenants backfill at once, the regular polls of the others
+/// still find room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Priority {
+    /// Regular passes (fresh events).
+    #[default]
+    Regular,
+    /// Sweeps and backfills.
+    Background,
+}
+
+/// Share of the process-wide window that background requests leave free.
+pub const BACKGROUND_RESERVE: f64 = 0.25;
+
+impl Rate {
+    /// The rate background requests may use: this rate less [`BACKGROUND_RESERVE`], at least 1.
+    pub fn background(self) -> Rate {
+        let keep = (f64::from(self.requests) * (1.0 - BACKGROUND_RESERVE)).floor() as u32;
+        Rate {
+            requests: keep.max(1),
+            window: self.window,
+        }
+    }
+}
+
 /// Why a slot could not be had.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PaceError {
@@ -123,6 +150,17 @@ impl Pacer {
 
     /// Waits for a slot for `tenant` (and the app window), or fails at `deadline`.
     pub async fn acquire(&self, tenant: &str, deadline: DateTime<Utc>) -> Result<(), PaceError> {
+        self.acquire_as(tenant, deadline, Priority::Regular).await
+    }
+
+    /// Like [`Pacer::acquire`], for a request of the given priority: a background request
+    /// needs room in the app window below its reserve.
+    pub async fn acquire_as(
+        &self,
+        tenant: &str,
+        deadline: DateTime<Utc>,
+        priority: Priority,
+    ) -> Result<(), PaceError> {
         loop {
             let now = self.clock.now();
             let at = {
@@ -133,9 +171,10 @@ impl Pacer {
                     .entry(tenant.to_string())
                     .or_default()
                     .next_slot(per_tenant, now);
-                let a_at = match self.app {
-                    Some(rate) => st.app.next_slot(rate, now),
-                    None => now,
+                let a_at = match (self.app, priority) {
+                    (Some(rate), Priority::Regular) => st.app.next_slot(rate, now),
+                    (Some(rate), Priority::Background) => st.app.next_slot(rate.background(), now),
+                    (None, _) => now,
                 };
                 let at = t_at.max(a_at);
                 if at <= now {
@@ -363,5 +402,42 @@ mod tests {
         assert_eq!(clock.now(), t0());
         p.acquire("t99", deadline).await.ok();
         assert_eq!(clock.now(), t0() + TimeDelta::seconds(10));
+    }
+
+    #[tokio::test]
+    async fn backfills_leave_a_reserve_of_the_app_window_to_regular_polls() {
+        let clock = ManualClock::new(t0());
+        let app = Rate {
+            requests: 20,
+            window: Duration::from_secs(10),
+        };
+        assert_eq!(app.background().requests, 15);
+        let p = Pacer::new(Arc::new(clock.clone()), Rate::REPORTS_PER_TENANT, Some(app));
+        let deadline = t0() + TimeDelta::hours(1);
+        // Many tenants backfilling at once take only 15 of the 20 slots.
+        for i in 0..15 {
+            p.acquire_as(&format!("new{i}"), deadline, Priority::Background)
+                .await
+                .ok();
+        }
+        assert_eq!(clock.now(), t0());
+        // A 16th background request would have to wait ...
+        let short = t0() + TimeDelta::seconds(5);
+        assert_eq!(
+            p.acquire_as("new15", short, Priority::Background).await,
+            Err(PaceError::Deadline)
+        );
+        // ... while regular polls of other tenants still go at once.
+        for i in 0..5 {
+            p.acquire_as(&format!("old{i}"), short, Priority::Regular)
+                .await
+                .ok();
+        }
+        assert_eq!(clock.now(), t0(), "regular polls were not delayed");
+        assert_eq!(
+            p.acquire_as("old9", short, Priority::Regular).await,
+            Err(PaceError::Deadline),
+            "the whole window is still bounded"
+        );
     }
 }

@@ -191,7 +191,9 @@ async fn fetch(
         if attempt > 0 {
             tokio::time::sleep(Duration::from_millis(500 * u64::from(attempt))).await;
         }
-        let resp: HttpResponse = match transport.send(Method::GET, &url, HeaderMap::new(), None).await
+        let resp: HttpResponse = match transport
+            .send(Method::GET, &url, HeaderMap::new(), None)
+            .await
         {
             Ok(resp) => resp,
             Err(e @ (TransportError::Timeout { .. } | TransportError::Connect { .. })) => {
@@ -309,10 +311,7 @@ mod tests {
             "common",
         ] {
             assert!(
-                matches!(
-                    TenantRef::parse(bad),
-                    Err(DiscoveryError::Malformed { .. })
-                ),
+                matches!(TenantRef::parse(bad), Err(DiscoveryError::Malformed { .. })),
                 "{bad:?} must be refused"
             );
         }
@@ -339,7 +338,12 @@ mod tests {
             ("NA", None, "microsoftonline.com", Cloud::Global),
             ("EU", None, "microsoftonline.com", Cloud::Global),
             ("NA", Some("GCC"), "microsoftonline.com", Cloud::Gcc),
-            ("USGov", Some("DODCON"), "microsoftonline.us", Cloud::GccHigh),
+            (
+                "USGov",
+                Some("DODCON"),
+                "microsoftonline.us",
+                Cloud::GccHigh,
+            ),
             ("USGov", Some("DOD"), "microsoftonline.us", Cloud::Dod),
         ];
         for (region, sub, instance, want) in cases {
@@ -372,7 +376,11 @@ mod tests {
             Err(DiscoveryError::Unusable { .. })
         ));
         assert!(matches!(
-            parse(&r, "login.microsoftonline.com", br#"{"issuer":"https://x/common/v2.0"}"#),
+            parse(
+                &r,
+                "login.microsoftonline.com",
+                br#"{"issuer":"https://x/common/v2.0"}"#
+            ),
             Err(DiscoveryError::Unusable { .. })
         ));
     }

@@ -172,7 +172,10 @@ impl Ctx {
         query: &[(&str, String)],
     ) -> Result<Vec<serde_json::Value>, GraphError> {
         let url = GraphClient::url(&self.tenant, path, query)?;
-        let page = self.graph.get_page(&self.tenant, &url, self.deadline()).await?;
+        let page = self
+            .graph
+            .get_page(&self.tenant, &url, self.deadline())
+            .await?;
         Ok(page.value)
     }
 }
@@ -430,14 +433,13 @@ pub async fn run(transport: Transport, clock: SharedClock, req: Request) -> Repo
             let pacer = Pacer::new(clock.clone(), Rate::REPORTS_PER_TENANT, None);
             // The same client: its cached token is reused.
             let source = StaticAppTokens::new(token_client, app.clone());
-            let graph =
-                GraphClient::new(transport.clone(), Arc::new(source), clock.clone(), pacer)
-                    .with_backoff(crate::graph::Backoff {
-                        floor: Duration::from_secs(1),
-                        base: Duration::from_secs(2),
-                        cap: Duration::from_secs(20),
-                        max_attempts: 3,
-                    });
+            let graph = GraphClient::new(transport.clone(), Arc::new(source), clock.clone(), pacer)
+                .with_backoff(crate::graph::Backoff {
+                    floor: Duration::from_secs(1),
+                    base: Duration::from_secs(2),
+                    cap: Duration::from_secs(20),
+                    max_attempts: 3,
+                });
             Some(Ctx {
                 graph,
                 tenant: Tenant {
@@ -470,7 +472,10 @@ pub async fn run(transport: Transport, clock: SharedClock, req: Request) -> Repo
                 .map(|s| s.path)
                 .unwrap_or("v1.0/auditLogs/signIns");
             let q = [
-                ("$filter", format!("createdDateTime ge {}", filter_time(since))),
+                (
+                    "$filter",
+                    format!("createdDateTime ge {}", filter_time(since)),
+                ),
                 ("$top", "1".to_string()),
             ];
             match c.get(path, &q).await {
@@ -592,7 +597,9 @@ pub async fn run(transport: Transport, clock: SharedClock, req: Request) -> Repo
                         causes.push("confirm at least one Exchange Online licence".into());
                     }
                     if !missing_required.is_empty() {
-                        causes.push("found: required permissions are missing (see permissions)".into());
+                        causes.push(
+                            "found: required permissions are missing (see permissions)".into(),
+                        );
                     }
                     causes.push("a newly consented tenant can take up to 24 hours (longer for legacy tenants) before data appears: check again tomorrow".into());
                     let seen = |b: bool| if b { "yes" } else { "none" };
@@ -644,7 +651,12 @@ pub async fn run(transport: Transport, clock: SharedClock, req: Request) -> Repo
                 )),
                 Err(e) => {
                     let (detail, remedy, _) = describe_graph(&e, "the MFA registration report");
-                    checks.push(check("mfa_registration", Status::Warn, detail, Some(remedy)));
+                    checks.push(check(
+                        "mfa_registration",
+                        Status::Warn,
+                        detail,
+                        Some(remedy),
+                    ));
                 }
             }
         }
@@ -823,13 +835,14 @@ mod tests {
     #[test]
     fn exchange_is_found_by_plan_prefix_and_foundation_does_not_count() {
         let plan = |n: &str, s: &str| json!({"servicePlanName": n, "provisioningStatus": s});
-        let sku = |part: &str, status: &str, plans: Vec<serde_json::Value>| {
-            json!({"skuPartNumber": part, "capabilityStatus": status, "servicePlans": plans})
-        };
+        let sku = |part: &str, status: &str, plans: Vec<serde_json::Value>| json!({"skuPartNumber": part, "capabilityStatus": status, "servicePlans": plans});
         let none = exchange_plans(&[sku(
             "TEAMS_EXPLORATORY",
             "Enabled",
-            vec![plan("EXCHANGE_S_FOUNDATION", "Success"), plan("TEAMS1", "Success")],
+            vec![
+                plan("EXCHANGE_S_FOUNDATION", "Success"),
+                plan("TEAMS1", "Success"),
+            ],
         )]);
         assert!(none.active.is_empty() && none.foundation_only);
         let std = exchange_plans(&[sku(
@@ -861,9 +874,19 @@ mod tests {
     #[test]
     fn the_mfa_note_appears_when_most_members_have_no_registered_method() {
         let u = |t: &str, reg: bool| json!({"userType": t, "isMfaRegistered": reg});
-        let mostly = vec![u("member", true), u("member", true), u("member", false), u("guest", false)];
+        let mostly = vec![
+            u("member", true),
+            u("member", true),
+            u("member", false),
+            u("guest", false),
+        ];
         assert_eq!(mfa_check(&mostly).status, Status::Pass);
-        let third_party = vec![u("member", false), u("member", false), u("member", true), u("guest", true)];
+        let third_party = vec![
+            u("member", false),
+            u("member", false),
+            u("member", true),
+            u("guest", true),
+        ];
         let c = mfa_check(&third_party);
         assert_eq!(c.status, Status::Warn);
         assert!(c.remedy.unwrap_or_default().contains("third-party MFA"));

@@ -244,7 +244,10 @@ fn make_users(rng: &mut ChaCha8Rng, spec: &TenantSpec) -> Vec<User> {
         };
         let admin = i < 3;
         let mut methods = Vec::new();
-        if !service && !guest && (admin || rng.random_bool(spec.mfa_registered_share.clamp(0.0, 1.0))) {
+        if !service
+            && !guest
+            && (admin || rng.random_bool(spec.mfa_registered_share.clamp(0.0, 1.0)))
+        {
             let m = catalog::MFA_METHODS[rng.random_range(0..catalog::MFA_METHODS.len())].2;
             methods.push(m);
             if rng.random_bool(0.4) {
