@@ -357,6 +357,16 @@ async fn poll_inner(
     }
     let srcs = sources(job.cloud, job.stream, job.include_noninteractive);
     let mut committed = old;
+    if committed.is_none() {
+        // A new stream: pin its origin at once, so a crash before the first slice is delivered
+        // does not move the start of the stream (and of its backfill) later.
+        version = Some(
+            ctx.cursors
+                .commit(&job.tenant_id, job.stream, version, &cursor.to_doc())
+                .await?,
+        );
+        committed = Some(cursor.clone());
+    }
 
     // Sweeps and backfills get a bounded share of each poll, and background pacing, so a
     // tenant that is catching up never holds back its own fresh events or other tenants'.

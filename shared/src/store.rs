@@ -132,6 +132,10 @@ pub struct Health {
     pub consecutive_failures: u32,
     /// Newest event emitted, by event time.
     pub last_event_at: Option<DateTime<Utc>>,
+    /// First successful poll (the start of the "no data for 24 h" clock for a tenant that
+    /// never had an event).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_success: Option<DateTime<Utc>>,
     /// Log retention the tenant's licence implies (30 days with Entra ID P1/P2, 7 without),
     /// learned by preflight or from a licence refusal; `None` until known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -147,6 +151,7 @@ impl Default for Health {
             last_error_at: None,
             consecutive_failures: 0,
             last_event_at: None,
+            first_success: None,
             retention_days: None,
         }
     }
@@ -231,13 +236,18 @@ pub fn apply_health(h: &Health, update: &HealthUpdate) -> Health {
             throttled,
         } => {
             h.last_success = Some(*at);
+            h.first_success.get_or_insert(*at);
             h.consecutive_failures = 0;
             if let Some(e) = newest_event {
                 h.last_event_at = Some(h.last_event_at.map_or(*e, |p| p.max(*e)));
             }
-            let stale = h
-                .last_event_at
-                .is_some_and(|e| *at - e > chrono::TimeDelta::hours(24));
+            // No event for 24 h: since the newest one, or since polling began if none ever came.
+            let day = chrono::TimeDelta::hours(24);
+            let stale = match (h.last_event_at, h.first_success) {
+                (Some(e), _) => *at - e > day,
+                (None, Some(first)) => *at - first > day,
+                (None, None) => false,
+            };
             h.state = if *throttled {
                 HealthState::Degraded
             } else if stale {
@@ -319,4 +329,62 @@ pub struct DeadLetter {
 pub trait DeadLetterSink: Send + Sync {
     /// Stores the dead letters durably.
     async fn put(&self, letters: &[DeadLetter]) -> Result<(), SinkError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn t(h: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0)
+            .single()
+            .unwrap_or_default()
+            + chrono::TimeDelta::hours(h)
+    }
+
+    fn ok(at: i64, newest: Option<i64>, throttled: bool) -> HealthUpdate {
+        HealthUpdate::Success {
+            at: t(at),
+            newest_event: newest.map(t),
+            throttled,
+        }
+    }
+
+    #[test]
+    fn health_moves_through_its_states() {
+        let h = Health::default();
+        assert_eq!(h.state, HealthState::Pending);
+        let h = apply_health(&h, &ok(0, Some(0), false));
+        assert_eq!(h.state, HealthState::Healthy);
+        let h = apply_health(&h, &ok(1, None, true));
+        assert_eq!(h.state, HealthState::Degraded, "throttled but finished");
+        let h = apply_health(&h, &ok(25, None, false));
+        assert_eq!(h.state, HealthState::NoData, "no event for 24 h");
+        let h = apply_health(&h, &ok(26, Some(26), false));
+        assert_eq!(h.state, HealthState::Healthy);
+        let h = apply_health(
+            &h,
+            &HealthUpdate::Failure {
+                at: t(27),
+                kind: "licence_required".into(),
+                state: HealthState::LicenceMissing,
+            },
+        );
+        assert_eq!(h.state, HealthState::LicenceMissing);
+        assert_eq!(h.retention_days, Some(7));
+        assert_eq!(h.consecutive_failures, 1);
+        assert_eq!(h.last_success, Some(t(26)));
+    }
+
+    #[test]
+    fn a_tenant_that_never_had_an_event_is_no_data_after_a_day() {
+        let h = apply_health(&Health::default(), &ok(0, None, false));
+        assert_eq!(h.state, HealthState::Healthy);
+        let h = apply_health(&h, &ok(23, None, false));
+        assert_eq!(h.state, HealthState::Healthy);
+        let h = apply_health(&h, &ok(25, None, false));
+        assert_eq!(h.state, HealthState::NoData);
+        assert_eq!(h.first_success, Some(t(0)));
+    }
 }

@@ -133,7 +133,22 @@ async fn run_case(seed: u64, crash_p: f64) {
             .to_string();
         *seen.entry(id).or_default() += 1;
     }
-    let from = start - TimeDelta::hours(1) + TimeDelta::minutes(1);
+    // Each stream starts at its origin: the first poll's reach (an hour back, or less when that
+    // poll crashed before it could pin the origin).
+    let mut origins = HashMap::new();
+    for job in &jobs {
+        let c = store
+            .load(&job.tenant_id, job.stream)
+            .await
+            .unwrap()
+            .unwrap();
+        let origin = Cursor::from_doc(&c.doc).unwrap().origin.unwrap();
+        assert!(
+            origin <= start - TimeDelta::minutes(50),
+            "the origin was pinned by an early poll ({origin})"
+        );
+        origins.insert((job.tenant_id.clone(), job.stream), origin);
+    }
     let mut generated = 0usize;
     let mut missing = Vec::new();
     for spec in &env.specs {
@@ -141,6 +156,13 @@ async fn run_case(seed: u64, crash_p: f64) {
             GroundTruthStream::SignIns,
             GroundTruthStream::DirectoryAudits,
         ] {
+            let from = origins[&(
+                spec.tenant_id.clone(),
+                match stream {
+                    GroundTruthStream::SignIns => Stream::Signins,
+                    GroundTruthStream::DirectoryAudits => Stream::DirectoryAudits,
+                },
+            )];
             for ev in env.sim.ground_truth(&spec.tenant_id, stream, finish) {
                 if ev.event_time < from || ev.visible_at > finish - TimeDelta::hours(1) {
                     continue;
