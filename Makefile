@@ -19,6 +19,7 @@ fmt-check:
 
 lint: fmt-check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy -p itdr-cli --features aws --all-targets -- -D warnings
 
 test: tools test-rust test-infra
 
@@ -50,6 +51,7 @@ deploy: package
 
 test-rust:
 	ITDR_MOTO_SERVER=$(abspath $(VENV))/bin/moto_server $(CARGO) test --workspace --all-targets
+	ITDR_MOTO_SERVER=$(abspath $(VENV))/bin/moto_server $(CARGO) test -p itdr-cli --features aws --test registry_aws
 	$(CARGO) test --workspace --doc
 
 # Throughput of normalization and of a whole poll, on this machine (optimised build).

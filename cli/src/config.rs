@@ -36,6 +36,34 @@ pub struct RunConfig {
     /// What this deployment serves.
     #[serde(default)]
     pub deployment: DeploymentConfig,
+    /// Where `itdr tenants` and `itdr preflight` keep the registry.
+    #[serde(default)]
+    pub registry: RegistryConfig,
+}
+
+/// Which tenant registry the operator commands use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RegistryKind {
+    /// The embedded SQLite store (`[store] path`).
+    #[default]
+    Embedded,
+    /// The AWS deployment's DynamoDB tables (needs a build with the `aws` feature).
+    Dynamodb,
+}
+
+/// The registry of an AWS deployment, for the operator commands.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistryConfig {
+    /// `embedded` (default) or `dynamodb`.
+    pub kind: RegistryKind,
+    /// DynamoDB table of tenants (the stack's `TenantsTable`).
+    pub tenants_table: Option<String>,
+    /// DynamoDB table of cursors (the stack's `CursorsTable`).
+    pub cursors_table: Option<String>,
+    /// A loopback AWS emulator (tests); the default credential and region chains otherwise.
+    pub aws_endpoint: Option<String>,
 }
 
 /// What this deployment serves.
@@ -252,6 +280,11 @@ impl RunConfig {
                     "[apps.{name}] a certificate credential needs both certificate_pem and private_key_pem"
                 );
             }
+        }
+        if self.registry.kind == RegistryKind::Dynamodb
+            && (self.registry.tenants_table.is_none() || self.registry.cursors_table.is_none())
+        {
+            bail!("[registry] kind = \"dynamodb\" needs tenants_table and cursors_table");
         }
         if self.deployment.groups.is_empty() {
             bail!("[deployment] groups must name at least one of commercial, usgov");

@@ -4,6 +4,7 @@
 mod config;
 mod normalize;
 mod preflight;
+mod registry;
 mod run;
 mod sim;
 mod tenants;

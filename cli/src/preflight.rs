@@ -13,18 +13,21 @@ use anyhow::{Context, anyhow, bail};
 use itdr_shared::clock::{SharedClock, SystemClock};
 use itdr_shared::embedded::SqliteStore;
 use itdr_shared::http::{EndpointOverride, Transport};
+use itdr_shared::onboard::lifecycle;
 use itdr_shared::onboard::preflight::{self, Report, Request, Status};
 use itdr_shared::onboard::{Discovery, discover};
-use itdr_shared::store::{TenantRecord, TenantRegistry};
+use itdr_shared::store::{CursorStore, TenantRecord, TenantRegistry};
 use itdr_shared::{CloudGroup, Stream};
 
-use crate::config::{AppConfig, DeploymentConfig, RunConfig};
+use crate::config::{AppConfig, DeploymentConfig, RegistryKind, RunConfig};
 
 /// What the registry and preflight commands need: the registry, the HTTP transport (with the
 /// simulator override when configured), the app credentials and what the deployment serves.
 pub struct Env {
-    /// The embedded registry.
-    pub store: SqliteStore,
+    /// The tenant registry: embedded, or DynamoDB when configured (`[registry]`).
+    pub registry: Arc<dyn TenantRegistry>,
+    /// The cursor store that goes with it.
+    pub cursors: Arc<dyn CursorStore>,
     /// HTTP to Microsoft (or the loopback simulator).
     pub transport: Transport,
     /// Clock.
@@ -36,21 +39,37 @@ pub struct Env {
 }
 
 impl Env {
-    /// Opens the registry (`--db`, else the configuration's store, else `out/itdr.db`) and
-    /// builds the transport from the configuration, if any.
-    pub fn open(config: Option<&Path>, db: Option<PathBuf>) -> anyhow::Result<Self> {
+    /// Opens the registry (DynamoDB when `[registry] kind = "dynamodb"`; otherwise the
+    /// embedded one at `--db`, else the configuration's store, else `out/itdr.db`) and builds
+    /// the transport from the configuration, if any.
+    pub async fn open(config: Option<&Path>, db: Option<PathBuf>) -> anyhow::Result<Self> {
         let cfg = config.map(RunConfig::load).transpose()?;
-        let db = db
-            .or_else(|| cfg.as_ref().map(|c| c.store.path.clone()))
-            .unwrap_or_else(|| PathBuf::from("out/itdr.db"));
-        if let Some(parent) = db.parent()
-            && !parent.as_os_str().is_empty()
-        {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("cannot create {}", parent.display()))?;
-        }
-        let store =
-            SqliteStore::open(&db).map_err(|e| anyhow!("cannot open {}: {e}", db.display()))?;
+        let registry_cfg = cfg.as_ref().map(|c| c.registry.clone()).unwrap_or_default();
+        let (registry, cursors): (Arc<dyn TenantRegistry>, Arc<dyn CursorStore>) =
+            match registry_cfg.kind {
+                RegistryKind::Embedded => {
+                    let db = db
+                        .or_else(|| cfg.as_ref().map(|c| c.store.path.clone()))
+                        .unwrap_or_else(|| PathBuf::from("out/itdr.db"));
+                    if let Some(parent) = db.parent()
+                        && !parent.as_os_str().is_empty()
+                    {
+                        std::fs::create_dir_all(parent)
+                            .with_context(|| format!("cannot create {}", parent.display()))?;
+                    }
+                    let store = SqliteStore::open(&db)
+                        .map_err(|e| anyhow!("cannot open {}: {e}", db.display()))?;
+                    (Arc::new(store.clone()), Arc::new(store))
+                }
+                RegistryKind::Dynamodb => {
+                    if db.is_some() {
+                        bail!(
+                            "--db names an embedded registry, but the configuration's [registry] is DynamoDB"
+                        );
+                    }
+                    crate::registry::dynamodb(&registry_cfg).await?
+                }
+            };
         let endpoint = match cfg.as_ref().and_then(|c| c.endpoint_override.as_deref()) {
             Some(o) => {
                 Some(EndpointOverride::parse(o).map_err(|e| anyhow!("endpoint_override: {e}"))?)
@@ -60,7 +79,8 @@ impl Env {
         let transport = Transport::new(Duration::from_secs(30), endpoint)
             .map_err(|e| anyhow!("cannot build the HTTP client: {e}"))?;
         Ok(Self {
-            store,
+            registry,
+            cursors,
             transport,
             clock: Arc::new(SystemClock),
             apps: cfg.as_ref().map(|c| c.apps.clone()).unwrap_or_default(),
@@ -72,16 +92,7 @@ impl Env {
 
     /// A registered tenant by GUID or by its recorded domain.
     pub async fn find(&self, tenant: &str) -> anyhow::Result<Option<TenantRecord>> {
-        let t = tenant.trim().to_ascii_lowercase();
-        if let Some(r) = self.store.get(&t).await? {
-            return Ok(Some(r));
-        }
-        Ok(self
-            .store
-            .list()
-            .await?
-            .into_iter()
-            .find(|r| r.domain.as_deref() == Some(t.as_str())))
+        Ok(lifecycle::find(self.registry.as_ref(), tenant).await?)
     }
 
     /// Runs preflight for a discovered tenant, with its registry record if it has one.
@@ -126,7 +137,7 @@ pub async fn main(
             "preflight needs a configuration with the app credentials ([apps.<name>]): pass --config FILE or set ITDR_CONFIG"
         );
     }
-    let env = Env::open(config, db)?;
+    let env = Env::open(config, db).await?;
     let discovery = discover(&env.transport, tenant).await?;
     let record = env.find(&discovery.tenant_id).await?;
     let report = env.preflight(discovery, record.as_ref(), app).await?;

@@ -6,9 +6,8 @@ use std::process::ExitCode;
 use anyhow::bail;
 use chrono::Utc;
 use clap::Subcommand;
-use itdr_shared::onboard::preflight::Status;
+use itdr_shared::onboard::lifecycle::{self, NewTenant};
 use itdr_shared::onboard::{discover, is_domain, is_guid};
-use itdr_shared::store::{CursorStore, Health, HealthState, TenantRecord, TenantRegistry};
 use itdr_shared::{Cloud, Stream};
 
 use crate::preflight::{Env, print_report};
@@ -78,29 +77,6 @@ pub enum Action {
     },
 }
 
-fn same_org(a: &str, b: &str) -> bool {
-    a.trim().eq_ignore_ascii_case(b.trim())
-}
-
-/// Refuses an empty organization, or one that another tenant already maps to.
-async fn org_is_free(env: &Env, org: &str, tenant_id: &str) -> anyhow::Result<()> {
-    if org.trim().is_empty() {
-        bail!("--org must name the organization this tenant maps to");
-    }
-    if let Some(other) =
-        env.store.list().await?.into_iter().find(|t| {
-            t.tenant_id != tenant_id && t.org.as_deref().is_some_and(|o| same_org(o, org))
-        })
-    {
-        bail!(
-            "organization {:?} is already mapped to tenant {}: a tenant maps to one organization and an organization to one tenant (use `itdr tenants remap` to move a mapping)",
-            org.trim(),
-            other.tenant_id
-        );
-    }
-    Ok(())
-}
-
 fn fmt_time(t: Option<chrono::DateTime<Utc>>) -> String {
     t.map(|d| d.format("%Y-%m-%d %H:%M:%SZ").to_string())
         .unwrap_or_else(|| "-".into())
@@ -111,7 +87,8 @@ pub async fn main(
     db: Option<PathBuf>,
     action: Action,
 ) -> anyhow::Result<ExitCode> {
-    let env = Env::open(config, db)?;
+    let env = Env::open(config, db).await?;
+    let reg = env.registry.as_ref();
     match action {
         Action::Add {
             tenant,
@@ -148,66 +125,46 @@ pub async fn main(
                     (d.tenant_id, d.domain, d.cloud)
                 }
             };
-            if !env.served.contains(&cloud.group()) {
-                bail!(
-                    "tenant {tenant_id} is in {}, served by the {} poller, which this deployment does not run ([deployment] groups = {:?})",
-                    cloud.label(),
-                    cloud.group(),
-                    env.served.iter().map(|g| g.as_str()).collect::<Vec<_>>()
-                );
-            }
-            if let Some(existing) = env.store.get(&tenant_id).await? {
-                bail!(
-                    "tenant {tenant_id} is already registered (organization {:?}): use `itdr tenants remap` to change its organization",
-                    existing.org.unwrap_or_default()
-                );
-            }
-            org_is_free(&env, &org, &tenant_id).await?;
-            let streams = streams.unwrap_or_else(|| Stream::ALL.to_vec());
-            if streams.is_empty() {
-                bail!("--streams must name at least one stream");
-            }
-            let record = TenantRecord {
-                tenant_id: tenant_id.clone(),
-                domain: domain.clone(),
-                org: Some(org.trim().to_string()),
-                cloud,
-                app_ref: app.unwrap_or_else(|| cloud.group().as_str().to_string()),
-                streams,
-                include_noninteractive: !interactive_only,
-                enabled: true,
-                health: Health::default(),
-                created_at: Utc::now(),
-            };
-            env.store.insert(&record).await?;
+            let record = lifecycle::register(
+                reg,
+                NewTenant {
+                    tenant_id,
+                    domain,
+                    cloud,
+                    org,
+                    app_ref: app,
+                    streams,
+                    include_noninteractive: !interactive_only,
+                },
+                &env.served,
+                Utc::now(),
+            )
+            .await?;
             println!(
-                "registered {tenant_id}{} for {}: {}, {} poller, app {:?}",
-                domain.map(|d| format!(" ({d})")).unwrap_or_default(),
-                org.trim(),
+                "registered {}{} for {}: {}, {} poller, app {:?}",
+                record.tenant_id,
+                record
+                    .domain
+                    .as_deref()
+                    .map(|d| format!(" ({d})"))
+                    .unwrap_or_default(),
+                record.org.as_deref().unwrap_or_default(),
                 cloud.label(),
                 cloud.group(),
                 record.app_ref
             );
-            println!("next: itdr preflight --tenant {tenant_id}");
+            println!("next: itdr preflight --tenant {}", record.tenant_id);
         }
         Action::Remap { tenant, org } => {
-            let Some(mut record) = env.find(&tenant).await? else {
-                bail!("tenant {} is not registered", tenant.trim());
-            };
-            org_is_free(&env, &org, &record.tenant_id).await?;
-            let before = record
-                .org
-                .replace(org.trim().to_string())
-                .unwrap_or_default();
-            env.store.update(&record).await?;
+            let (record, before) = lifecycle::remap(reg, &tenant, &org).await?;
             println!(
                 "remapped {} from {before:?} to {:?}",
                 record.tenant_id,
-                org.trim()
+                record.org.unwrap_or_default()
             );
         }
         Action::Reauthorize { tenant, json } => {
-            let Some(mut record) = env.find(&tenant).await? else {
+            let Some(record) = env.find(&tenant).await? else {
                 bail!("tenant {} is not registered", tenant.trim());
             };
             let discovery = discover(&env.transport, &record.tenant_id).await?;
@@ -217,31 +174,14 @@ pub async fn main(
             } else {
                 print_report(&report);
             }
-            if let Some(days) = report.retention_days {
-                record.health.retention_days = Some(days);
-            }
+            let record = lifecycle::apply_preflight(reg, record, &report, Utc::now()).await?;
             if report.blockers == 0 {
-                record.enabled = true;
-                record.health.state = HealthState::Pending;
-                record.health.consecutive_failures = 0;
-                env.store.update(&record).await?;
                 eprintln!(
                     "{}: nothing blocks polling; it is enabled and will be polled on the next cycle",
                     record.tenant_id
                 );
                 return Ok(ExitCode::SUCCESS);
             }
-            record.health.state = report.implied_state;
-            record.health.last_error_kind = report
-                .checks
-                .iter()
-                .find(|c| c.status == Status::Fail)
-                .map(|c| format!("preflight_{}", c.id));
-            record.health.last_error_at = Some(Utc::now());
-            if report.implied_state == HealthState::Offboarded {
-                record.enabled = false;
-            }
-            env.store.update(&record).await?;
             eprintln!(
                 "{}: {} blocker(s) remain; health set to {}",
                 record.tenant_id,
@@ -251,7 +191,7 @@ pub async fn main(
             return Ok(ExitCode::from(1));
         }
         Action::List { json } => {
-            let all = env.store.list().await?;
+            let all = reg.list().await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&all)?);
             } else {
@@ -284,19 +224,14 @@ pub async fn main(
             }
         }
         Action::Remove { tenant, purge } => {
-            let Some(mut record) = env.find(&tenant).await? else {
-                bail!("tenant {} is not registered", tenant.trim());
-            };
-            let id = record.tenant_id.clone();
+            let record = lifecycle::offboard(reg, env.cursors.as_ref(), &tenant, purge).await?;
             if purge {
-                env.store.purge(&id).await?;
-                env.store.delete(&id).await?;
-                println!("removed {id} and its cursors");
+                println!("removed {} and its cursors", record.tenant_id);
             } else {
-                record.enabled = false;
-                record.health.state = HealthState::Offboarded;
-                env.store.update(&record).await?;
-                println!("offboarded {id}; cursors kept (use --purge to delete them)");
+                println!(
+                    "offboarded {}; cursors kept (use --purge to delete them)",
+                    record.tenant_id
+                );
             }
         }
     }

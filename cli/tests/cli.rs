@@ -104,7 +104,7 @@ fn tenants_are_validated_registered_listed_and_offboarded() {
     );
     assert!(!bad.status.success());
     assert!(
-        text(&bad.stderr).contains("is not a tenant id"),
+        text(&bad.stderr).contains("is not a tenant"),
         "{}",
         text(&bad.stderr)
     );
@@ -118,6 +118,8 @@ fn tenants_are_validated_registered_listed_and_offboarded() {
             "72f988bf-86f1-41af-91ab-2d7cd011db47",
             "--org",
             "X",
+            "--cloud",
+            "global",
             "--domain",
             "not a domain",
         ],
@@ -153,6 +155,8 @@ fn tenants_are_validated_registered_listed_and_offboarded() {
             "72f988bf-86f1-41af-91ab-2d7cd011db47",
             "--org",
             "Other",
+            "--cloud",
+            "gcc_high",
         ],
         dir.path(),
     );

@@ -1,7 +1,9 @@
 //! Onboarding a tenant: finding its GUID and national cloud ([`discovery`]) and checking every
-//! prerequisite before the first poll ([`preflight`]).
+//! prerequisite before the first poll ([`preflight`]), and the tenant lifecycle on any registry
+//! ([`lifecycle`]).
 
 pub mod discovery;
+pub mod lifecycle;
 pub mod preflight;
 
 pub use discovery::{Discovery, DiscoveryError, TenantRef, discover, is_domain, is_guid};

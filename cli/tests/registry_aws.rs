@@ -1,0 +1,203 @@
+//! The operator commands on an AWS deployment's DynamoDB registry (`[registry] kind =
+//! "dynamodb"`), against moto and the simulator. Built with `--features aws` (`make test` runs
+//! it); without the feature, the DynamoDB registry is refused with a clear error.
+#![cfg(feature = "aws")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Output;
+use std::sync::Arc;
+
+use chrono::Utc;
+use itdr_aws_tests::{AwsFixture, CURSOR_TABLE, REGISTRY_TABLE};
+use itdr_shared::aws::dynamo::DynamoRegistry;
+use itdr_shared::clock::{ScaledClock, SharedClock};
+use itdr_shared::store::TenantRegistry;
+use itdr_sim::{SimConfig, Simulator, onboarding_scenarios};
+
+fn run(dir: &Path, args: Vec<String>) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_itdr"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("ITDR_CONFIG")
+        .env_remove("ITDR_DB")
+        .output()
+        .expect("itdr runs")
+}
+
+async fn itdr(dir: &Path, args: &[&str]) -> Output {
+    let dir = dir.to_path_buf();
+    let mut all = vec!["--config".to_string(), "aws.toml".to_string()];
+    all.extend(args.iter().map(|s| (*s).to_string()));
+    tokio::task::spawn_blocking(move || run(&dir, all))
+        .await
+        .unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenants_are_onboarded_into_the_dynamodb_registry() {
+    let aws = AwsFixture::start().await;
+    let scenarios: Vec<_> = onboarding_scenarios()
+        .into_iter()
+        .filter(|s| ["healthy", "gcc-high", "no-p1"].contains(&s.name))
+        .collect();
+    let clock: SharedClock = Arc::new(ScaledClock::new(Utc::now(), 1.0));
+    let bind: SocketAddr = ([127, 0, 0, 1], 0).into();
+    let sim = Simulator::start(
+        SimConfig::new(9, scenarios.iter().map(|s| s.spec.clone()).collect()),
+        clock,
+        bind,
+    )
+    .await
+    .unwrap();
+    let spec = |name: &str| {
+        scenarios
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap()
+            .spec
+            .clone()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("c.secret"), spec("healthy").client_secret).unwrap();
+    std::fs::write(dir.path().join("g.secret"), spec("gcc-high").client_secret).unwrap();
+    std::fs::write(
+        dir.path().join("aws.toml"),
+        format!(
+            "endpoint_override = \"{}\"\n[store]\npath = \"unused.db\"\n[output]\nevents = \"e\"\ndead_letters = \"d\"\n\
+             [registry]\nkind = \"dynamodb\"\ntenants_table = \"{REGISTRY_TABLE}\"\ncursors_table = \"{CURSOR_TABLE}\"\naws_endpoint = \"{}\"\n\
+             [apps.commercial]\nclient_id = \"{}\"\nclient_secret_file = \"c.secret\"\n\
+             [apps.usgov]\nclient_id = \"{}\"\nclient_secret_file = \"g.secret\"\n",
+            sim.base_url(),
+            aws.moto.url,
+            spec("healthy").app_id,
+            spec("gcc-high").app_id
+        ),
+    )
+    .unwrap();
+    let registry = DynamoRegistry::new(aws.ddb.clone(), REGISTRY_TABLE);
+    let d = dir.path();
+
+    let out = itdr(
+        d,
+        &[
+            "tenants",
+            "add",
+            "--tenant",
+            &spec("gcc-high").domain,
+            "--org",
+            "Capitol",
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let gov = registry
+        .get(&spec("gcc-high").tenant_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(gov.cloud, itdr_shared::Cloud::GccHigh);
+    assert_eq!(gov.app_ref, "usgov");
+    assert_eq!(gov.org.as_deref(), Some("Capitol"));
+
+    let out = itdr(
+        d,
+        &[
+            "tenants",
+            "add",
+            "--tenant",
+            &spec("healthy").domain,
+            "--org",
+            "capitol",
+        ],
+    )
+    .await;
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("already mapped"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = itdr(
+        d,
+        &[
+            "tenants",
+            "add",
+            "--tenant",
+            &spec("healthy").domain,
+            "--org",
+            "Able Moose",
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = itdr(
+        d,
+        &[
+            "tenants",
+            "add",
+            "--tenant",
+            &spec("no-p1").domain,
+            "--org",
+            "Dandelion",
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    // Preflight and reauthorize read and write the same registry.
+    let out = itdr(
+        d,
+        &["preflight", "--tenant", &spec("gcc-high").domain, "--json"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    let out = itdr(
+        d,
+        &["tenants", "reauthorize", "--tenant", &spec("no-p1").domain],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    let free = registry
+        .get(&spec("no-p1").tenant_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(free.health.state.as_str(), "licence_missing");
+    assert_eq!(free.health.retention_days, Some(7));
+
+    let out = itdr(d, &["tenants", "list", "--json"]).await;
+    let all: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(all.as_array().unwrap().len(), 3);
+
+    let out = itdr(
+        d,
+        &[
+            "tenants",
+            "remove",
+            "--tenant",
+            &spec("healthy").tenant_id,
+            "--purge",
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        registry
+            .get(&spec("healthy").tenant_id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let out = itdr(d, &["tenants", "--db", "x.db", "list"]).await;
+    assert!(
+        !out.status.success(),
+        "--db contradicts a DynamoDB registry"
+    );
+    sim.shutdown().await;
+}
