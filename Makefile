@@ -7,7 +7,7 @@ RUN_CONFIG ?= config/demo.toml
 VENV ?= .tools/venv
 PY := $(VENV)/bin/python
 
-.PHONY: all fmt fmt-check lint test test-rust tools bench build run sim clean ocsf-schemas
+.PHONY: all fmt fmt-check lint test test-rust tools bench build run sim clean ocsf-schemas smoke
 
 all: lint test
 
@@ -68,6 +68,11 @@ build: tools
 	PATH="$(abspath $(VENV))/bin:$$PATH" CARGO_TARGET_DIR="$(CARGO_TARGET_DIR)" \
 		cargo lambda build --release --arm64 --output-format zip $(addprefix -p ,$(LAMBDA_FUNCTIONS))
 	ls -l $(foreach f,$(LAMBDA_FUNCTIONS),$(CARGO_TARGET_DIR)/lambda/$(f)/bootstrap.zip)
+
+# Smoke test of the three functions under cargo lambda watch/invoke on moto and the simulator,
+# with the poller's cold-start and memory figures (infra/README.md). Not part of `test`.
+smoke: tools
+	VENV="$(VENV)" CARGO_TARGET_DIR="$(CARGO_TARGET_DIR)" scripts/lambda-smoke.sh
 
 run:
 	$(CARGO) build --profile bench-run -p itdr-cli
