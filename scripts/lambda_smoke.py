@@ -41,6 +41,7 @@ import uuid
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
 
 REGISTRY_TABLE = "itdr-registry"
 CURSOR_TABLE = "itdr-cursors"
@@ -607,10 +608,16 @@ def main():
     s.add_argument("--upstream", required=True)
     s.add_argument("--port", type=int, default=0)
     a = p.parse_args()
-    {"setup": cmd_setup, "schedule-event": cmd_schedule_event, "jobs": cmd_jobs,
-     "check-batch": cmd_check_batch, "drain-events": cmd_drain_events,
-     "pick-window": cmd_pick_window, "verify-page": cmd_verify_page,
-     "runtime-relay": cmd_runtime_relay}[a.cmd](a)
+    cmd = {"setup": cmd_setup, "schedule-event": cmd_schedule_event, "jobs": cmd_jobs,
+           "check-batch": cmd_check_batch, "drain-events": cmd_drain_events,
+           "pick-window": cmd_pick_window, "verify-page": cmd_verify_page,
+           "runtime-relay": cmd_runtime_relay}[a.cmd]
+    try:
+        cmd(a)
+    except (BotoCoreError, ClientError) as e:
+        fail(f"{a.cmd}: AWS request to moto failed: {type(e).__name__}")
+    except OSError as e:
+        fail(f"{a.cmd}: {type(e).__name__}: {e.strerror or e}")
 
 
 if __name__ == "__main__":
