@@ -18,8 +18,10 @@ Subcommands (each prints one JSON object on stdout, or fails with exit code 1):
   runtime-relay  relays the Lambda runtime API of `cargo lambda watch`, giving the functions an
                  absolute deadline (see cmd_runtime_relay)
 
-Secrets never reach stdout, stderr or the state file: the credentials file written by
-`itdr sim` is read, and its values go only to Secrets Manager (moto) and the simulator.
+The simulated tenants are the ones `itdr sim` lists on its standard output (in the order of
+its --cloud flags); their app, one per cloud group, is in the configuration it writes
+(--config-out), the client secret in a file beside it. Secrets never reach stdout, stderr or
+the state file: they go only to Secrets Manager (moto) and to the simulator.
 """
 
 import argparse
@@ -32,8 +34,10 @@ import threading
 import json
 import math
 import os
+import re
 import sys
 import time
+import tomllib
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -46,6 +50,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 REGISTRY_TABLE = "itdr-registry"
 CURSOR_TABLE = "itdr-cursors"
 SECRET_PREFIX = "itdr"
+# The app reference of every simulated tenant: secret `itdr/<cloud group>/sim`.
+APP_REF = "sim"
 QUEUES = {
     "jobs_commercial": "itdr-jobs-commercial.fifo",
     "jobs_usgov": "itdr-jobs-usgov.fifo",
@@ -127,7 +133,7 @@ def registry_item(tenant, streams, include_noninteractive, created_at):
         "tenant_id": {"S": tenant["tenant_id"].lower()},
         "cloud": {"S": tenant["cloud"]},
         "cloud_group": {"S": GROUP[tenant["cloud"]]},
-        "app_ref": {"S": f"sim-{tenant['tenant_id']}"},
+        "app_ref": {"S": APP_REF},
         "streams": {"L": [{"S": s} for s in streams]},
         "include_noninteractive": {"BOOL": include_noninteractive},
         "enabled": {"BOOL": True},
@@ -139,10 +145,48 @@ def registry_item(tenant, streams, include_noninteractive, created_at):
     }
 
 
+GUID = re.compile(r"\b([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\s+(\S+)")
+
+
+def sim_tenants(sim_log, clouds):
+    """The tenants `itdr sim` printed (`<name> <tenant id> <domain> <cloud label>`), in the
+    order of its --cloud flags, which give their clouds."""
+    clouds = clouds.split(",")
+    found = []
+    with open(sim_log, encoding="utf-8") as f:
+        for line in f:
+            m = GUID.search(line)
+            if m and line.startswith(" "):
+                found.append({"tenant_id": m.group(1), "domain": m.group(2)})
+    if len(found) != len(clouds):
+        fail(f"the simulator listed {len(found)} tenants, {len(clouds)} were asked for")
+    for t, c in zip(found, clouds):
+        if c not in GROUP:
+            fail(f"unknown cloud {c}")
+        if (GROUP[c] == "usgov") != t["domain"].endswith(".us"):
+            fail(f"tenant {t['tenant_id']} is not in cloud {c}")
+        t["cloud"] = c
+    return found
+
+
+def sim_app(sim_config, group):
+    """The simulated app of a cloud group: (client id, client secret)."""
+    with open(sim_config, "rb") as f:
+        cfg = tomllib.load(f)
+    app = cfg.get("apps", {}).get(group)
+    if not app:
+        fail(f"no {group} app in the simulator's configuration")
+    path = app["client_secret_file"]
+    if not os.path.isabs(path):
+        path = os.path.join(os.path.dirname(os.path.abspath(sim_config)), os.path.basename(path))
+    with open(path, encoding="utf-8") as f:
+        return app["client_id"], f.read().strip()
+
+
 def cmd_setup(a):
-    creds = load_json(a.credentials)
-    commercial = [t for t in creds if GROUP.get(t["cloud"]) == "commercial"]
-    usgov = [t for t in creds if GROUP.get(t["cloud"]) == "usgov"]
+    creds = sim_tenants(a.sim_log, a.clouds)
+    commercial = [t for t in creds if GROUP[t["cloud"]] == "commercial"]
+    usgov = [t for t in creds if GROUP[t["cloud"]] == "usgov"]
     if len(commercial) < 2 or not usgov:
         fail("the simulator must play two commercial tenants and one US Government tenant")
     # Roles: the first commercial tenant and the US Government tenant take part in the
@@ -157,6 +201,10 @@ def cmd_setup(a):
     create_table(ddb, CURSOR_TABLE, ["tenant_id", "stream"])
     queues = {role: create_queue(sqs, name) for role, name in QUEUES.items()}
     created_at = rfc3339_millis(dt.datetime.now(dt.timezone.utc))
+    for group in sorted({GROUP[t["cloud"]] for t in roles.values()}):
+        client_id, secret = sim_app(a.sim_config, group)
+        sm.create_secret(Name=f"{SECRET_PREFIX}/{group}/{APP_REF}", SecretString=json.dumps(
+            {"client_id": client_id, "client_secret": secret}))
     tenants = {}
     for role, t in roles.items():
         measured = role == "measured"
@@ -165,9 +213,6 @@ def cmd_setup(a):
             TableName=REGISTRY_TABLE,
             Item=registry_item(t, streams, not measured, created_at),
             ConditionExpression="attribute_not_exists(tenant_id)")
-        name = f"{SECRET_PREFIX}/{GROUP[t['cloud']]}/sim-{t['tenant_id']}"
-        sm.create_secret(Name=name, SecretString=json.dumps(
-            {"client_id": t["client_id"], "client_secret": t["client_secret"]}))
         tenants[role] = {"tenant_id": t["tenant_id"].lower(), "cloud": t["cloud"],
                          "streams": streams}
     state = {"aws": a.aws, "queues": queues, "tenants": tenants,
@@ -362,9 +407,10 @@ class SimGraph:
     """A minimal Graph client for the simulator: requests go to the loopback address with the
     Microsoft host in the Host header, as the functions' endpoint override sends them."""
 
-    def __init__(self, base, tenant):
+    def __init__(self, base, tenant, sim_config):
         self.base = base.rstrip("/")
         self.tenant = tenant
+        self.client_id, self.secret = sim_app(sim_config, GROUP[tenant["cloud"]])
         self.token = None
         self.requests = 0
 
@@ -389,8 +435,8 @@ class SimGraph:
     def login(self):
         cloud = self.tenant["cloud"]
         form = urllib.parse.urlencode({
-            "client_id": self.tenant["client_id"],
-            "client_secret": self.tenant["client_secret"],
+            "client_id": self.client_id,
+            "client_secret": self.secret,
             "scope": f"https://{GRAPH_HOST[cloud]}/.default",
             "grant_type": "client_credentials",
         }).encode()
@@ -414,17 +460,17 @@ class SimGraph:
             pq = u.path + "?" + u.query
 
 
-def sim_tenant(credentials, tenant_id):
-    for t in load_json(credentials):
-        if t["tenant_id"].lower() == tenant_id.lower():
+def state_tenant(state, tenant_id):
+    for t in load_json(state)["tenants"].values():
+        if t["tenant_id"] == tenant_id.lower():
             return t
-    fail(f"tenant {tenant_id} is not in the simulator's credentials")
+    fail(f"tenant {tenant_id} is not registered")
     return None
 
 
 def cmd_pick_window(a):
-    t = sim_tenant(a.credentials, a.tenant)
-    g = SimGraph(a.sim, t)
+    t = state_tenant(a.state, a.tenant)
+    g = SimGraph(a.sim, t, a.sim_config)
     g.login()
     now = dt.datetime.now(dt.timezone.utc)
     lower = now - dt.timedelta(hours=a.max_hours)
@@ -457,8 +503,8 @@ def cmd_verify_page(a):
         fail(f"the measured job read sources {sorted(sources)}, expected one")
     lower = parse_time(doc["origin"])
     upper = parse_time(sources["signins.interactive"]["high"])
-    t = sim_tenant(a.credentials, a.tenant)
-    g = SimGraph(a.sim, t)
+    t = state_tenant(a.state, a.tenant)
+    g = SimGraph(a.sim, t, a.sim_config)
     g.login()
     flt = f"createdDateTime ge {rfc3339_millis(lower)} and createdDateTime le {rfc3339_millis(upper)}"
     sizes = [len(p) for p in g.pages("v1.0/auditLogs/signIns", flt, a.page_size)]
@@ -575,7 +621,9 @@ def main():
     sub = p.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("setup")
     s.add_argument("--aws", required=True)
-    s.add_argument("--credentials", required=True)
+    s.add_argument("--sim-log", required=True)
+    s.add_argument("--sim-config", required=True)
+    s.add_argument("--clouds", required=True)
     s.add_argument("--state", required=True)
     s = sub.add_parser("schedule-event")
     s.add_argument("--template", required=True)
@@ -592,15 +640,16 @@ def main():
     s = sub.add_parser("drain-events")
     s.add_argument("--state", required=True)
     s = sub.add_parser("pick-window")
+    s.add_argument("--state", required=True)
     s.add_argument("--sim", required=True)
-    s.add_argument("--credentials", required=True)
+    s.add_argument("--sim-config", required=True)
     s.add_argument("--tenant", required=True)
     s.add_argument("--target", type=int, default=1000)
     s.add_argument("--max-hours", type=int, default=240)
     s = sub.add_parser("verify-page")
     s.add_argument("--state", required=True)
     s.add_argument("--sim", required=True)
-    s.add_argument("--credentials", required=True)
+    s.add_argument("--sim-config", required=True)
     s.add_argument("--tenant", required=True)
     s.add_argument("--stream", default="signins")
     s.add_argument("--page-size", type=int, default=1000)
