@@ -111,6 +111,14 @@ impl Vars<'_> {
         Ok(t)
     }
 
+    /// A queue URL that a single-group stack leaves empty.
+    fn opt_queue(&self, var: &'static str, fifo: bool) -> Result<Option<String>, ConfigError> {
+        match (self.get)(var) {
+            Some(v) if !v.trim().is_empty() => self.queue(var, fifo).map(Some),
+            _ => Ok(None),
+        }
+    }
+
     fn queue(&self, var: &'static str, fifo: bool) -> Result<String, ConfigError> {
         let u = self.req(var, "an SQS queue URL")?;
         let parsed = url::Url::parse(&u).map_err(|_| ConfigError::Invalid {
@@ -153,10 +161,10 @@ impl Vars<'_> {
 pub struct SchedulerConfig {
     /// Registry table.
     pub registry_table: String,
-    /// Commercial jobs queue (FIFO).
-    pub jobs_queue_commercial_url: String,
-    /// US Government jobs queue (FIFO).
-    pub jobs_queue_usgov_url: String,
+    /// Commercial jobs queue (FIFO); absent in a US Government-only stack.
+    pub jobs_queue_commercial_url: Option<String>,
+    /// US Government jobs queue (FIFO); absent in a commercial-only stack.
+    pub jobs_queue_usgov_url: Option<String>,
     /// Schedule slot length (deduplication granularity), seconds.
     pub slot_secs: u64,
 }
@@ -170,10 +178,18 @@ impl SchedulerConfig {
     /// Reads variables through `get` (tests pass a map).
     pub fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let v = Vars { get };
+        let commercial = v.opt_queue("ITDR_JOBS_QUEUE_COMMERCIAL_URL", true)?;
+        let usgov = v.opt_queue("ITDR_JOBS_QUEUE_USGOV_URL", true)?;
+        if commercial.is_none() && usgov.is_none() {
+            return Err(ConfigError::Invalid {
+                var: "ITDR_JOBS_QUEUE_COMMERCIAL_URL",
+                reason: "neither ITDR_JOBS_QUEUE_COMMERCIAL_URL nor ITDR_JOBS_QUEUE_USGOV_URL is set: a stack runs at least one poller group".into(),
+            });
+        }
         Ok(Self {
             registry_table: v.table("ITDR_REGISTRY_TABLE")?,
-            jobs_queue_commercial_url: v.queue("ITDR_JOBS_QUEUE_COMMERCIAL_URL", true)?,
-            jobs_queue_usgov_url: v.queue("ITDR_JOBS_QUEUE_USGOV_URL", true)?,
+            jobs_queue_commercial_url: commercial,
+            jobs_queue_usgov_url: usgov,
             slot_secs: v.num("ITDR_SCHEDULE_SLOT_SECS", Some(DEFAULT_SLOT_SECS), 60, 3600)?,
         })
     }
@@ -407,5 +423,16 @@ mod tests {
                 ..
             })
         ));
+        // A commercial-only stack passes an empty US Government queue URL.
+        let mut m = m;
+        m.insert("ITDR_JOBS_QUEUE_USGOV_URL", "");
+        let c = SchedulerConfig::from_lookup(&|k| m.get(k).map(|v| v.to_string()));
+        assert_eq!(
+            c.as_ref().ok().and_then(|c| c.jobs_queue_usgov_url.clone()),
+            None
+        );
+        assert!(c.is_ok_and(|c| c.jobs_queue_commercial_url.is_some()));
+        m.insert("ITDR_JOBS_QUEUE_COMMERCIAL_URL", " ");
+        assert!(SchedulerConfig::from_lookup(&|k| m.get(k).map(|v| v.to_string())).is_err());
     }
 }

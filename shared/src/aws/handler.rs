@@ -349,8 +349,19 @@ async fn credential_failure(ctx: &PollerContext, job: &JobMessage, e: &SecretErr
 }
 
 async fn record_health(ctx: &PollerContext, tenant_id: &str, update: HealthUpdate) {
-    if let Err(e) = ctx.registry.update_health(tenant_id, &update).await {
-        tracing::warn!(error = %e, "tenant health could not be recorded");
+    match ctx.registry.update_health(tenant_id, &update).await {
+        Ok(h) => {
+            // The stack's TenantsUnhealthy alarm reads this line (Embedded Metric Format).
+            println!(
+                "{}",
+                crate::aws::metrics::tenants_unhealthy_line(
+                    ctx.group,
+                    crate::aws::metrics::is_unhealthy(&h),
+                    ctx.clock.now()
+                )
+            );
+        }
+        Err(e) => tracing::warn!(error = %e, "tenant health could not be recorded"),
     }
 }
 
@@ -414,6 +425,7 @@ pub async fn handle_schedule(
                 corrupt = s.corrupt,
                 commercial_jobs = s.commercial_jobs,
                 usgov_jobs = s.usgov_jobs,
+                unserved_jobs = s.unserved_jobs,
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 "jobs scheduled"
             );

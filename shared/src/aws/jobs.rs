@@ -139,10 +139,10 @@ pub fn plan(tenants: &[TenantRecord], at: DateTime<Utc>, slot_secs: u64) -> Plan
 pub struct JobQueues {
     /// Batch sender.
     pub sender: SqsSender,
-    /// Commercial jobs queue URL (FIFO).
-    pub commercial_url: String,
-    /// US Government jobs queue URL (FIFO).
-    pub usgov_url: String,
+    /// Commercial jobs queue URL (FIFO); `None` in a US Government-only stack.
+    pub commercial_url: Option<String>,
+    /// US Government jobs queue URL (FIFO); `None` in a commercial-only stack.
+    pub usgov_url: Option<String>,
 }
 
 /// What a schedule run did.
@@ -160,6 +160,8 @@ pub struct ScheduleSummary {
     pub commercial_jobs: usize,
     /// Jobs sent to the US Government queue.
     pub usgov_jobs: usize,
+    /// Jobs not sent because this stack does not run their tenant's poller group.
+    pub unserved_jobs: usize,
 }
 
 /// Why a schedule run failed. A retry is safe: the deduplication ids repeat.
@@ -224,8 +226,10 @@ pub async fn fan_out(
             send_group(queues, CloudGroup::Commercial, commercial),
             send_group(queues, CloudGroup::UsGov, usgov),
         );
-        summary.commercial_jobs += c?;
-        summary.usgov_jobs += u?;
+        let (c, u) = (c?, u?);
+        summary.commercial_jobs += c.sent;
+        summary.usgov_jobs += u.sent;
+        summary.unserved_jobs += c.unserved + u.unserved;
         match page.next {
             Some(k) => start = Some(k),
             None => break,
@@ -234,24 +238,47 @@ pub async fn fan_out(
     Ok(summary)
 }
 
+struct GroupSent {
+    sent: usize,
+    unserved: usize,
+}
+
 async fn send_group(
     queues: &JobQueues,
     group: CloudGroup,
     messages: Vec<OutMessage>,
-) -> Result<usize, ScheduleError> {
+) -> Result<GroupSent, ScheduleError> {
     if messages.is_empty() {
-        return Ok(0);
+        return Ok(GroupSent {
+            sent: 0,
+            unserved: 0,
+        });
     }
     let url = match group {
-        CloudGroup::Commercial => &queues.commercial_url,
-        CloudGroup::UsGov => &queues.usgov_url,
+        CloudGroup::Commercial => queues.commercial_url.as_deref(),
+        CloudGroup::UsGov => queues.usgov_url.as_deref(),
+    };
+    let Some(url) = url else {
+        // Retrying cannot help: the registry holds tenants this stack does not serve.
+        tracing::error!(
+            group = %group,
+            jobs = messages.len(),
+            "tenants of a cloud group this stack does not run are registered; their jobs were not sent (deploy that group's stack, or offboard them)"
+        );
+        return Ok(GroupSent {
+            sent: 0,
+            unserved: messages.len(),
+        });
     };
     let report = queues
         .sender
         .send_all(url, messages)
         .await
         .map_err(|source| ScheduleError::Send { group, source })?;
-    Ok(report.sent)
+    Ok(GroupSent {
+        sent: report.sent,
+        unserved: 0,
+    })
 }
 
 #[cfg(test)]

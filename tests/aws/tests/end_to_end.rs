@@ -637,3 +637,28 @@ async fn real_shaped_event_fixtures_drive_the_handlers() {
         itdr_shared::aws::handler::schedule_time(&sched, &(Arc::new(clock.clone()) as SharedClock));
     assert_eq!(at.to_rfc3339(), "2026-06-01T12:00:00+00:00");
 }
+
+#[tokio::test]
+async fn a_commercial_only_stack_schedules_its_tenants_and_reports_the_others() {
+    let (logs, _g) = capture_logs();
+    let specs = vec![
+        TenantSpec::new(0, Cloud::Global),
+        TenantSpec::new(1, Cloud::GccHigh),
+    ];
+    let w = world(specs).await;
+    // The template passes an empty US Government queue URL to a commercial-only stack.
+    let mut env = w.f.scheduler_env();
+    env.insert("ITDR_JOBS_QUEUE_USGOV_URL".into(), String::new());
+    let cfg = itdr_shared::aws::config::SchedulerConfig::from_lookup(&|k| env.get(k).cloned())
+        .expect("a single-group stack's scheduler starts");
+    assert_eq!(cfg.jobs_queue_usgov_url, None);
+    let sched = SchedulerContext::from_config(&cfg, &w.f.sdk, Arc::new(w.clock.clone()));
+    let s = handle_schedule(schedule_event(t0()), &sched).await.unwrap();
+    assert_eq!(
+        (s.commercial_jobs, s.usgov_jobs, s.unserved_jobs),
+        (2, 0, 2)
+    );
+    assert_eq!(w.f.drain(&w.f.queues.jobs_commercial).await.len(), 2);
+    assert!(w.f.drain(&w.f.queues.jobs_usgov).await.is_empty());
+    assert!(logs.text().contains("does not run are registered"));
+}
