@@ -506,7 +506,7 @@ pub async fn run(transport: Transport, clock: SharedClock, req: Request) -> Repo
                     }
                 }
                 Err(e) => {
-                    let (detail, remedy, s) = describe_graph(&e, "sign-in logs");
+                    let (detail, remedy, s) = describe_graph(&e, "sign-in logs", cloud);
                     checks.push(check("signin_licence", Status::Fail, detail, Some(remedy)));
                     fail_state(s, &mut state);
                 }
@@ -558,7 +558,7 @@ pub async fn run(transport: Transport, clock: SharedClock, req: Request) -> Repo
                 Some("grant Organization.Read.All to let preflight check licences, or confirm an Exchange Online licence in the Microsoft 365 admin centre".into()),
             )),
             Err(e) => {
-                let (detail, remedy, _) = describe_graph(&e, "subscribedSkus");
+                let (detail, remedy, _) = describe_graph(&e, "subscribedSkus", cloud);
                 checks.push(check("exchange_licence", Status::Warn, detail, Some(remedy)));
             }
         },
@@ -577,7 +577,7 @@ pub async fn run(transport: Transport, clock: SharedClock, req: Request) -> Repo
             let audits = c.get("v1.0/auditLogs/directoryAudits", &q).await;
             match audits {
                 Err(e) => {
-                    let (detail, remedy, s) = describe_graph(&e, "directory audits");
+                    let (detail, remedy, s) = describe_graph(&e, "directory audits", cloud);
                     checks.push(check("data_24h", Status::Fail, detail, Some(remedy)));
                     fail_state(s, &mut state);
                 }
@@ -650,7 +650,8 @@ pub async fn run(transport: Transport, clock: SharedClock, req: Request) -> Repo
                     None,
                 )),
                 Err(e) => {
-                    let (detail, remedy, _) = describe_graph(&e, "the MFA registration report");
+                    let (detail, remedy, _) =
+                        describe_graph(&e, "the MFA registration report", cloud);
                     checks.push(check(
                         "mfa_registration",
                         Status::Warn,
@@ -798,7 +799,7 @@ fn describe_auth(e: &AuthError, cloud: Cloud) -> (String, String, HealthState) {
 }
 
 /// Detail, remedy and implied health state of a Graph failure on `what`.
-fn describe_graph(e: &GraphError, what: &str) -> (String, String, HealthState) {
+fn describe_graph(e: &GraphError, what: &str, cloud: Cloud) -> (String, String, HealthState) {
     match e {
         GraphError::Forbidden { code } => (
             format!("reading {what} is forbidden ({code})"),
@@ -816,7 +817,7 @@ fn describe_graph(e: &GraphError, what: &str) -> (String, String, HealthState) {
             HealthState::Degraded,
         ),
         GraphError::Auth(a) => {
-            let (d, r, s) = describe_auth(a, Cloud::Global);
+            let (d, r, s) = describe_auth(a, cloud);
             (format!("reading {what}: {d}"), r, s)
         }
         _ => (
