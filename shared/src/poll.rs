@@ -370,13 +370,17 @@ async fn poll_inner(
 
     // Sweeps and backfills get a bounded share of each poll, and background pacing, so a
     // tenant that is catching up never holds back its own fresh events or other tenants'.
-    let sweep_deadline = deadline.min(
-        now + TimeDelta::seconds(i64::try_from(cfg.sweep_budget_secs).unwrap_or(i64::MAX / 2)),
-    );
+    // The budget starts with the first sweep slice, after the regular pass.
+    let sweep_budget =
+        TimeDelta::seconds(i64::try_from(cfg.sweep_budget_secs).unwrap_or(i64::MAX / 2));
+    let mut sweep_deadline: Option<DateTime<Utc>> = None;
     while let Some((slice, kind)) = cursor.next_slice(&cfg.cursor) {
         let (slice_deadline, priority) = match kind {
             PassKind::Regular => (deadline, Priority::Regular),
-            PassKind::Sweep => (sweep_deadline, Priority::Background),
+            PassKind::Sweep => (
+                *sweep_deadline.get_or_insert_with(|| deadline.min(clock.now() + sweep_budget)),
+                Priority::Background,
+            ),
         };
         if clock.now() >= slice_deadline {
             // Whatever was done is committed (the previous slice saw this coming).
@@ -506,7 +510,7 @@ async fn poll_inner(
         let next_deadline = match cursor.next_slice(&cfg.cursor) {
             None => None,
             Some((_, PassKind::Regular)) => Some(deadline),
-            Some((_, PassKind::Sweep)) => Some(sweep_deadline),
+            Some((_, PassKind::Sweep)) => Some(sweep_deadline.unwrap_or(deadline)),
         };
         let last = failure.is_some()
             || clock.now() >= deadline
