@@ -130,7 +130,10 @@ fn write_config(path: &Path, base_url: &str, tenants: &[TenantSpec]) -> anyhow::
          # Paths are relative to the directory `itdr sim` was started in.\n\
          endpoint_override = \"{base_url}\"\n\n\
          [store]\npath = \"{}\"\n\n\
-         [output]\nevents = \"{}\"\ndead_letters = \"{}\"\n{apps}",
+         [output]\nevents = \"{}\"\ndead_letters = \"{}\"\n\n\
+         # Short polls for trying things out (`itdr run --once` returns in seconds); the\n\
+         # backfill continues on later polls. Production defaults: 300 s and 240 s.\n\
+         [schedule]\ninterval_secs = 60\n\n[poll]\nsweep_budget_secs = 15\n{apps}",
         at(format!("{stem}.db")),
         at(format!("{stem}-events.ndjson")),
         at(format!("{stem}-dead-letters.ndjson")),

@@ -154,7 +154,8 @@ pub struct PollOutcome {
     pub sweep: bool,
     /// Newest event time delivered.
     pub newest_event: Option<DateTime<Utc>>,
-    /// Delay between event time and delivery, in seconds, for each delivered event.
+    /// Delay between event time and delivery, in seconds, for each delivered event that did
+    /// not come from the stream's onboarding backfill (history is not late delivery).
     #[serde(skip)]
     pub freshness_secs: Vec<u32>,
     /// Whether the poll stopped early at its deadline (the rest is left for the next poll).
@@ -413,6 +414,8 @@ async fn poll_inner(
         hook(ctx, Step::Fetched)?;
         let all_complete = failure.is_none() && fetched.iter().all(|(_, f)| f.complete);
 
+        // The onboarding backfill is the sweep that runs before any sweep has completed.
+        let backfill = kind == PassKind::Sweep && cursor.last_sweep_start.is_none();
         // Filter, normalize, deliver.
         let mut events = Vec::new();
         let mut letters = Vec::new();
@@ -441,9 +444,11 @@ async fn poll_inner(
                 match normalize(job.stream, record, &opts) {
                     Ok(ev) => {
                         events.push(ev);
-                        let lag = (now - *time).num_seconds().max(0);
-                        out.freshness_secs
-                            .push(u32::try_from(lag).unwrap_or(u32::MAX));
+                        if !backfill {
+                            let lag = (now - *time).num_seconds().max(0);
+                            out.freshness_secs
+                                .push(u32::try_from(lag).unwrap_or(u32::MAX));
+                        }
                         out.newest_event = Some(out.newest_event.map_or(*time, |t| t.max(*time)));
                     }
                     Err(e) => {
