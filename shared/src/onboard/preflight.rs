@@ -288,34 +288,27 @@ pub async fn run(transport: Transport, clock: SharedClock, req: Request) -> Repo
             fail_state(HealthState::CredentialsExpired, &mut state);
         }
         Some(app) if cloud_ok || req.registered_cloud.is_some_and(|r| r != cloud) => {
+            let issued = check(
+                "credential",
+                Status::Pass,
+                format!(
+                    "app {} got a Graph token from {}",
+                    app.client_id,
+                    cloud.login_host()
+                ),
+                None,
+            );
             match token_client
                 .token(cloud, &d.tenant_id, app, Scope::Graph)
                 .await
             {
                 Ok(t) => {
-                    checks.push(check(
-                        "credential",
-                        Status::Pass,
-                        format!(
-                            "app {} got a Graph token from {}",
-                            app.client_id,
-                            cloud.login_host()
-                        ),
-                        None,
-                    ));
+                    checks.push(issued);
                     token = Some(t);
                 }
+                // A token without roles: the credential works, the consent is what is missing.
                 Err(AuthError::ConsentRevoked) => {
-                    checks.push(check(
-                        "credential",
-                        Status::Pass,
-                        format!(
-                            "app {} got a Graph token from {}",
-                            app.client_id,
-                            cloud.login_host()
-                        ),
-                        None,
-                    ));
+                    checks.push(issued);
                     consent_revoked = true;
                 }
                 Err(e) => {
