@@ -18,6 +18,16 @@ use itdr_shared::store::CursorStore;
 use itdr_shared::{Cloud, Stream};
 use itdr_sim::{DelayModel, GroundTruthStream, SimConfig, TenantSpec};
 
+/// The committed cursor of a job's stream.
+async fn stored(store: &SqliteStore, job: &PollJob) -> Cursor {
+    let c = store
+        .load(&job.tenant_id, job.stream)
+        .await
+        .unwrap()
+        .unwrap();
+    Cursor::from_doc(&c.doc).unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn onboarding_backfills_the_retention_window_without_holding_back_fresh_events() {
     let mut specs = vec![
@@ -68,15 +78,7 @@ async fn onboarding_backfills_the_retention_window_without_holding_back_fresh_ev
     let first = poll(&ctx, &full, start + TimeDelta::minutes(5))
         .await
         .unwrap();
-    let c = Cursor::from_doc(
-        &store
-            .load(&full.tenant_id, full.stream)
-            .await
-            .unwrap()
-            .unwrap()
-            .doc,
-    )
-    .unwrap();
+    let c = stored(&store, &full).await;
     assert!(
         c.pass.is_none(),
         "the regular pass finished in the first poll"
@@ -125,15 +127,7 @@ async fn onboarding_backfills_the_retention_window_without_holding_back_fresh_ev
             poll(&ctx, job, cycle + TimeDelta::minutes(5))
                 .await
                 .unwrap();
-            let c = Cursor::from_doc(
-                &store
-                    .load(&job.tenant_id, job.stream)
-                    .await
-                    .unwrap()
-                    .unwrap()
-                    .doc,
-            )
-            .unwrap();
+            let c = stored(&store, job).await;
             done &= c.sweep.is_none();
         }
         polls += 1;
@@ -151,17 +145,7 @@ async fn onboarding_backfills_the_retention_window_without_holding_back_fresh_ev
         (&free, GroundTruthStream::DirectoryAudits, 7),
     ] {
         // The backfill reaches back to the stream's origin: its retention as of its first poll.
-        let from = Cursor::from_doc(
-            &store
-                .load(&job.tenant_id, job.stream)
-                .await
-                .unwrap()
-                .unwrap()
-                .doc,
-        )
-        .unwrap()
-        .origin
-        .unwrap();
+        let from = stored(&store, job).await.origin.unwrap();
         assert!(
             from >= start - TimeDelta::days(days),
             "{stream:?} origin {from}"
