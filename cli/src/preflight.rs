@@ -10,28 +10,28 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
-use itdr_shared::clock::{SharedClock, SystemClock};
+use itdr_shared::client::Backoff;
+use itdr_shared::clock::SystemClock;
 use itdr_shared::embedded::SqliteStore;
-use itdr_shared::http::{EndpointOverride, Transport};
+use itdr_shared::http::EndpointOverride;
 use itdr_shared::onboard::lifecycle;
 use itdr_shared::onboard::preflight::{self, Report, Request, Status};
 use itdr_shared::onboard::{Discovery, discover};
+use itdr_shared::stack::{ClientStack, StackBuilder};
 use itdr_shared::store::{CursorStore, TenantRecord, TenantRegistry};
 use itdr_shared::{CloudGroup, Stream};
 
 use crate::config::{AppConfig, DeploymentConfig, RegistryKind, RunConfig};
 
-/// What the registry and preflight commands need: the registry, the HTTP transport (with the
+/// What the registry and preflight commands need: the registry, the client stack (with the
 /// simulator override when configured), the app credentials and what the deployment serves.
 pub struct Env {
     /// The tenant registry: embedded, or DynamoDB when configured (`[registry]`).
     pub registry: Arc<dyn TenantRegistry>,
     /// The cursor store that goes with it.
     pub cursors: Arc<dyn CursorStore>,
-    /// HTTP to Microsoft (or the loopback simulator).
-    pub transport: Transport,
-    /// Clock.
-    pub clock: SharedClock,
+    /// HTTP, tokens and the API client to Microsoft (or the loopback simulator).
+    pub stack: ClientStack,
     /// App registrations by name.
     pub apps: BTreeMap<String, AppConfig>,
     /// Poller groups this deployment runs.
@@ -41,7 +41,7 @@ pub struct Env {
 impl Env {
     /// Opens the registry (DynamoDB when `[registry] kind = "dynamodb"`; otherwise the
     /// embedded one at `--db`, else the configuration's store, else `out/itdr.db`) and builds
-    /// the transport from the configuration, if any.
+    /// the client stack from the configuration, if any.
     pub async fn open(config: Option<&Path>, db: Option<PathBuf>) -> anyhow::Result<Self> {
         let cfg = config.map(RunConfig::load).transpose()?;
         let registry_cfg = cfg.as_ref().map(|c| c.registry.clone()).unwrap_or_default();
@@ -76,13 +76,21 @@ impl Env {
             }
             None => None,
         };
-        let transport = Transport::new(Duration::from_secs(30), endpoint)
+        // Preflight retries a little, then reports: an operator is waiting.
+        let stack = StackBuilder::new(Arc::new(SystemClock))
+            .endpoint_override(endpoint)
+            .backoff(Backoff {
+                floor: Duration::from_secs(1),
+                base: Duration::from_secs(2),
+                cap: Duration::from_secs(20),
+                max_attempts: 3,
+            })
+            .build()
             .map_err(|e| anyhow!("cannot build the HTTP client: {e}"))?;
         Ok(Self {
             registry,
             cursors,
-            transport,
-            clock: Arc::new(SystemClock),
+            stack,
             apps: cfg.as_ref().map(|c| c.apps.clone()).unwrap_or_default(),
             served: cfg
                 .map(|c| c.deployment.groups)
@@ -120,7 +128,7 @@ impl Env {
             app_ref,
             discovery,
         };
-        Ok(preflight::run(self.transport.clone(), self.clock.clone(), req).await)
+        Ok(preflight::run(&self.stack, req).await)
     }
 }
 
@@ -138,7 +146,7 @@ pub async fn main(
         );
     }
     let env = Env::open(config, db).await?;
-    let discovery = discover(&env.transport, tenant).await?;
+    let discovery = discover(&env.stack.transport, tenant).await?;
     let record = env.find(&discovery.tenant_id).await?;
     let report = env.preflight(discovery, record.as_ref(), app).await?;
     if json {
@@ -165,7 +173,7 @@ pub fn print_report(r: &Report) {
     for c in &r.checks {
         println!(
             "{:<18} {:<6} {}",
-            c.id,
+            c.id.as_str(),
             c.status.as_str().to_uppercase(),
             c.detail
         );

@@ -11,16 +11,18 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, anyhow};
 use chrono::{DateTime, TimeDelta, Utc};
 use itdr_shared::Stream;
-use itdr_shared::auth::{AppCredential, PerTenantTokens, SecretString, TokenClient};
+use itdr_shared::auth::{AppCredential, SecretString, StaticCredentials};
+use itdr_shared::client::{ApiClient, Rate};
 use itdr_shared::clock::{ScaledClock, SharedClock, SystemClock};
 use itdr_shared::cursor::Cursor;
 use itdr_shared::embedded::{NdjsonDeadLetters, NdjsonSink, SqliteStore};
-use itdr_shared::graph::{GraphClient, Pacer, Rate};
-use itdr_shared::http::{EndpointOverride, Transport};
-use itdr_shared::poll::{PollContext, PollJob, percentile, poll};
-use itdr_shared::store::{
-    CursorStore, Health, HealthState, HealthUpdate, TenantRecord, TenantRegistry,
-};
+use itdr_shared::health::FailureKind;
+use itdr_shared::http::EndpointOverride;
+use itdr_shared::poll::{PollContext, percentile};
+use itdr_shared::runner::{JobEnv, JobRequest, JobStatus, run_job};
+use itdr_shared::stack::StackBuilder;
+use itdr_shared::store::{CursorStore, Health, HealthState, TenantRecord, TenantRegistry};
+use itdr_shared::telemetry::LogTelemetry;
 use itdr_sim::{GroundTruthStream, SimConfig, SimHandle, Simulator, TenantSpec};
 use serde::Serialize;
 
@@ -43,7 +45,7 @@ pub struct StreamTotals {
     #[serde(skip)]
     pub freshness: Vec<u32>,
     /// Last error kind.
-    pub last_error: Option<String>,
+    pub last_error: Option<FailureKind>,
 }
 
 /// The run's summary (printed as a table, or JSON with `--json`).
@@ -105,8 +107,8 @@ struct Runtime {
     cfg: RunConfig,
     clock: SharedClock,
     store: SqliteStore,
-    ctx: PollContext,
-    graph: Arc<GraphClient>,
+    env: JobEnv,
+    client: Arc<ApiClient>,
     sim: Option<SimHandle>,
     sim_specs: Vec<TenantSpec>,
 }
@@ -164,36 +166,30 @@ async fn setup(cfg: RunConfig) -> anyhow::Result<Runtime> {
         (None, Some(o)) => Some(EndpointOverride::parse(o)?),
         (None, None) => None,
     };
-    let transport = Transport::new(Duration::from_secs(60), endpoint)
-        .map_err(|e| anyhow!("cannot build the HTTP client: {e}"))?;
-    let tokens = Arc::new(PerTenantTokens::new(TokenClient::new(
-        transport.clone(),
-        clock.clone(),
-    )));
-    let pacer = Pacer::new(
-        clock.clone(),
-        Rate::REPORTS_PER_TENANT,
-        Some(Rate {
+    let stack = StackBuilder::new(clock.clone())
+        .endpoint_override(endpoint)
+        .request_timeout(Duration::from_secs(60))
+        .app_rate(Some(Rate {
             requests: cfg.schedule.app_requests_per_10s,
             window: Duration::from_secs(10),
-        }),
-    );
-    let graph = Arc::new(GraphClient::new(
-        transport,
-        tokens.clone(),
-        clock.clone(),
-        pacer,
-    ));
+        }))
+        .build()
+        .map_err(|e| anyhow!("cannot build the HTTP client: {e}"))?;
 
-    // Register the simulator's tenants and their credentials.
+    // App credentials by reference: the configured apps, and the simulator's app per group.
+    let mut credentials = StaticCredentials::new();
+    for (name, app) in &cfg.apps {
+        credentials.insert(name.clone(), app.credential(name)?);
+    }
     if let Some(s) = &cfg.simulator {
         for (t, spec) in s.tenants.iter().zip(&sim_specs) {
+            let app_ref = format!("sim:{}", spec.cloud.group());
             let record = TenantRecord {
                 tenant_id: spec.tenant_id.clone(),
                 domain: Some(spec.domain.clone()),
                 org: Some(t.org.clone()),
                 cloud: spec.cloud,
-                app_ref: format!("sim:{}", spec.cloud.group()),
+                app_ref: app_ref.clone(),
                 streams: Stream::ALL.to_vec(),
                 include_noninteractive: true,
                 enabled: true,
@@ -203,23 +199,13 @@ async fn setup(cfg: RunConfig) -> anyhow::Result<Runtime> {
             if store.get(&record.tenant_id).await?.is_none() {
                 store.insert(&record).await?;
             }
-            tokens.set(
-                &spec.tenant_id,
+            credentials.insert(
+                app_ref,
                 AppCredential::with_secret(
                     spec.app_id.clone(),
                     SecretString::new(spec.client_secret.clone()),
                 ),
             );
-        }
-    }
-    // Register configured apps for registered tenants.
-    let mut apps = BTreeMap::new();
-    for (name, app) in &cfg.apps {
-        apps.insert(name.clone(), app.credential(name)?);
-    }
-    for t in store.list().await? {
-        if let Some(app) = apps.get(&t.app_ref) {
-            tokens.set(&t.tenant_id, app.clone());
         }
     }
 
@@ -231,20 +217,31 @@ async fn setup(cfg: RunConfig) -> anyhow::Result<Runtime> {
         NdjsonDeadLetters::open(&cfg.output.dead_letters)
             .map_err(|e| anyhow!("cannot open {}: {e}", cfg.output.dead_letters.display()))?,
     );
-    let ctx = PollContext {
-        graph: graph.clone(),
-        cursors: Arc::new(store.clone()),
-        sink,
-        dead_letters: dead,
-        config: cfg.poll.clone(),
-        hook: None,
+    let env = JobEnv {
+        served: cfg.deployment.groups.clone(),
+        registry: Arc::new(store.clone()),
+        credentials: Arc::new(credentials),
+        tokens: stack.tokens.clone(),
+        poll: PollContext {
+            client: stack.client.clone(),
+            cursors: Arc::new(store.clone()),
+            sink,
+            dead_letters: dead,
+            config: cfg
+                .poll
+                .clone()
+                .validated()
+                .map_err(|e| anyhow!("[poll] {e}"))?,
+            hook: None,
+        },
+        telemetry: Arc::new(LogTelemetry),
     };
     Ok(Runtime {
         cfg,
         clock,
         store,
-        ctx,
-        graph,
+        env,
+        client: stack.client,
         sim,
         sim_specs,
     })
@@ -312,72 +309,66 @@ pub async fn run(cfg: RunConfig, once: bool, json: bool) -> anyhow::Result<Summa
             .await?
             .into_iter()
             .filter(|t| t.enabled && t.health.state != HealthState::Offboarded)
+            // A tenant of a cloud group this deployment does not serve is never polled here.
+            .filter(|t| rt.env.served.contains(&t.cloud.group()))
             .collect();
         let sem = Arc::new(tokio::sync::Semaphore::new(
             rt.cfg.schedule.max_concurrent_tenants,
         ));
         let mut tasks = tokio::task::JoinSet::new();
         for t in tenants {
-            let ctx = rt.ctx.clone();
-            let store = rt.store.clone();
-            let clock = rt.clock.clone();
+            let env = rt.env.clone();
             let sem = sem.clone();
             tasks.spawn(async move {
                 let _permit = sem.acquire_owned().await;
-                let throttled_before = ctx.graph.stats(&t.tenant_id).throttled;
                 // The tenant's streams run side by side; they share its request pacing.
-                let jobs = t.streams.iter().map(|stream| {
-                    let job = PollJob {
+                let mut streams = tokio::task::JoinSet::new();
+                for stream in t.streams.clone() {
+                    let env = env.clone();
+                    let req = JobRequest {
                         tenant_id: t.tenant_id.clone(),
-                        cloud: t.cloud,
-                        stream: *stream,
-                        include_noninteractive: t.include_noninteractive,
-                        retention_days: t.health.retention_days,
+                        stream,
+                        cloud: Some(t.cloud),
                     };
-                    let ctx = ctx.clone();
-                    async move {
-                        let r = poll(&ctx, &job, deadline).await;
-                        (job.tenant_id, job.stream, r)
+                    streams.spawn(async move {
+                        let report = run_job(&env, &req, deadline).await;
+                        (req, report)
+                    });
+                }
+                let mut results = Vec::new();
+                while let Some(joined) = streams.join_next().await {
+                    match joined {
+                        Ok(r) => results.push(r),
+                        Err(e) => {
+                            tracing::error!(tenant = %t.tenant_id, error = %e, "a stream's job task ended abnormally")
+                        }
                     }
-                });
-                let results = futures_join_all(jobs).await;
-                // One health update per tenant: any failing stream decides its state.
-                let failure = results.iter().find_map(|(_, _, r)| r.as_ref().err());
-                let update = match failure {
-                    Some(f) => HealthUpdate::Failure {
-                        at: clock.now(),
-                        kind: f.error.kind().to_string(),
-                        state: f.error.health_state(),
-                    },
-                    None => HealthUpdate::Success {
-                        at: clock.now(),
-                        newest_event: results
-                            .iter()
-                            .filter_map(|(_, _, r)| r.as_ref().ok().and_then(|o| o.newest_event))
-                            .max(),
-                        // Microsoft answered 429 at least once: the poll finished, degraded.
-                        throttled: ctx.graph.stats(&t.tenant_id).throttled > throttled_before,
-                    },
-                };
-                if let Err(e) = store.update_health(&t.tenant_id, &update).await {
-                    tracing::error!(tenant = %t.tenant_id, error = %e, "health update failed");
                 }
                 results
             });
         }
         while let Some(joined) = tasks.join_next().await {
-            let Ok(results) = joined else { continue };
-            for (tenant, stream, r) in results {
-                let tot = totals.entry((tenant, stream)).or_default();
+            let results = match joined {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(error = %e, "a tenant's task ended abnormally");
+                    continue;
+                }
+            };
+            for (req, report) in results {
+                let tot = totals.entry((req.tenant_id, req.stream)).or_default();
                 tot.polls += 1;
-                let o = match r {
-                    Ok(o) => o,
-                    Err(f) => {
+                match report.status {
+                    JobStatus::Failed(kind) | JobStatus::Deferred(kind) => {
                         tot.failures += 1;
-                        tot.last_error = Some(f.error.kind().to_string());
-                        f.progress
+                        tot.last_error = Some(kind);
                     }
-                };
+                    JobStatus::Polled
+                    | JobStatus::Skipped
+                    | JobStatus::Conflicted
+                    | JobStatus::Refused(_) => {}
+                }
+                let o = report.outcome;
                 tot.emitted += o.emitted;
                 tot.duplicates += o.duplicates_filtered;
                 tot.dead_letters += o.dead_lettered;
@@ -431,7 +422,7 @@ async fn summarize(
         None => None,
     };
     for t in rt.store.list().await? {
-        let stats = rt.graph.stats(&t.tenant_id);
+        let stats = rt.client.stats(&t.tenant_id);
         let sim_429 = rt
             .sim
             .as_ref()
@@ -449,7 +440,7 @@ async fn summarize(
                 .cloned()
                 .unwrap_or_default();
             // Sign-ins Microsoft refuses to serve (no P1 licence) cannot be compared.
-            let unavailable = tot.last_error.as_deref() == Some("licence_required");
+            let unavailable = tot.last_error == Some(FailureKind::LicenceRequired);
             let cursor = rt
                 .store
                 .load(&t.tenant_id, *stream)
@@ -510,7 +501,7 @@ async fn summarize(
                 freshness_p50_secs: percentile(&tot.freshness, 50.0),
                 freshness_p99_secs: percentile(&tot.freshness, 99.0),
                 health: t.health.state.as_str().to_string(),
-                last_error: tot.last_error.clone(),
+                last_error: tot.last_error.map(|k| k.as_str().to_string()),
             });
         }
     }
@@ -620,40 +611,4 @@ pub fn print_table(s: &Summary) {
             "generated: events the simulator made visible since each stream began; pending: not delivered yet, and no sweep has started since they appeared; lost: not delivered although a completed sweep started after they appeared (must be 0)"
         );
     }
-}
-
-/// Awaits every future, keeping their order.
-async fn futures_join_all<F: std::future::Future>(
-    futs: impl IntoIterator<Item = F>,
-) -> Vec<F::Output> {
-    let mut out = Vec::new();
-    let mut set = Vec::new();
-    for f in futs {
-        set.push(Box::pin(f));
-    }
-    // Poll them concurrently on this task.
-    let mut pending: Vec<Option<std::pin::Pin<Box<F>>>> = set.into_iter().map(Some).collect();
-    let mut results: Vec<Option<F::Output>> = (0..pending.len()).map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut all = true;
-        for (i, slot) in pending.iter_mut().enumerate() {
-            if let Some(f) = slot {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => {
-                        results[i] = Some(v);
-                        *slot = None;
-                    }
-                    std::task::Poll::Pending => all = false,
-                }
-            }
-        }
-        if all {
-            std::task::Poll::Ready(())
-        } else {
-            std::task::Poll::Pending
-        }
-    })
-    .await;
-    out.extend(results.into_iter().flatten());
-    out
 }

@@ -121,7 +121,7 @@ pub async fn main(
                             "--domain is only for offline registrations (--cloud); otherwise give the domain as --tenant"
                         );
                     }
-                    let d = discover(&env.transport, &tenant).await?;
+                    let d = discover(&env.stack.transport, &tenant).await?;
                     (d.tenant_id, d.domain, d.cloud)
                 }
             };
@@ -167,7 +167,7 @@ pub async fn main(
             let Some(record) = env.find(&tenant).await? else {
                 bail!("tenant {} is not registered", tenant.trim());
             };
-            let discovery = discover(&env.transport, &record.tenant_id).await?;
+            let discovery = discover(&env.stack.transport, &record.tenant_id).await?;
             let report = env.preflight(discovery, Some(&record), None).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);

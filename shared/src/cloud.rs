@@ -71,6 +71,49 @@ impl FromStr for CloudGroup {
     }
 }
 
+/// A Microsoft API the pipeline calls. Its host, and the scope of the app-only tokens it
+/// accepts, come from the tenant's [`Cloud`] (one resource per token request).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Api {
+    /// Microsoft Graph.
+    Graph,
+    /// The Office 365 Management Activity API.
+    ManagementActivity,
+}
+
+impl Api {
+    /// Stable name for logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Api::Graph => "graph",
+            Api::ManagementActivity => "management_activity",
+        }
+    }
+
+    /// The API's host in `cloud`, or `None` where the cloud does not offer it.
+    pub fn host(self, cloud: Cloud) -> Option<&'static str> {
+        match self {
+            Api::Graph => Some(cloud.graph_host()),
+            Api::ManagementActivity => cloud.management_host(),
+        }
+    }
+
+    /// The `.default` scope of app-only tokens for this API in `cloud`, where it exists.
+    pub fn scope(self, cloud: Cloud) -> Option<String> {
+        match self {
+            Api::Graph => Some(cloud.graph_scope()),
+            Api::ManagementActivity => cloud.management_scope(),
+        }
+    }
+}
+
+impl fmt::Display for Api {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A cloud name that is not one of ours.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("unknown cloud {0:?}: expected one of global, gcc, gcc_high, dod, china")]

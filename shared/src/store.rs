@@ -16,6 +16,10 @@ use serde::{Deserialize, Serialize};
 use crate::cloud::Cloud;
 use crate::stream::Stream;
 
+pub use crate::health::{
+    FailureKind, Health, HealthState, HealthUpdate, StreamHealth, apply_health,
+};
+
 /// Storage failures.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -76,87 +80,6 @@ pub trait CursorStore: Send + Sync {
     async fn purge(&self, tenant: &str) -> Result<(), StoreError>;
 }
 
-/// Lifecycle and health of a tenant, as operators see it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum HealthState {
-    /// Registered, never polled yet.
-    Pending,
-    /// Last poll succeeded.
-    Healthy,
-    /// Polling works but Microsoft throttles it, or transient failures repeat.
-    Degraded,
-    /// No data for 24 h although polls succeed.
-    NoData,
-    /// Admin consent revoked (token has no roles).
-    ConsentRevoked,
-    /// No Entra ID P1/P2: sign-in logs unavailable.
-    LicenceMissing,
-    /// The app credential is invalid or expired.
-    CredentialsExpired,
-    /// Permissions missing (partial consent).
-    PermissionMissing,
-    /// The service principal is gone, or the operator removed the tenant.
-    Offboarded,
-}
-
-impl HealthState {
-    /// Stable name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HealthState::Pending => "pending",
-            HealthState::Healthy => "healthy",
-            HealthState::Degraded => "degraded",
-            HealthState::NoData => "no_data",
-            HealthState::ConsentRevoked => "consent_revoked",
-            HealthState::LicenceMissing => "licence_missing",
-            HealthState::CredentialsExpired => "credentials_expired",
-            HealthState::PermissionMissing => "permission_missing",
-            HealthState::Offboarded => "offboarded",
-        }
-    }
-}
-
-/// Health of one tenant.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Health {
-    /// Current state.
-    pub state: HealthState,
-    /// Last fully successful poll of any stream.
-    pub last_success: Option<DateTime<Utc>>,
-    /// Kind of the last error (a bounded label such as `throttled`).
-    pub last_error_kind: Option<String>,
-    /// When the last error happened.
-    pub last_error_at: Option<DateTime<Utc>>,
-    /// Failed polls since the last success.
-    pub consecutive_failures: u32,
-    /// Newest event emitted, by event time.
-    pub last_event_at: Option<DateTime<Utc>>,
-    /// First successful poll (the start of the "no data for 24 h" clock for a tenant that
-    /// never had an event).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub first_success: Option<DateTime<Utc>>,
-    /// Log retention the tenant's licence implies (30 days with Entra ID P1/P2, 7 without),
-    /// learned by preflight or from a licence refusal; `None` until known.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub retention_days: Option<u32>,
-}
-
-impl Default for Health {
-    fn default() -> Self {
-        Self {
-            state: HealthState::Pending,
-            last_success: None,
-            last_error_kind: None,
-            last_error_at: None,
-            consecutive_failures: 0,
-            last_event_at: None,
-            first_success: None,
-            retention_days: None,
-        }
-    }
-}
-
 /// A registered tenant.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TenantRecord {
@@ -182,29 +105,6 @@ pub struct TenantRecord {
     pub created_at: DateTime<Utc>,
 }
 
-/// A change to a tenant's health after a poll.
-#[derive(Debug, Clone, PartialEq)]
-pub enum HealthUpdate {
-    /// A poll succeeded; `newest_event` is the newest event time emitted, if any.
-    Success {
-        /// When.
-        at: DateTime<Utc>,
-        /// Newest event time emitted by this poll.
-        newest_event: Option<DateTime<Utc>>,
-        /// Whether Microsoft throttled the poll (it still completed).
-        throttled: bool,
-    },
-    /// A poll failed.
-    Failure {
-        /// When.
-        at: DateTime<Utc>,
-        /// Error kind label.
-        kind: String,
-        /// The state this failure implies.
-        state: HealthState,
-    },
-}
-
 /// The tenant registry.
 #[async_trait]
 pub trait TenantRegistry: Send + Sync {
@@ -224,50 +124,6 @@ pub trait TenantRegistry: Send + Sync {
     ) -> Result<Health, StoreError>;
     /// Removes a tenant from the registry entirely.
     async fn delete(&self, tenant_id: &str) -> Result<(), StoreError>;
-}
-
-/// Applies a health update to a health record (shared by every registry implementation).
-pub fn apply_health(h: &Health, update: &HealthUpdate) -> Health {
-    let mut h = h.clone();
-    match update {
-        HealthUpdate::Success {
-            at,
-            newest_event,
-            throttled,
-        } => {
-            h.last_success = Some(*at);
-            h.first_success.get_or_insert(*at);
-            h.consecutive_failures = 0;
-            if let Some(e) = newest_event {
-                h.last_event_at = Some(h.last_event_at.map_or(*e, |p| p.max(*e)));
-            }
-            // No event for 24 h: since the newest one, or since polling began if none ever came.
-            let day = chrono::TimeDelta::hours(24);
-            let stale = match (h.last_event_at, h.first_success) {
-                (Some(e), _) => *at - e > day,
-                (None, Some(first)) => *at - first > day,
-                (None, None) => false,
-            };
-            h.state = if *throttled {
-                HealthState::Degraded
-            } else if stale {
-                HealthState::NoData
-            } else {
-                HealthState::Healthy
-            };
-        }
-        HealthUpdate::Failure { at, kind, state } => {
-            h.last_error_kind = Some(kind.clone());
-            h.last_error_at = Some(*at);
-            h.consecutive_failures = h.consecutive_failures.saturating_add(1);
-            h.state = *state;
-            if *state == HealthState::LicenceMissing && kind == "licence_required" {
-                // Graph refused sign-in logs for want of P1/P2: audit logs are kept 7 days.
-                h.retention_days = Some(7);
-            }
-        }
-    }
-    h
 }
 
 /// Failures delivering events.
@@ -329,62 +185,4 @@ pub struct DeadLetter {
 pub trait DeadLetterSink: Send + Sync {
     /// Stores the dead letters durably.
     async fn put(&self, letters: &[DeadLetter]) -> Result<(), SinkError>;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::TimeZone;
-
-    fn t(h: i64) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0)
-            .single()
-            .unwrap_or_default()
-            + chrono::TimeDelta::hours(h)
-    }
-
-    fn ok(at: i64, newest: Option<i64>, throttled: bool) -> HealthUpdate {
-        HealthUpdate::Success {
-            at: t(at),
-            newest_event: newest.map(t),
-            throttled,
-        }
-    }
-
-    #[test]
-    fn health_moves_through_its_states() {
-        let h = Health::default();
-        assert_eq!(h.state, HealthState::Pending);
-        let h = apply_health(&h, &ok(0, Some(0), false));
-        assert_eq!(h.state, HealthState::Healthy);
-        let h = apply_health(&h, &ok(1, None, true));
-        assert_eq!(h.state, HealthState::Degraded, "throttled but finished");
-        let h = apply_health(&h, &ok(25, None, false));
-        assert_eq!(h.state, HealthState::NoData, "no event for 24 h");
-        let h = apply_health(&h, &ok(26, Some(26), false));
-        assert_eq!(h.state, HealthState::Healthy);
-        let h = apply_health(
-            &h,
-            &HealthUpdate::Failure {
-                at: t(27),
-                kind: "licence_required".into(),
-                state: HealthState::LicenceMissing,
-            },
-        );
-        assert_eq!(h.state, HealthState::LicenceMissing);
-        assert_eq!(h.retention_days, Some(7));
-        assert_eq!(h.consecutive_failures, 1);
-        assert_eq!(h.last_success, Some(t(26)));
-    }
-
-    #[test]
-    fn a_tenant_that_never_had_an_event_is_no_data_after_a_day() {
-        let h = apply_health(&Health::default(), &ok(0, None, false));
-        assert_eq!(h.state, HealthState::Healthy);
-        let h = apply_health(&h, &ok(23, None, false));
-        assert_eq!(h.state, HealthState::Healthy);
-        let h = apply_health(&h, &ok(25, None, false));
-        assert_eq!(h.state, HealthState::NoData);
-        assert_eq!(h.first_success, Some(t(0)));
-    }
 }

@@ -30,6 +30,7 @@ use super::credential::{AppCredential, ClientCredential};
 use super::error::{AuthError, ErrorBody, classify_failure, decode_error, sanitize_id};
 use super::secret::SecretString;
 use super::token::AccessToken;
+use crate::cloud::Api;
 
 /// Default time before expiry at which a cached token is replaced.
 pub const DEFAULT_RENEW_MARGIN: Duration = Duration::from_secs(5 * 60);
@@ -38,42 +39,8 @@ pub const DEFAULT_RENEW_MARGIN: Duration = Duration::from_secs(5 * 60);
 /// as long as it is at least this far from expiry.
 const STALE_SERVE_MARGIN: TimeDelta = TimeDelta::seconds(30);
 
-/// The resource a token is requested for (one resource per token request).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[non_exhaustive]
-pub enum Scope {
-    /// Microsoft Graph of the tenant's cloud (`https://{graph host}/.default`).
-    Graph,
-    /// The Office 365 Management Activity API of the tenant's cloud, where it exists.
-    ManagementActivity,
-}
-
-impl Scope {
-    /// The `scope` form value for `cloud`, or `None` where the API has no endpoint.
-    pub fn value(self, cloud: Cloud) -> Option<String> {
-        match self {
-            Scope::Graph => Some(cloud.graph_scope()),
-            Scope::ManagementActivity => cloud.management_scope(),
-        }
-    }
-
-    /// Stable name for logs and metrics.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::Graph => "graph",
-            Scope::ManagementActivity => "management_activity",
-        }
-    }
-}
-
-impl fmt::Display for Scope {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// Cache key: tenant (lower-cased), client ID, cloud, scope.
-type CacheKey = (String, String, Cloud, Scope);
+type CacheKey = (String, String, Cloud, Api);
 
 /// Fetches and caches app-only tokens for many tenants.
 pub struct TokenClient {
@@ -140,7 +107,7 @@ impl TokenClient {
         cloud: Cloud,
         tenant: &str,
         app: &AppCredential,
-        scope: Scope,
+        scope: Api,
     ) -> Result<AccessToken, AuthError> {
         validate_tenant(tenant)?;
         let key: CacheKey = (
@@ -176,7 +143,7 @@ impl TokenClient {
                     Some(t) => {
                         tracing::warn!(
                             cloud = %cloud, tenant, client_id = %app.client_id, scope = %scope,
-                            kind = e.kind(), expires_at = %t.expires_at,
+                            kind = e.kind().as_str(), expires_at = %t.expires_at,
                             "token renewal failed; serving the previous token until it expires"
                         );
                         Ok(t)
@@ -213,10 +180,10 @@ impl TokenClient {
         cloud: Cloud,
         tenant: &str,
         app: &AppCredential,
-        scope: Scope,
+        scope: Api,
     ) -> Result<AccessToken, AuthError> {
         let scope_value = scope
-            .value(cloud)
+            .scope(cloud)
             .ok_or(AuthError::ScopeUnavailable { cloud, scope })?;
         let token_url = cloud.token_url(tenant);
         let url = Url::parse(&token_url).map_err(|_| invalid_tenant(tenant))?;
@@ -256,7 +223,7 @@ impl TokenClient {
             let ids = serde_json::from_slice::<ErrorBody>(&resp.body).unwrap_or_default();
             tracing::warn!(
                 cloud = %cloud, tenant, client_id = %app.client_id, scope = %scope,
-                status = resp.status, kind = e.kind(), aadsts = e.aadsts_code(),
+                status = resp.status, kind = e.kind().as_str(), aadsts = e.aadsts_code(),
                 trace_id = sanitize_id(ids.trace_id.as_deref()),
                 correlation_id = sanitize_id(ids.correlation_id.as_deref()),
                 "token request refused"
@@ -284,7 +251,7 @@ impl TokenClient {
         )
         .inspect_err(|e| {
             tracing::warn!(cloud = %cloud, tenant, client_id = %app.client_id, scope = %scope,
-                    kind = e.kind(), "token issued but unusable");
+                    kind = e.kind().as_str(), "token issued but unusable");
         })?;
         tracing::debug!(
             cloud = %cloud, tenant, client_id = %app.client_id, scope = %scope,
@@ -468,7 +435,7 @@ pub(crate) mod tests {
         let clock = ManualClock::new(t0());
         let c = client(&base, &clock);
         let t = c
-            .token(Cloud::GccHigh, TENANT, &secret_app(), Scope::Graph)
+            .token(Cloud::GccHigh, TENANT, &secret_app(), Api::Graph)
             .await
             .expect("token");
         assert!(
@@ -511,7 +478,7 @@ pub(crate) mod tests {
         let c = client(&base, &clock);
         let app = AppCredential::with_certificate("cert-app", test_cert());
         let tenant = "0d3c0000-aaaa-bbbb-cccc-000000000001";
-        c.token(Cloud::China, tenant, &app, Scope::Graph)
+        c.token(Cloud::China, tenant, &app, Api::Graph)
             .await
             .expect("token");
         let r = seen.lock().expect("seen")[0].clone();
@@ -548,36 +515,31 @@ pub(crate) mod tests {
         let c = client(&base, &clock);
         let app = secret_app();
         let count = || seen.lock().expect("seen").len();
-        c.token(Cloud::Global, "contoso.com", &app, Scope::Graph)
+        c.token(Cloud::Global, "contoso.com", &app, Api::Graph)
             .await
             .expect("1");
         assert_eq!(count(), 1);
         // 75 min lifetime, 5 min margin: served from cache up to 70 min.
         clock.advance(Duration::from_secs(69 * 60 + 59));
-        c.token(Cloud::Global, "CONTOSO.com", &app, Scope::Graph)
+        c.token(Cloud::Global, "CONTOSO.com", &app, Api::Graph)
             .await
             .expect("2");
         assert_eq!(count(), 1);
         clock.advance(Duration::from_secs(1));
-        c.token(Cloud::Global, "contoso.com", &app, Scope::Graph)
+        c.token(Cloud::Global, "contoso.com", &app, Api::Graph)
             .await
             .expect("3");
         assert_eq!(count(), 2);
         // Another cloud, tenant or scope is another key.
-        c.token(Cloud::Gcc, "contoso.com", &app, Scope::Graph)
+        c.token(Cloud::Gcc, "contoso.com", &app, Api::Graph)
             .await
             .expect("4");
-        c.token(Cloud::Global, "fabrikam.com", &app, Scope::Graph)
+        c.token(Cloud::Global, "fabrikam.com", &app, Api::Graph)
             .await
             .expect("5");
-        c.token(
-            Cloud::Global,
-            "contoso.com",
-            &app,
-            Scope::ManagementActivity,
-        )
-        .await
-        .expect("6");
+        c.token(Cloud::Global, "contoso.com", &app, Api::ManagementActivity)
+            .await
+            .expect("6");
         assert_eq!(count(), 5);
         let mgmt = seen.lock().expect("seen")[4].clone();
         assert_eq!(
@@ -586,11 +548,11 @@ pub(crate) mod tests {
         );
         // invalidate drops the tenant's tokens.
         c.invalidate(Cloud::Global, "Contoso.com", &app.client_id);
-        c.token(Cloud::Global, "contoso.com", &app, Scope::Graph)
+        c.token(Cloud::Global, "contoso.com", &app, Api::Graph)
             .await
             .expect("7");
         assert_eq!(count(), 6);
-        c.token(Cloud::Gcc, "contoso.com", &app, Scope::Graph)
+        c.token(Cloud::Gcc, "contoso.com", &app, Api::Graph)
             .await
             .expect("8");
         assert_eq!(count(), 6, "other clouds untouched");
@@ -610,7 +572,7 @@ pub(crate) mod tests {
             let c = c.clone();
             let app = app.clone();
             tasks.push(tokio::spawn(async move {
-                c.token(Cloud::Global, "contoso.com", &app, Scope::Graph)
+                c.token(Cloud::Global, "contoso.com", &app, Api::Graph)
                     .await
                     .map(|_| ())
             }));
@@ -639,12 +601,12 @@ pub(crate) mod tests {
         let mut kinds = Vec::new();
         for _ in 0..responses.len() {
             let e = c
-                .token(Cloud::Global, "contoso.com", &app, Scope::Graph)
+                .token(Cloud::Global, "contoso.com", &app, Api::Graph)
                 .await
                 .expect_err("fails");
             let shown = format!("{e} {e:?} {}", e.remedy());
             assert!(!shown.contains("TOP~SECRET"), "{shown}");
-            kinds.push(e.kind());
+            kinds.push(e.kind().as_str());
             if let AuthError::Transient { retry_after, .. } = e {
                 assert_eq!(retry_after, Some(Duration::from_secs(7)));
             }
@@ -676,17 +638,17 @@ pub(crate) mod tests {
         let c = client(&base, &clock);
         let app = secret_app();
         let first = c
-            .token(Cloud::Global, "contoso.com", &app, Scope::Graph)
+            .token(Cloud::Global, "contoso.com", &app, Api::Graph)
             .await
             .expect("1");
         clock.advance(Duration::from_secs(56 * 60));
         let again = c
-            .token(Cloud::Global, "contoso.com", &app, Scope::Graph)
+            .token(Cloud::Global, "contoso.com", &app, Api::Graph)
             .await
             .expect("stale");
         assert_eq!(again.expires_at, first.expires_at);
         let e = c
-            .token(Cloud::Global, "contoso.com", &app, Scope::Graph)
+            .token(Cloud::Global, "contoso.com", &app, Api::Graph)
             .await
             .expect_err("gone");
         assert!(e.is_offboarding());
@@ -712,16 +674,16 @@ pub(crate) mod tests {
             "tenant name",
         ] {
             let e = c
-                .token(Cloud::Global, bad, &app, Scope::Graph)
+                .token(Cloud::Global, bad, &app, Api::Graph)
                 .await
                 .expect_err(bad);
-            assert_eq!(e.kind(), "invalid_tenant", "{bad}");
+            assert_eq!(e.kind().as_str(), "invalid_tenant", "{bad}");
         }
         let e = c
-            .token(Cloud::China, "contoso.cn", &app, Scope::ManagementActivity)
+            .token(Cloud::China, "contoso.cn", &app, Api::ManagementActivity)
             .await
             .expect_err("no management API in China");
-        assert_eq!(e.kind(), "scope_unavailable");
+        assert_eq!(e.kind().as_str(), "scope_unavailable");
         assert!(seen.lock().expect("seen").is_empty());
     }
 
@@ -735,10 +697,10 @@ pub(crate) mod tests {
         let clock = ManualClock::new(t0());
         let c = client(&format!("http://127.0.0.1:{port}"), &clock);
         let e = c
-            .token(Cloud::Global, "contoso.com", &secret_app(), Scope::Graph)
+            .token(Cloud::Global, "contoso.com", &secret_app(), Api::Graph)
             .await
             .expect_err("closed port");
-        assert_eq!(e.kind(), "transport");
+        assert_eq!(e.kind().as_str(), "transport");
         assert!(e.is_retryable());
         assert!(!format!("{e} {e:?}").contains("TOP~SECRET"));
     }

@@ -215,7 +215,7 @@ pub(crate) mod tests {
             assert!(shown.contains(expected), "{shown}");
             assert!(!shown.contains(&key_fragment), "{shown}");
             assert!(!shown.contains(&other_fragment), "{shown}");
-            assert_eq!(e.kind(), "bad_credential");
+            assert_eq!(e.kind().as_str(), "bad_credential");
         }
         // A corrupted key block: the parser's message would quote the line; ours does not.
         let mut broken = String::from_utf8_lossy(KEY).to_string();

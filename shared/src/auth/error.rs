@@ -18,7 +18,8 @@ use serde::Deserialize;
 use crate::cloud::Cloud;
 use crate::http::TransportError;
 
-use super::Scope;
+use crate::cloud::Api;
+use crate::health::FailureKind;
 
 /// Why an app-only token could not be obtained.
 #[derive(Debug, thiserror::Error)]
@@ -42,7 +43,7 @@ pub enum AuthError {
         /// The tenant's cloud.
         cloud: Cloud,
         /// The resource asked for.
-        scope: Scope,
+        scope: Api,
     },
     /// AADSTS700016: the app has no service principal in the tenant (deleted, never consented,
     /// wrong tenant or wrong app ID). Treat the tenant as offboarded.
@@ -184,28 +185,28 @@ impl AuthError {
         }
     }
 
-    /// A short, stable name for health pages and metric labels.
-    pub fn kind(&self) -> &'static str {
+    /// The failure kind for health pages and metric labels.
+    pub fn kind(&self) -> FailureKind {
         match self {
-            AuthError::BadCredential { .. } => "bad_credential",
-            AuthError::InvalidTenant { .. } => "invalid_tenant",
-            AuthError::ScopeUnavailable { .. } => "scope_unavailable",
-            AuthError::AppNotInTenant { .. } => "app_not_in_tenant",
-            AuthError::ConsentMissing { .. } => "consent_missing",
-            AuthError::AppDisabled { .. } => "app_disabled",
-            AuthError::InvalidSecret { .. } => "invalid_secret",
-            AuthError::SecretExpired { .. } => "secret_expired",
-            AuthError::InvalidCertificate { .. } => "invalid_certificate",
-            AuthError::TenantNotFound { .. } => "tenant_not_found",
-            AuthError::WrongCloud { .. } => "wrong_cloud",
-            AuthError::AssertionRejected { .. } => "assertion_rejected",
-            AuthError::ConsentRevoked => "consent_revoked",
-            AuthError::Rejected { .. } => "rejected",
-            AuthError::Transient { .. } => "transient",
-            AuthError::Transport(_) => "transport",
-            AuthError::Decode { .. } => "decode",
-            AuthError::MalformedToken { .. } => "malformed_token",
-            AuthError::UnexpectedStatus { .. } => "unexpected_status",
+            AuthError::BadCredential { .. } => FailureKind::BadCredential,
+            AuthError::InvalidTenant { .. } => FailureKind::InvalidTenant,
+            AuthError::ScopeUnavailable { .. } => FailureKind::ScopeUnavailable,
+            AuthError::AppNotInTenant { .. } => FailureKind::AppNotInTenant,
+            AuthError::ConsentMissing { .. } => FailureKind::ConsentMissing,
+            AuthError::AppDisabled { .. } => FailureKind::AppDisabled,
+            AuthError::InvalidSecret { .. } => FailureKind::InvalidSecret,
+            AuthError::SecretExpired { .. } => FailureKind::SecretExpired,
+            AuthError::InvalidCertificate { .. } => FailureKind::InvalidCertificate,
+            AuthError::TenantNotFound { .. } => FailureKind::TenantNotFound,
+            AuthError::WrongCloud { .. } => FailureKind::WrongCloud,
+            AuthError::AssertionRejected { .. } => FailureKind::AssertionRejected,
+            AuthError::ConsentRevoked => FailureKind::ConsentRevoked,
+            AuthError::Rejected { .. } => FailureKind::Rejected,
+            AuthError::Transient { .. } => FailureKind::Transient,
+            AuthError::Transport(_) => FailureKind::Transport,
+            AuthError::Decode { .. } => FailureKind::Decode,
+            AuthError::MalformedToken { .. } => FailureKind::MalformedToken,
+            AuthError::UnexpectedStatus { .. } => FailureKind::UnexpectedStatus,
         }
     }
 
@@ -469,7 +470,7 @@ mod tests {
         ];
         for (error, code, kind) in cases {
             let e = classify(400, &body(error, *code));
-            assert_eq!(e.kind(), *kind, "code {code}");
+            assert_eq!(e.kind().as_str(), *kind, "code {code}");
             assert_eq!(e.aadsts_code(), Some(*code as u32), "code {code}");
             assert!(!e.is_retryable(), "code {code}");
             let shown = e.to_string();
@@ -485,10 +486,10 @@ mod tests {
     fn classification_ignores_the_description_text() {
         // A description that names a known code while error_codes says something else.
         let b = br#"{"error":"invalid_client","error_description":"AADSTS7000222: expired","error_codes":[7000215]}"#;
-        assert_eq!(classify(401, b).kind(), "invalid_secret");
+        assert_eq!(classify(401, b).kind().as_str(), "invalid_secret");
         let b = br#"{"error":"invalid_client","error_description":"AADSTS700016: gone"}"#;
         let e = classify(400, b);
-        assert_eq!(e.kind(), "rejected");
+        assert_eq!(e.kind().as_str(), "rejected");
         assert!(
             matches!(e, AuthError::Rejected { status: 400, ref error, ref codes } if error == "invalid_client" && codes.is_empty())
         );
@@ -510,7 +511,7 @@ mod tests {
         assert!(!e.to_string().contains("script"));
         // The first known code wins.
         let b = br#"{"error":"invalid_client","error_codes":[123,7000222]}"#;
-        assert_eq!(classify(400, b).kind(), "secret_expired");
+        assert_eq!(classify(400, b).kind().as_str(), "secret_expired");
     }
 
     #[test]
@@ -529,7 +530,7 @@ mod tests {
         assert!(classify(500, b"").is_retryable());
         let b = br#"{"error":"temporarily_unavailable","error_codes":[]}"#;
         assert!(classify(400, b).is_retryable());
-        assert_eq!(classify(302, b"").kind(), "unexpected_status");
+        assert_eq!(classify(302, b"").kind().as_str(), "unexpected_status");
     }
 
     #[test]
@@ -606,7 +607,7 @@ mod tests {
             AuthError::InvalidTenant { tenant: "x".into() },
             AuthError::ScopeUnavailable {
                 cloud: Cloud::China,
-                scope: Scope::ManagementActivity,
+                scope: Api::ManagementActivity,
             },
             AuthError::AppNotInTenant { code: 1 },
             AuthError::ConsentMissing { code: 1 },
@@ -636,7 +637,7 @@ mod tests {
             AuthError::MalformedToken { reason: "x" },
             AuthError::UnexpectedStatus { status: 302 },
         ];
-        let mut kinds: Vec<&str> = all.iter().map(|e| e.kind()).collect();
+        let mut kinds: Vec<&str> = all.iter().map(|e| e.kind().as_str()).collect();
         kinds.sort_unstable();
         kinds.dedup();
         assert_eq!(kinds.len(), all.len());

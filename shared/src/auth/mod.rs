@@ -1,5 +1,5 @@
-//! App-only tokens for Microsoft Graph (and later the Management Activity API), per tenant and
-//! per national cloud, with the OAuth 2.0 client-credentials grant.
+//! App-only tokens for Microsoft Graph and the Management Activity API, per tenant and per
+//! national cloud, with the OAuth 2.0 client-credentials grant.
 //!
 //! * [`AppCredential`]: a client ID with a client secret or a certificate and RSA key.
 //! * [`TokenClient`]: fetches tokens from the tenant's cloud's token endpoint and caches them
@@ -17,6 +17,7 @@
 mod assertion;
 mod client;
 mod credential;
+mod credentials;
 mod error;
 mod secret;
 mod token;
@@ -27,25 +28,27 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::cloud::Cloud;
 
+pub use crate::cloud::Api;
 pub use assertion::{ASSERTION_LIFETIME, CLIENT_ASSERTION_TYPE, client_assertion};
-pub use client::{DEFAULT_RENEW_MARGIN, Scope, TokenClient};
+pub use client::{DEFAULT_RENEW_MARGIN, TokenClient};
 pub use credential::{AppCredential, CertificateCredential, ClientCredential};
+pub use credentials::{CredentialSource, SecretError, StaticCredentials};
 pub use error::AuthError;
 pub use secret::SecretString;
 pub use token::{AccessToken, REQUIRED_GRAPH_ROLES, ROLE_PURPOSES, role_purpose};
 
-/// Where the Graph client gets app-only Graph tokens.
+/// Where the API client gets app-only tokens.
 ///
 /// Implementations cache tokens and renew them before expiry, so callers may ask before every
 /// request. The returned token is guaranteed to carry at least one application role; compare
 /// [`AccessToken::missing_roles`] with [`REQUIRED_GRAPH_ROLES`] to detect partial consent.
 #[async_trait]
 pub trait TokenSource: Send + Sync {
-    /// A Graph token for `tenant` (GUID or verified domain) on `cloud`.
-    async fn graph_token(&self, cloud: Cloud, tenant: &str) -> Result<AccessToken, AuthError>;
+    /// A token for `api` in `tenant` (GUID or verified domain) on `cloud`.
+    async fn token(&self, cloud: Cloud, tenant: &str, api: Api) -> Result<AccessToken, AuthError>;
 
     /// Forgets cached tokens for `tenant` on `cloud`. Call when Graph answers 401 to a token
-    /// from this source; the next [`TokenSource::graph_token`] fetches a new one.
+    /// from this source; the next [`TokenSource::token`] fetches a new one.
     fn invalidate(&self, cloud: Cloud, tenant: &str);
 }
 
@@ -68,10 +71,8 @@ impl StaticAppTokens {
 
 #[async_trait]
 impl TokenSource for StaticAppTokens {
-    async fn graph_token(&self, cloud: Cloud, tenant: &str) -> Result<AccessToken, AuthError> {
-        self.client
-            .token(cloud, tenant, &self.app, Scope::Graph)
-            .await
+    async fn token(&self, cloud: Cloud, tenant: &str, api: Api) -> Result<AccessToken, AuthError> {
+        self.client.token(cloud, tenant, &self.app, api).await
     }
 
     fn invalidate(&self, cloud: Cloud, tenant: &str) {
@@ -114,11 +115,11 @@ impl PerTenantTokens {
 
 #[async_trait]
 impl TokenSource for PerTenantTokens {
-    async fn graph_token(&self, cloud: Cloud, tenant: &str) -> Result<AccessToken, AuthError> {
+    async fn token(&self, cloud: Cloud, tenant: &str, api: Api) -> Result<AccessToken, AuthError> {
         let app = self.app(tenant).ok_or_else(|| AuthError::BadCredential {
             reason: "no app credential is configured for this tenant",
         })?;
-        self.client.token(cloud, tenant, &app, Scope::Graph).await
+        self.client.token(cloud, tenant, &app, api).await
     }
 
     fn invalidate(&self, cloud: Cloud, tenant: &str) {
@@ -160,17 +161,17 @@ mod tests {
         assert!(!format!("{tokens:?}").contains("SECRET-xyz"));
         let source: &dyn TokenSource = &tokens;
         let t = source
-            .graph_token(Cloud::Dod, "contoso.us")
+            .token(Cloud::Dod, "contoso.us", Api::Graph)
             .await
             .expect("token");
         source
-            .graph_token(Cloud::Dod, "contoso.us")
+            .token(Cloud::Dod, "contoso.us", Api::Graph)
             .await
             .expect("cached");
         assert_eq!(seen.lock().expect("seen").len(), 1);
         source.invalidate(Cloud::Dod, "contoso.us");
         source
-            .graph_token(Cloud::Dod, "contoso.us")
+            .token(Cloud::Dod, "contoso.us", Api::Graph)
             .await
             .expect("refetched");
         let seen = seen.lock().expect("seen").clone();

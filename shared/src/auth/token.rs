@@ -213,7 +213,7 @@ pub(crate) mod tests {
             let jwt = fake_jwt(&claims);
             let e = AccessToken::from_jwt(SecretString::new(jwt), 3600, t0()).expect_err("revoked");
             assert!(matches!(e, AuthError::ConsentRevoked));
-            assert_eq!(e.kind(), "consent_revoked");
+            assert_eq!(e.kind().as_str(), "consent_revoked");
             assert_eq!(e.remedy(), "the customer's admin must grant consent again");
         }
     }
@@ -234,7 +234,7 @@ pub(crate) mod tests {
         ] {
             let e = AccessToken::from_jwt(SecretString::new(raw.clone()), 3600, t0())
                 .expect_err("malformed");
-            assert_eq!(e.kind(), "malformed_token", "{raw}");
+            assert_eq!(e.kind().as_str(), "malformed_token", "{raw}");
             let shown = format!("{e} {e:?}");
             assert!(!shown.contains("SECRET"), "{shown}");
         }

@@ -17,10 +17,10 @@
 
 use std::time::Duration;
 
+use crate::client::Rate;
 use crate::cloud::CloudGroup;
-use crate::graph::Rate;
 use crate::http::EndpointOverride;
-use crate::poll::PollConfig;
+use crate::poll::{PollConfig, ValidPollConfig};
 
 use super::sqs::{ENVELOPE_ATTRIBUTE_RESERVE, SQS_MAX_MESSAGE_BYTES};
 
@@ -214,8 +214,8 @@ pub struct PollerConfig {
     pub secret_ttl_secs: u64,
     /// This instance's share of the app-wide Graph reports limit, requests per 10 s.
     pub app_requests_per_10s: u32,
-    /// Poll tunables (envelope cap already fitted to SQS).
-    pub poll: PollConfig,
+    /// Poll tunables, validated (envelope cap already fitted to SQS).
+    pub poll: ValidPollConfig,
     /// Loopback endpoint override for Microsoft hosts (tests only).
     pub endpoint_override: Option<EndpointOverride>,
 }
@@ -288,7 +288,7 @@ impl PollerConfig {
 
 /// Parses `ITDR_POLL_CONFIG`; the envelope cap defaults to [`AWS_MAX_ENVELOPE_BYTES`] and may
 /// not exceed it.
-fn poll_config(raw: Option<String>) -> Result<PollConfig, ConfigError> {
+fn poll_config(raw: Option<String>) -> Result<ValidPollConfig, ConfigError> {
     const VAR: &str = "ITDR_POLL_CONFIG";
     let invalid = |reason: String| ConfigError::Invalid { var: VAR, reason };
     let mut value = match raw {
@@ -302,7 +302,7 @@ fn poll_config(raw: Option<String>) -> Result<PollConfig, ConfigError> {
     obj.entry("max_message_bytes")
         .or_insert_with(|| serde_json::json!(AWS_MAX_ENVELOPE_BYTES));
     let cfg: PollConfig = serde_json::from_value(value).map_err(|e| invalid(e.to_string()))?;
-    cfg.validate().map_err(invalid)?;
+    let cfg = cfg.validated().map_err(|e| invalid(e.to_string()))?;
     if cfg.max_message_bytes > AWS_MAX_ENVELOPE_BYTES {
         return Err(invalid(format!(
             "max_message_bytes {} leaves no room for SQS message attributes (at most {AWS_MAX_ENVELOPE_BYTES})",

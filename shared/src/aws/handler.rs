@@ -3,24 +3,19 @@
 //!
 //! Poller ([`handle_jobs`]): jobs of a batch run one at a time, against one deadline: the
 //! Lambda's remaining time less a margin kept for delivering and committing what was fetched.
-//! Per job:
-//! 1. parse the body; refuse a job of another cloud group (sovereignty) before reading anything;
-//! 2. read the tenant from the registry (skip it if gone, disabled or offboarded; refuse it if
-//!    its registered cloud belongs to another group);
-//! 3. credential from Secrets Manager (cached), token, then [`poll`]: fetch, send, commit;
-//! 4. record the tenant's health.
+//! Each job goes through the library's one job runner ([`crate::runner::run_job`]), the same
+//! as `itdr run`; its [`Disposition`] decides the message's fate:
+//! - `Acknowledge`: done. A poll that failed on the tenant's side (throttled, consent revoked,
+//!   licence missing, bad credential) is recorded in the tenant's health and acknowledged: the
+//!   next schedule slot polls again, and the cursor makes sure nothing is lost meanwhile. A
+//!   poll that stops at the deadline commits exactly what it delivered and succeeds.
+//! - `Redeliver` and `Refuse` go into `batchItemFailures` (SQS redelivers the message after
+//!   the visibility timeout, and moves it to the jobs DLQ after the queue's
+//!   `maxReceiveCount`): infrastructure failures where an early retry helps (registry, cursor
+//!   store, sink, Secrets Manager unavailable), and refused jobs (another cloud group's, or a
+//!   malformed body), which need an operator.
 //!
-//! What goes into `batchItemFailures` (SQS redelivers it after the visibility timeout, and
-//! moves it to the jobs DLQ after the queue's `maxReceiveCount`):
-//! - refused jobs (wrong cloud group) and malformed bodies: they need an operator;
-//! - infrastructure failures where an early retry helps (registry, cursor store, sink, Secrets
-//!   Manager unavailable);
-//! - jobs not started because the batch ran out of time.
-//!
-//! A poll failing on the tenant's side (throttled, consent revoked, licence missing, bad
-//! credential) is recorded in the tenant's health and the message is acknowledged: the next
-//! schedule slot polls again, and the cursor makes sure nothing is lost meanwhile. A poll that
-//! stops at the deadline commits exactly what it delivered and succeeds.
+//! Jobs not started because the batch ran out of time are left for redelivery too.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,20 +23,20 @@ use std::time::Duration;
 use aws_config::SdkConfig;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 
 use super::config::{ConfigError, PollerConfig, SchedulerConfig};
 use super::dynamo::{DynamoCursorStore, DynamoRegistry};
 use super::jobs::{JobMessage, JobQueues, ScheduleError, ScheduleSummary, fan_out};
-use super::secrets::{CredentialSource, SecretError, SecretsManagerSource};
+use super::secrets::SecretsManagerSource;
 use super::sqs::{SqsDeadLetterSink, SqsEventSink, SqsSender};
-use crate::auth::{PerTenantTokens, TokenClient};
+use crate::client::{Pacer, Rate};
 use crate::clock::{SharedClock, to_delta};
 use crate::cloud::CloudGroup;
-use crate::graph::{GraphClient, Pacer, Rate};
-use crate::http::{Transport, TransportError};
-use crate::poll::{PollContext, PollError, PollJob, poll};
-use crate::store::{HealthState, HealthUpdate, StoreError, TenantRegistry};
+use crate::http::TransportError;
+use crate::poll::PollContext;
+use crate::runner::{Disposition, JobEnv, JobReport, JobRequest, run_job};
+use crate::stack::StackBuilder;
+use crate::telemetry::{EmfTelemetry, Event, RefusalReason};
 
 /// Time kept back from the Lambda's remaining time for delivering and committing the last
 /// slice, at most a quarter of the remaining time.
@@ -75,14 +70,8 @@ impl InitError {
 pub struct PollerContext {
     /// The cloud group this poller serves.
     pub group: CloudGroup,
-    /// Tenant registry.
-    pub registry: Arc<dyn TenantRegistry>,
-    /// App credentials.
-    pub credentials: Arc<dyn CredentialSource>,
-    /// Token source the Graph client uses; the job's tenant is mapped to its app before polling.
-    pub tokens: Arc<PerTenantTokens>,
-    /// The poll adapters and tunables.
-    pub poll: PollContext,
+    /// What every job runs with.
+    pub env: JobEnv,
     /// The clock deadlines are measured on.
     pub clock: SharedClock,
     /// Time kept back from the remaining time (capped at a quarter of it).
@@ -100,8 +89,8 @@ impl std::fmt::Debug for PollerContext {
 
 impl PollerContext {
     /// Builds the context from a validated configuration: DynamoDB, SQS and Secrets Manager
-    /// clients from `sdk`, one HTTP transport, token client and Graph client, a per-tenant
-    /// pacer (Microsoft's 5 per 10 s) and this instance's app-wide budget.
+    /// clients from `sdk`, the client stack (one transport, token client and API client, a
+    /// per-tenant pacer and this instance's app-wide budget), and EMF telemetry.
     pub fn from_config(
         cfg: &PollerConfig,
         sdk: &SdkConfig,
@@ -110,22 +99,13 @@ impl PollerContext {
         let ddb = aws_sdk_dynamodb::Client::new(sdk);
         let sqs = SqsSender::new(aws_sdk_sqs::Client::new(sdk));
         let secrets = aws_sdk_secretsmanager::Client::new(sdk);
-        let transport = Transport::new(GRAPH_REQUEST_TIMEOUT, cfg.endpoint_override.clone())?;
-        let tokens = Arc::new(PerTenantTokens::new(TokenClient::new(
-            transport.clone(),
-            clock.clone(),
-        )));
-        let graph = Arc::new(
-            GraphClient::new(
-                transport,
-                tokens.clone(),
-                clock.clone(),
-                Pacer::new(clock.clone(), Rate::REPORTS_PER_TENANT, None),
-            )
-            .with_budget(app_budget(clock.clone(), cfg.app_rate())),
-        );
-        Ok(Self {
-            group: cfg.cloud_group,
+        let stack = StackBuilder::new(clock.clone())
+            .endpoint_override(cfg.endpoint_override.clone())
+            .request_timeout(GRAPH_REQUEST_TIMEOUT)
+            .budget(app_budget(clock.clone(), cfg.app_rate()))
+            .build()?;
+        let env = JobEnv {
+            served: vec![cfg.cloud_group],
             registry: Arc::new(DynamoRegistry::new(ddb.clone(), &cfg.registry_table)),
             credentials: Arc::new(SecretsManagerSource::new(
                 secrets,
@@ -134,15 +114,22 @@ impl PollerContext {
                 cfg.secret_ttl(),
                 clock.clone(),
             )),
-            tokens,
+            tokens: stack.tokens.clone(),
             poll: PollContext {
-                graph,
+                client: stack.client.clone(),
                 cursors: Arc::new(DynamoCursorStore::new(ddb, &cfg.cursor_table)),
                 sink: Arc::new(SqsEventSink::new(sqs.clone(), &cfg.events_queue_url)),
                 dead_letters: Arc::new(SqsDeadLetterSink::new(sqs, &cfg.dead_letters_queue_url)),
                 config: cfg.poll.clone(),
                 hook: None,
             },
+            telemetry: Arc::new(EmfTelemetry {
+                group: cfg.cloud_group,
+            }),
+        };
+        Ok(Self {
+            group: cfg.cloud_group,
+            env,
             clock,
             deadline_margin: DEFAULT_DEADLINE_MARGIN,
         })
@@ -158,20 +145,6 @@ pub fn app_budget(clock: SharedClock, rate: Rate) -> Arc<Pacer> {
         window: rate.window,
     };
     Pacer::new(clock, unlimited, Some(rate))
-}
-
-/// How one job ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum JobStatus {
-    /// Polled (completely or up to the deadline) and committed.
-    Polled,
-    /// Acknowledged without polling (tenant gone, disabled or offboarded).
-    Skipped,
-    /// The poll failed on the tenant's side; recorded in health and acknowledged.
-    TenantFailure,
-    /// Reported in `batchItemFailures`.
-    Failed,
 }
 
 /// Runs a batch of poll jobs. Jobs run one at a time; every message ends either acknowledged
@@ -191,178 +164,44 @@ pub async fn handle_jobs(
             resp.add_failure(id);
             continue;
         }
-        if run_job(ctx, record, deadline).await == JobStatus::Failed {
+        let disposition = run_message(ctx, record, deadline)
+            .await
+            .map_or(Disposition::Refuse, |r| r.disposition);
+        if disposition != Disposition::Acknowledge {
             resp.add_failure(id);
         }
     }
     resp
 }
 
-/// Runs one job and says how it ended (logging the reason).
-pub async fn run_job(
+/// Runs the job of one message: `None` when the body is not a job (refused).
+pub async fn run_message(
     ctx: &PollerContext,
     record: &SqsMessage,
     deadline: DateTime<Utc>,
-) -> JobStatus {
+) -> Option<JobReport> {
     let id = record.message_id.as_deref().unwrap_or_default();
     let job = match JobMessage::parse(record.body.as_deref().unwrap_or_default()) {
         Ok(j) => j,
         Err(e) => {
-            tracing::error!(message_id = %id, reason = %e, "job refused: malformed message");
-            return JobStatus::Failed;
-        }
-    };
-    let span =
-        tracing::info_span!("job", tenant = %job.tenant_id, stream = %job.stream, slot = job.slot);
-    let _g = span.enter();
-    if job.cloud.group() != ctx.group {
-        tracing::error!(
-            message_id = %id,
-            cloud = job.cloud.as_str(),
-            poller_group = ctx.group.as_str(),
-            reason = "cloud_group_mismatch",
-            "job refused: the tenant's cloud belongs to another cloud group (sovereignty); check the scheduler's queue routing"
-        );
-        return JobStatus::Failed;
-    }
-    let tenant = match ctx.registry.get(&job.tenant_id).await {
-        Ok(Some(t)) => t,
-        Ok(None) => {
-            tracing::info!("tenant is no longer registered; job dropped");
-            return JobStatus::Skipped;
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "registry read failed; job left for redelivery");
-            return JobStatus::Failed;
-        }
-    };
-    if tenant.cloud.group() != ctx.group {
-        tracing::error!(
-            message_id = %id,
-            cloud = tenant.cloud.as_str(),
-            poller_group = ctx.group.as_str(),
-            reason = "cloud_group_mismatch",
-            "job refused: the registered tenant's cloud belongs to another cloud group (sovereignty)"
-        );
-        return JobStatus::Failed;
-    }
-    if !tenant.enabled || tenant.health.state == HealthState::Offboarded {
-        tracing::info!("tenant is disabled or offboarded; job dropped");
-        return JobStatus::Skipped;
-    }
-    if !tenant.streams.contains(&job.stream) {
-        tracing::info!("stream is no longer enabled for the tenant; job dropped");
-        return JobStatus::Skipped;
-    }
-    let app = match ctx.credentials.app_credential(&tenant.app_ref).await {
-        Ok(a) => a,
-        Err(e) => return credential_failure(ctx, &job, &e).await,
-    };
-    ctx.tokens.set(&tenant.tenant_id, app);
-    let throttled_before = ctx.poll.graph.stats(&tenant.tenant_id).throttled;
-    let started = std::time::Instant::now();
-    let pjob = PollJob {
-        tenant_id: tenant.tenant_id.clone(),
-        cloud: tenant.cloud,
-        stream: job.stream,
-        include_noninteractive: tenant.include_noninteractive,
-        retention_days: tenant.health.retention_days,
-    };
-    let result = poll(&ctx.poll, &pjob, deadline).await;
-    let throttled = ctx.poll.graph.stats(&tenant.tenant_id).throttled > throttled_before;
-    let now = ctx.clock.now();
-    match result {
-        Ok(o) => {
-            tracing::info!(
-                fetched = o.fetched,
-                emitted = o.emitted,
-                duplicates = o.duplicates_filtered,
-                dead_lettered = o.dead_lettered,
-                slices = o.slices,
-                pass_complete = o.pass_complete,
-                stopped_at_deadline = o.stopped_at_deadline,
-                throttled,
-                elapsed_ms = started.elapsed().as_millis() as u64,
-                "job polled"
-            );
-            record_health(
-                ctx,
-                &tenant.tenant_id,
-                HealthUpdate::Success {
-                    at: now,
-                    newest_event: o.newest_event,
-                    throttled,
+            tracing::error!(message_id = %id, reason = %e, "malformed job message");
+            ctx.env.telemetry.emit(
+                &Event::JobRefused {
+                    reason: RefusalReason::Malformed,
+                    message_id: id,
                 },
-            )
-            .await;
-            JobStatus::Polled
-        }
-        Err(f) => {
-            let kind = f.error.kind();
-            let redeliver = matches!(
-                f.error,
-                PollError::Sink(_) | PollError::Store(StoreError::Backend(_))
+                ctx.clock.now(),
             );
-            if redeliver {
-                tracing::warn!(kind, error = %f.error, emitted = f.progress.emitted, "poll failed on our side; job left for redelivery");
-            } else {
-                tracing::warn!(kind, error = %f.error, emitted = f.progress.emitted, "poll failed; recorded in tenant health");
-            }
-            if !matches!(f.error, PollError::Store(StoreError::Conflict { .. })) {
-                record_health(
-                    ctx,
-                    &tenant.tenant_id,
-                    HealthUpdate::Failure {
-                        at: now,
-                        kind: kind.to_string(),
-                        state: f.error.health_state(),
-                    },
-                )
-                .await;
-            }
-            if redeliver {
-                JobStatus::Failed
-            } else {
-                JobStatus::TenantFailure
-            }
+            return None;
         }
-    }
-}
-
-async fn credential_failure(ctx: &PollerContext, job: &JobMessage, e: &SecretError) -> JobStatus {
-    if e.is_retryable() {
-        tracing::warn!(kind = e.kind(), error = %e, "credential unavailable; job left for redelivery");
-        return JobStatus::Failed;
-    }
-    tracing::error!(kind = e.kind(), error = %e, "credential unusable; operator action needed");
-    record_health(
-        ctx,
-        &job.tenant_id,
-        HealthUpdate::Failure {
-            at: ctx.clock.now(),
-            kind: e.kind().to_string(),
-            state: HealthState::CredentialsExpired,
-        },
-    )
-    .await;
-    JobStatus::TenantFailure
-}
-
-async fn record_health(ctx: &PollerContext, tenant_id: &str, update: HealthUpdate) {
-    match ctx.registry.update_health(tenant_id, &update).await {
-        Ok(h) => {
-            // The stack's TenantsUnhealthy alarm reads this line (Embedded Metric Format).
-            println!(
-                "{}",
-                crate::aws::metrics::tenants_unhealthy_line(
-                    ctx.group,
-                    crate::aws::metrics::is_unhealthy(&h),
-                    ctx.clock.now()
-                )
-            );
-        }
-        Err(e) => tracing::warn!(error = %e, "tenant health could not be recorded"),
-    }
+    };
+    let req = JobRequest {
+        tenant_id: job.tenant_id.clone(),
+        stream: job.stream,
+        cloud: Some(job.cloud),
+    };
+    let span = tracing::info_span!("job", tenant = %job.tenant_id, stream = %job.stream, slot = job.slot, message_id = %id);
+    Some(tracing::Instrument::instrument(run_job(&ctx.env, &req, deadline), span).await)
 }
 
 /// Everything a scheduler invocation needs, built once per container.

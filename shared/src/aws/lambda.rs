@@ -1,5 +1,6 @@
-//! The Lambda entry point shared by both pollers: the commercial and the US Government poller
-//! are the same code, started with a different cloud group.
+//! The Lambda entry points: the scheduler, and the poller shared by both cloud groups (the
+//! commercial and the US Government poller are the same code, started with a different cloud
+//! group). Each function's `main` is one call to these.
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -8,8 +9,8 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn, tracing};
 
 use crate::CloudGroup;
-use crate::aws::config::PollerConfig;
-use crate::aws::handler::{PollerContext, handle_jobs};
+use crate::aws::config::{PollerConfig, SchedulerConfig};
+use crate::aws::handler::{PollerContext, SchedulerContext, handle_jobs, handle_schedule};
 use crate::aws::{AwsEndpoint, sdk_config};
 use crate::clock::SystemClock;
 
@@ -40,6 +41,38 @@ pub async fn run_poller(group: CloudGroup) -> Result<(), lambda_runtime::Error> 
                 .duration_since(SystemTime::now())
                 .unwrap_or_default();
             Ok::<_, Diagnostic>(handle_jobs(event.payload, &ctx, remaining).await)
+        }
+    }))
+    .await
+}
+
+/// Runs the scheduler: tracing for Lambda, configuration validated and the context built once at
+/// cold start, then the EventBridge handler (errors become the typed Lambda diagnostic).
+pub async fn run_scheduler() -> Result<(), lambda_runtime::Error> {
+    tracing::init_default_subscriber();
+    let started = std::time::Instant::now();
+    let cfg = SchedulerConfig::from_env().inspect_err(|e| {
+        tracing::error!(error = %e, "invalid configuration; fix the environment and redeploy");
+    })?;
+    let sdk = sdk_config(&AwsEndpoint::Default).await;
+    let ctx = Arc::new(SchedulerContext::from_config(
+        &cfg,
+        &sdk,
+        Arc::new(SystemClock),
+    ));
+    tracing::info!(
+        init_ms = started.elapsed().as_millis() as u64,
+        "scheduler initialised"
+    );
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
+        let ctx = ctx.clone();
+        async move {
+            handle_schedule(event.payload, &ctx)
+                .await
+                .map_err(|e| Diagnostic {
+                    error_type: e.kind().into(),
+                    error_message: e.to_string(),
+                })
         }
     }))
     .await

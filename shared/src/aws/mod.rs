@@ -10,7 +10,6 @@
 //!   fan-out.
 //! - [`config`]: typed configuration from the environment, validated at cold start.
 //! - [`handler`]: the scheduler and poller handlers and the contexts they run with.
-//! - [`metrics`]: the custom CloudWatch metric (Embedded Metric Format).
 //!
 //! The fleet-wide request budget is explained in `RATE_BUDGET.md` beside this file.
 //!
@@ -21,7 +20,6 @@ pub mod dynamo;
 pub mod handler;
 pub mod jobs;
 pub mod lambda;
-pub mod metrics;
 pub mod secrets;
 pub mod sqs;
 

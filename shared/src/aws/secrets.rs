@@ -24,85 +24,11 @@ use aws_sdk_secretsmanager::Client;
 use chrono::{DateTime, Utc};
 
 use super::{describe, error_code};
-use crate::auth::{AppCredential, AuthError, CertificateCredential, SecretString};
+use crate::auth::{
+    AppCredential, CertificateCredential, CredentialSource, SecretError, SecretString,
+};
 use crate::clock::{SharedClock, to_delta};
 use crate::cloud::CloudGroup;
-
-/// Why a credential could not be had.
-#[derive(Debug, thiserror::Error)]
-pub enum SecretError {
-    /// The app reference cannot be part of a secret name.
-    #[error(
-        "app reference {app_ref:?} is not a valid secret name part (letters, digits, _+=.@- only)"
-    )]
-    BadReference {
-        /// The reference.
-        app_ref: String,
-    },
-    /// No such secret.
-    #[error("secret {name} does not exist")]
-    NotFound {
-        /// Secret name.
-        name: String,
-    },
-    /// The function's role may not read the secret.
-    #[error("access to secret {name} was denied")]
-    AccessDenied {
-        /// Secret name.
-        name: String,
-    },
-    /// The secret is not in the expected JSON shape.
-    #[error("secret {name} is malformed: {reason}")]
-    Malformed {
-        /// Secret name.
-        name: String,
-        /// A fixed description, never quoting the value.
-        reason: &'static str,
-    },
-    /// The certificate or key in the secret is unusable.
-    #[error("secret {name} holds an unusable certificate credential: {source}")]
-    Credential {
-        /// Secret name.
-        name: String,
-        /// The check that failed (fixed messages only).
-        #[source]
-        source: AuthError,
-    },
-    /// Secrets Manager failed (network, throttling, service error). Retryable.
-    #[error("secrets manager failed for {name}: {detail}")]
-    Backend {
-        /// Secret name.
-        name: String,
-        /// Operation and error code.
-        detail: String,
-    },
-}
-
-impl SecretError {
-    /// Whether a later attempt may succeed without anyone acting.
-    pub fn is_retryable(&self) -> bool {
-        matches!(self, SecretError::Backend { .. })
-    }
-
-    /// A short stable label for health and metrics.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            SecretError::BadReference { .. } => "secret_bad_reference",
-            SecretError::NotFound { .. } => "secret_not_found",
-            SecretError::AccessDenied { .. } => "secret_access_denied",
-            SecretError::Malformed { .. } => "secret_malformed",
-            SecretError::Credential { .. } => "secret_bad_certificate",
-            SecretError::Backend { .. } => "secret_backend",
-        }
-    }
-}
-
-/// Where the poller gets the credential of an app registration.
-#[async_trait]
-pub trait CredentialSource: Send + Sync {
-    /// The credential named by `app_ref`.
-    async fn app_credential(&self, app_ref: &str) -> Result<AppCredential, SecretError>;
-}
 
 struct Cached {
     credential: AppCredential,

@@ -815,8 +815,8 @@ mod tests {
                 "t1",
                 &HealthUpdate::Failure {
                     at: t(10),
-                    kind: "throttled".into(),
-                    state: HealthState::Degraded,
+                    stream: Stream::Signins,
+                    kind: crate::health::FailureKind::Throttled,
                 },
             )
             .await
@@ -827,6 +827,7 @@ mod tests {
             .update_health(
                 "t1",
                 &HealthUpdate::Success {
+                    stream: Stream::Signins,
                     at: t(20),
                     newest_event: Some(t(15)),
                     throttled: false,
@@ -839,6 +840,7 @@ mod tests {
             apply_health(
                 &h,
                 &HealthUpdate::Success {
+                    stream: Stream::Signins,
                     at: t(20),
                     newest_event: Some(t(15)),
                     throttled: false,
@@ -846,12 +848,16 @@ mod tests {
             )
         );
         assert_eq!(h2.state, HealthState::Healthy);
-        assert_eq!(h2.last_error_kind.as_deref(), Some("throttled"));
+        assert_eq!(
+            h2.last_error_kind,
+            Some(crate::health::FailureKind::Throttled)
+        );
         assert_eq!(s.get("t1").await.unwrap().unwrap().health, h2);
         assert!(matches!(
             s.update_health(
                 "nope",
                 &HealthUpdate::Success {
+                    stream: Stream::Signins,
                     at: t(0),
                     newest_event: None,
                     throttled: false
@@ -888,6 +894,7 @@ mod tests {
             .update_health(
                 "t1",
                 &HealthUpdate::Success {
+                    stream: Stream::Signins,
                     at: t(0),
                     newest_event: None,
                     throttled: false,

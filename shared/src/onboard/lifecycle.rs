@@ -12,10 +12,11 @@
 use chrono::{DateTime, Utc};
 
 use crate::cloud::{Cloud, CloudGroup};
+use crate::health::FailureKind;
 use crate::store::{CursorStore, Health, HealthState, StoreError, TenantRecord, TenantRegistry};
 use crate::stream::Stream;
 
-use super::preflight::{Report, Status};
+use super::preflight::Report;
 
 /// Why a lifecycle change was refused.
 #[derive(Debug, thiserror::Error)]
@@ -206,15 +207,11 @@ pub async fn apply_preflight(
     }
     if report.blockers == 0 {
         record.enabled = true;
-        record.health.state = HealthState::Pending;
-        record.health.consecutive_failures = 0;
+        record.health.reset();
     } else {
         record.health.state = report.implied_state;
-        record.health.last_error_kind = report
-            .checks
-            .iter()
-            .find(|c| c.status == Status::Fail)
-            .map(|c| format!("preflight_{}", c.id));
+        record.health.last_error_kind =
+            report.first_blocker().map(|c| FailureKind::Preflight(c.id));
         record.health.last_error_at = Some(now);
         if report.implied_state == HealthState::Offboarded {
             record.enabled = false;

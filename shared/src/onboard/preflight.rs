@@ -2,40 +2,39 @@
 //! remedy. Most onboarding failures are prerequisite failures (consent, licences, permissions,
 //! cloud), not enablement failures; this finds them up front.
 //!
-//! The checks, in order (a check that needs a token is skipped when there is none):
-//! 1. `cloud`: the tenant's national cloud, whether it matches the registered one, and whether
-//!    this deployment serves it.
-//! 2. `credential`: a token can be had with the configured app credential (AADSTS codes mapped
+//! The checks run in the order of [`CheckId::ALL`], one function each; a check that needs a
+//! token is skipped when there is none:
+//! 1. [`cloud_check`]: the tenant's national cloud, whether it matches the registered one, and
+//!    whether this deployment serves it.
+//! 2. credential: a token can be had with the configured app credential (AADSTS codes mapped
 //!    to remedies: app removed or never consented, secret expired or wrong, wrong cloud).
-//! 3. `consent`: the token carries application permissions at all.
-//! 4. `permissions`: the token's roles against the required and recommended ones.
-//! 5. `signin_licence`: sign-in logs are readable (Entra ID P1/P2) and the retention implied.
-//! 6. `exchange_licence`: at least one active Exchange Online plan in `subscribedSkus`.
-//! 7. `data_24h`: directory audits and sign-ins of the last 24 hours actually come back.
-//! 8. `mfa_registration`: how many members have a Microsoft-registered MFA method (third-party
+//! 3. [`consent_check`]: the token carries application permissions at all.
+//! 4. [`permissions_check`]: the token's roles against the required and recommended ones.
+//! 5. [`signin_licence_check`]: sign-in logs are readable (Entra ID P1/P2) and the retention
+//!    implied.
+//! 6. [`exchange_licence_check`]: at least one active Exchange Online plan in `subscribedSkus`.
+//! 7. [`data_24h_check`]: directory audits and sign-ins of the last 24 hours come back
+//!    (following pages: Graph may answer an empty first page with a `nextLink`).
+//! 8. [`mfa_check`]: how many members have a Microsoft-registered MFA method (third-party
 //!    MFA products often do not register one).
 //!
-//! Requests are paced like the poller's (5 per 10 s per tenant), and no token, secret or
-//! response body reaches the report.
-
-use std::sync::Arc;
-use std::time::Duration;
+//! The data-gathering steps are separate from the decisions, which are pure functions with
+//! unit tests. Requests are paced like the poller's (5 per 10 s per tenant), and no token,
+//! secret or response body reaches the report.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::auth::{
-    AccessToken, AppCredential, AuthError, REQUIRED_GRAPH_ROLES, Scope, StaticAppTokens,
-    TokenClient, role_purpose,
-};
-use crate::clock::SharedClock;
-use crate::cloud::{Cloud, CloudGroup};
-use crate::graph::{GraphClient, GraphError, Pacer, Rate, Tenant, filter_time};
-use crate::http::Transport;
-use crate::poll::sources;
-use crate::store::HealthState;
+use crate::auth::{AccessToken, AppCredential, AuthError, REQUIRED_GRAPH_ROLES, role_purpose};
+use crate::client::{ApiClient, Bucket, Priority, SourceError, Tenant};
+use crate::cloud::{Api, Cloud, CloudGroup};
+use crate::health::HealthState;
+use crate::source::GraphLogSource;
+use crate::source::graph_logs::filter_time;
+use crate::stack::ClientStack;
 use crate::stream::Stream;
 
+use super::CheckId;
 use super::discovery::Discovery;
 
 /// Roles the pipeline can work without, each with what is lost without it.
@@ -52,6 +51,8 @@ pub const RETENTION_DAYS_FREE: u32 = 7;
 /// Share of members without a Microsoft-registered MFA method above which the third-party MFA
 /// note is shown.
 pub const MFA_GAP_WARN_SHARE: f64 = 0.5;
+/// Pages preflight follows at most when looking for one record of the last 24 hours.
+pub const MAX_PROBE_PAGES: usize = 10;
 
 /// Outcome of one check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,8 +83,8 @@ impl Status {
 /// One check's result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Check {
-    /// Stable identifier (`cloud`, `credential`, …).
-    pub id: String,
+    /// Which check.
+    pub id: CheckId,
     /// Outcome.
     pub status: Status,
     /// What was found.
@@ -91,6 +92,50 @@ pub struct Check {
     /// What to do about it (absent on a pass).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remedy: Option<String>,
+    /// The tenant health a failure implies (`None` when it passes, warns, or is skipped).
+    #[serde(skip)]
+    pub implies: Option<HealthState>,
+}
+
+impl Check {
+    fn new(
+        id: CheckId,
+        status: Status,
+        detail: impl Into<String>,
+        remedy: Option<String>,
+    ) -> Check {
+        Check {
+            id,
+            status,
+            detail: detail.into(),
+            remedy,
+            implies: None,
+        }
+    }
+
+    fn pass(id: CheckId, detail: impl Into<String>) -> Check {
+        Check::new(id, Status::Pass, detail, None)
+    }
+
+    fn warn(id: CheckId, detail: impl Into<String>, remedy: impl Into<String>) -> Check {
+        Check::new(id, Status::Warn, detail, Some(remedy.into()))
+    }
+
+    fn fail(
+        id: CheckId,
+        detail: impl Into<String>,
+        remedy: impl Into<String>,
+        implies: HealthState,
+    ) -> Check {
+        Check {
+            implies: Some(implies),
+            ..Check::new(id, Status::Fail, detail, Some(remedy.into()))
+        }
+    }
+
+    fn skip(id: CheckId, why: &str) -> Check {
+        Check::new(id, Status::Skip, why, None)
+    }
 }
 
 /// A missing role and what it is for.
@@ -133,8 +178,13 @@ pub struct Report {
 
 impl Report {
     /// A check by id.
-    pub fn check(&self, id: &str) -> Option<&Check> {
+    pub fn check(&self, id: CheckId) -> Option<&Check> {
         self.checks.iter().find(|c| c.id == id)
+    }
+
+    /// The first check that blocks polling.
+    pub fn first_blocker(&self) -> Option<&Check> {
+        self.checks.iter().find(|c| c.status == Status::Fail)
     }
 }
 
@@ -155,221 +205,367 @@ pub struct Request {
     pub app_ref: String,
 }
 
-struct Ctx {
-    graph: GraphClient,
+/// Graph reads for the checks that need a token.
+struct Probe<'a> {
+    client: &'a ApiClient,
     tenant: Tenant,
-    clock: SharedClock,
 }
 
-impl Ctx {
+impl Probe<'_> {
     fn deadline(&self) -> DateTime<Utc> {
-        self.clock.now() + TimeDelta::seconds(90)
+        self.client.clock().now() + TimeDelta::seconds(90)
     }
 
-    async fn get(
+    /// The first page of `path` with `query`.
+    async fn first_page(
         &self,
         path: &str,
         query: &[(&str, String)],
-    ) -> Result<Vec<serde_json::Value>, GraphError> {
-        let url = GraphClient::url(&self.tenant, path, query)?;
+    ) -> Result<Vec<serde_json::Value>, SourceError> {
+        let url = ApiClient::url(&self.tenant, Api::Graph, path, query)?;
         let page = self
-            .graph
-            .get_page(&self.tenant, &url, self.deadline())
+            .client
+            .get_page_as(
+                &self.tenant,
+                Bucket::Reports,
+                &url,
+                self.deadline(),
+                Priority::Regular,
+            )
             .await?;
         Ok(page.value)
     }
-}
 
-fn check(id: &str, status: Status, detail: impl Into<String>, remedy: Option<String>) -> Check {
-    Check {
-        id: id.to_string(),
-        status,
-        detail: detail.into(),
-        remedy,
+    /// Whether `path` with `query` holds any record, following up to [`MAX_PROBE_PAGES`]
+    /// pages (Graph may answer empty pages that carry a `nextLink`).
+    async fn any(&self, path: &str, query: &[(&str, String)]) -> Result<bool, SourceError> {
+        let mut next = Some(ApiClient::url(&self.tenant, Api::Graph, path, query)?);
+        let mut pages = 0;
+        while let Some(url) = next {
+            let page = self
+                .client
+                .get_page_as(
+                    &self.tenant,
+                    Bucket::Reports,
+                    &url,
+                    self.deadline(),
+                    Priority::Regular,
+                )
+                .await?;
+            if !page.value.is_empty() {
+                return Ok(true);
+            }
+            pages += 1;
+            if pages >= MAX_PROBE_PAGES {
+                break;
+            }
+            next = page.next_link;
+        }
+        Ok(false)
     }
-}
 
-fn skip(id: &str, why: &str) -> Check {
-    check(id, Status::Skip, why, None)
+    /// Every page of `path`.
+    async fn all(&self, path: &str) -> Result<Vec<serde_json::Value>, SourceError> {
+        let url = ApiClient::url(&self.tenant, Api::Graph, path, &[])?;
+        self.client
+            .get_all(&self.tenant, Bucket::Reports, &url, self.deadline())
+            .await
+    }
 }
 
 /// Runs every check against the tenant's real endpoints (or a loopback simulator behind the
-/// transport's override).
-pub async fn run(transport: Transport, clock: SharedClock, req: Request) -> Report {
+/// stack's endpoint override). The stack's token source is given the request's app for the
+/// tenant.
+pub async fn run(stack: &ClientStack, req: Request) -> Report {
     let d = &req.discovery;
     let cloud = d.cloud;
-    let mut checks = Vec::new();
-    let mut state: Option<HealthState> = None;
-    let fail_state = |s: HealthState, state: &mut Option<HealthState>| {
-        if state.is_none() {
-            *state = Some(s);
-        }
-    };
-
-    // 1. Cloud.
-    let scopes = format!(
-        "tenant_region_scope {}, sub-scope {}",
-        d.region_scope.as_deref().unwrap_or("-"),
-        d.region_sub_scope.as_deref().unwrap_or("-")
-    );
-    let served = req.served.contains(&cloud.group());
-    let cloud_check = match req.registered_cloud {
-        Some(reg) if reg != cloud => check(
-            "cloud",
-            Status::Fail,
-            format!(
-                "registered as {} but its OpenID configuration says {} ({scopes})",
-                reg.label(),
-                cloud.label()
-            ),
-            Some(format!(
-                "the tenant is in the wrong cloud in the registry: remove it and add it again (`itdr tenants remove --purge`, then `itdr tenants add`), which detects the cloud; it will be polled by the {} poller",
-                cloud.group()
-            )),
-        ),
-        _ if !served => check(
-            "cloud",
-            Status::Fail,
-            format!(
-                "{} ({scopes}); this deployment does not run the {} poller",
-                cloud.label(),
-                cloud.group()
-            ),
-            Some(format!(
-                "deploy the {} poller (infra Deployment=full or {}) and configure its app registration; {} tenants cannot be served from the {} poller",
-                cloud.group(),
-                cloud.group(),
-                cloud.label(),
-                req.served
-                    .iter()
-                    .map(|g| g.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" / ")
-            )),
-        ),
-        _ => check(
-            "cloud",
-            Status::Pass,
-            format!(
-                "{} ({scopes}); served by the {} poller",
-                cloud.label(),
-                cloud.group()
-            ),
-            None,
-        ),
-    };
-    let cloud_ok = cloud_check.status == Status::Pass;
-    if !cloud_ok {
-        fail_state(HealthState::Pending, &mut state);
-    }
-    checks.push(cloud_check);
-    let audit_available = cloud.audit_logs_available();
+    let mut checks = vec![cloud_check(d, req.registered_cloud, &req.served)];
+    let cloud_ok = checks[0].status == Status::Pass;
 
     // 2. Credential and token.
-    let token_client = TokenClient::new(transport.clone(), clock.clone());
-    let mut token: Option<AccessToken> = None;
-    let mut consent_revoked = false;
-    match &req.app {
-        None => {
-            checks.push(check(
-                "credential",
-                Status::Fail,
+    let (credential, token, consent_revoked) = match &req.app {
+        None => (
+            Check::fail(
+                CheckId::Credential,
                 format!(
                     "no app credential named {:?} is configured for the {} poller",
                     req.app_ref,
                     cloud.group()
                 ),
-                Some(format!(
+                format!(
                     "add [apps.{}] with the client id and secret (or certificate) of the {} app registration to the configuration",
                     req.app_ref,
                     cloud.group()
-                )),
-            ));
-            fail_state(HealthState::CredentialsExpired, &mut state);
-        }
-        Some(app) if cloud_ok || req.registered_cloud.is_some_and(|r| r != cloud) => {
-            let issued = check(
-                "credential",
-                Status::Pass,
-                format!(
-                    "app {} got a Graph token from {}",
-                    app.client_id,
-                    cloud.login_host()
                 ),
-                None,
-            );
-            match token_client
-                .token(cloud, &d.tenant_id, app, Scope::Graph)
-                .await
-            {
-                Ok(t) => {
-                    checks.push(issued);
-                    token = Some(t);
-                }
-                // A token without roles: the credential works, the consent is what is missing.
-                Err(AuthError::ConsentRevoked) => {
-                    checks.push(issued);
-                    consent_revoked = true;
-                }
-                Err(e) => {
-                    let (detail, remedy, s) = describe_auth(&e, cloud);
-                    checks.push(check("credential", Status::Fail, detail, Some(remedy)));
-                    fail_state(s, &mut state);
-                }
-            }
+                HealthState::CredentialsExpired,
+            ),
+            None,
+            false,
+        ),
+        Some(app) if cloud_ok || req.registered_cloud.is_some_and(|r| r != cloud) => {
+            stack.tokens.set(&d.tenant_id, app.clone());
+            let result = stack
+                .client
+                .tokens()
+                .token(cloud, &d.tenant_id, Api::Graph)
+                .await;
+            credential_check(&result, app, cloud)
         }
-        Some(_) => checks.push(skip("credential", "skipped: the cloud check failed")),
-    }
+        Some(_) => (
+            Check::skip(CheckId::Credential, "skipped: the cloud check failed"),
+            None,
+            false,
+        ),
+    };
+    checks.push(credential);
+    checks.push(consent_check(token.as_ref(), consent_revoked));
+    let granted = token.as_ref().map(|t| t.roles.clone()).unwrap_or_default();
+    let (permissions, missing_required, missing_recommended) =
+        permissions_check(token.as_ref().map(|_| granted.as_slice()));
+    checks.push(permissions);
 
-    // 3. Consent.
-    let have_token = token.is_some();
-    if consent_revoked {
-        checks.push(check(
-            "consent",
-            Status::Fail,
+    let probe = token.as_ref().map(|_| Probe {
+        client: &stack.client,
+        tenant: Tenant {
+            id: d.tenant_id.clone(),
+            cloud,
+        },
+    });
+    let since = stack.clock.now() - TimeDelta::hours(24);
+    let wants_signins = req.streams.contains(&Stream::Signins);
+
+    // 5. Sign-in logs licence, and whether sign-ins of the last 24 h exist (for check 7).
+    let signins = match &probe {
+        Some(p) if cloud.audit_logs_available() => {
+            let path = GraphLogSource::for_stream(Stream::Signins, cloud, false)
+                .ok()
+                .and_then(|v| v.into_iter().next())
+                .map_or("v1.0/auditLogs/signIns", |s| s.path);
+            let q = [
+                (
+                    "$filter",
+                    format!("createdDateTime ge {}", filter_time(since)),
+                ),
+                ("$top", "1".to_string()),
+            ];
+            Some(p.any(path, &q).await)
+        }
+        _ => None,
+    };
+    let licence = signin_licence_check(probe.is_some(), cloud, signins.as_ref(), wants_signins);
+    checks.push(licence.check);
+
+    // 6. Exchange Online licence.
+    let exchange = match &probe {
+        None => Check::skip(CheckId::ExchangeLicence, "skipped: no usable token"),
+        Some(p) => exchange_licence_check(&p.first_page("v1.0/subscribedSkus", &[]).await, cloud),
+    };
+    let exchange_missing = exchange.status == Status::Fail;
+    checks.push(exchange);
+
+    // 7. Data in the last 24 hours.
+    let data = match &probe {
+        Some(p) if cloud.audit_logs_available() => {
+            let q = [
+                (
+                    "$filter",
+                    format!("activityDateTime ge {}", filter_time(since)),
+                ),
+                ("$top", "1".to_string()),
+            ];
+            let audits = p.any("v1.0/auditLogs/directoryAudits", &q).await;
+            data_24h_check(
+                &audits,
+                &DataContext {
+                    signins_24h: licence.signins_24h,
+                    signin_licence_missing: licence.licence_missing,
+                    wants_signins,
+                    exchange_missing,
+                    permissions_missing: !missing_required.is_empty(),
+                },
+                cloud,
+            )
+        }
+        _ => Check::skip(CheckId::Data24h, "skipped: no usable token"),
+    };
+    checks.push(data);
+
+    // 8. MFA registration.
+    let mfa = match &probe {
+        None => Check::skip(CheckId::MfaRegistration, "skipped: no usable token"),
+        Some(p) => match p
+            .all("v1.0/reports/authenticationMethods/userRegistrationDetails")
+            .await
+        {
+            Ok(users) => mfa_check(&users),
+            Err(SourceError::LicenceRequired) => Check::new(
+                CheckId::MfaRegistration,
+                Status::Skip,
+                "the MFA registration report needs Entra ID P1/P2",
+                None,
+            ),
+            Err(e) => {
+                let (detail, remedy, _) = describe_source(&e, "the MFA registration report", cloud);
+                Check::warn(CheckId::MfaRegistration, detail, remedy)
+            }
+        },
+    };
+    checks.push(mfa);
+
+    let blockers = checks.iter().filter(|c| c.status == Status::Fail).count();
+    let implied_state = if blockers == 0 {
+        HealthState::Pending
+    } else {
+        checks
+            .iter()
+            .find_map(|c| c.implies)
+            .unwrap_or(HealthState::Degraded)
+    };
+    Report {
+        tenant_id: d.tenant_id.clone(),
+        domain: d.domain.clone(),
+        cloud,
+        cloud_label: cloud.label().to_string(),
+        poller: cloud.group().as_str().to_string(),
+        granted_roles: granted,
+        missing_required,
+        missing_recommended,
+        retention_days: licence.retention_days,
+        checks,
+        blockers,
+        implied_state,
+    }
+}
+
+/// Check 1: The tenant's cloud against the registry and what this deployment serves.
+pub fn cloud_check(d: &Discovery, registered: Option<Cloud>, served: &[CloudGroup]) -> Check {
+    let cloud = d.cloud;
+    let scopes = format!(
+        "tenant_region_scope {}, sub-scope {}",
+        d.region_scope.as_deref().unwrap_or("-"),
+        d.region_sub_scope.as_deref().unwrap_or("-")
+    );
+    match registered {
+        Some(reg) if reg != cloud => Check::fail(
+            CheckId::Cloud,
+            format!(
+                "registered as {} but its OpenID configuration says {} ({scopes})",
+                reg.label(),
+                cloud.label()
+            ),
+            format!(
+                "the tenant is in the wrong cloud in the registry: remove it and add it again (`itdr tenants remove --purge`, then `itdr tenants add`), which detects the cloud; it will be polled by the {} poller",
+                cloud.group()
+            ),
+            HealthState::Pending,
+        ),
+        _ if !served.contains(&cloud.group()) => Check::fail(
+            CheckId::Cloud,
+            format!(
+                "{} ({scopes}); this deployment does not run the {} poller",
+                cloud.label(),
+                cloud.group()
+            ),
+            format!(
+                "deploy the {} poller (infra Deployment=full or {}) and configure its app registration; {} tenants cannot be served from the {} poller",
+                cloud.group(),
+                cloud.group(),
+                cloud.label(),
+                served
+                    .iter()
+                    .map(|g| g.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" / ")
+            ),
+            HealthState::Pending,
+        ),
+        _ => Check::pass(
+            CheckId::Cloud,
+            format!(
+                "{} ({scopes}); served by the {} poller",
+                cloud.label(),
+                cloud.group()
+            ),
+        ),
+    }
+}
+
+/// Check 2: The token request's outcome: the check, the token, and whether the credential worked
+/// but the token carries no roles (consent revoked).
+pub fn credential_check(
+    result: &Result<AccessToken, AuthError>,
+    app: &AppCredential,
+    cloud: Cloud,
+) -> (Check, Option<AccessToken>, bool) {
+    let issued = Check::pass(
+        CheckId::Credential,
+        format!(
+            "app {} got a Graph token from {}",
+            app.client_id,
+            cloud.login_host()
+        ),
+    );
+    match result {
+        Ok(t) => (issued, Some(t.clone()), false),
+        // A token without roles: the credential works, the consent is what is missing.
+        Err(AuthError::ConsentRevoked) => (issued, None, true),
+        Err(e) => {
+            let (detail, remedy, s) = describe_auth(e, cloud);
+            (
+                Check::fail(CheckId::Credential, detail, remedy, s),
+                None,
+                false,
+            )
+        }
+    }
+}
+
+/// Check 3: Admin consent: the token carries application permissions.
+pub fn consent_check(token: Option<&AccessToken>, revoked: bool) -> Check {
+    if revoked {
+        return Check::fail(
+            CheckId::Consent,
             "the token carries no application permissions: admin consent was never granted or has been revoked",
-            Some("ask the customer's Global Administrator to grant admin consent to the app again (the consent link of the onboarding guide), then run `itdr tenants reauthorize`".to_string()),
-        ));
-        fail_state(HealthState::ConsentRevoked, &mut state);
-    } else if let Some(t) = &token {
-        checks.push(check(
-            "consent",
-            Status::Pass,
+            "ask the customer's Global Administrator to grant admin consent to the app again (the consent link of the onboarding guide), then run `itdr tenants reauthorize`",
+            HealthState::ConsentRevoked,
+        );
+    }
+    match token {
+        Some(t) => Check::pass(
+            CheckId::Consent,
             format!(
                 "admin consent present: {} application permissions",
                 t.roles.len()
             ),
-            None,
-        ));
-    } else {
-        checks.push(skip("consent", "skipped: no token"));
+        ),
+        None => Check::skip(CheckId::Consent, "skipped: no token"),
     }
+}
 
-    // 4. Permissions.
-    let granted = token.as_ref().map(|t| t.roles.clone()).unwrap_or_default();
+/// Check 4: The granted roles (`None`: no token) against the required and recommended ones.
+pub fn permissions_check(
+    granted: Option<&[String]>,
+) -> (Check, Vec<MissingRole>, Vec<MissingRole>) {
+    let Some(granted) = granted else {
+        return (
+            Check::skip(CheckId::Permissions, "skipped: no token"),
+            Vec::new(),
+            Vec::new(),
+        );
+    };
+    let has = |r: &str| granted.iter().any(|g| g.eq_ignore_ascii_case(r));
     let missing = |list: &[&str]| -> Vec<MissingRole> {
         list.iter()
-            .filter(|r| !granted.iter().any(|g| g.eq_ignore_ascii_case(r)))
+            .filter(|r| !has(r))
             .map(|r| MissingRole {
                 role: (*r).to_string(),
                 purpose: role_purpose(r).to_string(),
             })
             .collect()
     };
-    let missing_required = if have_token {
-        missing(REQUIRED_GRAPH_ROLES)
-    } else {
-        Vec::new()
-    };
-    let mut missing_recommended = if have_token {
-        missing(RECOMMENDED_ROLES)
-    } else {
-        Vec::new()
-    };
-    let reads_orgs = ["Organization.Read.All", "Directory.Read.All"]
-        .iter()
-        .any(|r| granted.iter().any(|g| g.eq_ignore_ascii_case(r)));
-    if have_token && !reads_orgs {
+    let missing_required = missing(REQUIRED_GRAPH_ROLES);
+    let mut missing_recommended = missing(RECOMMENDED_ROLES);
+    if !has("Organization.Read.All") && !has("Directory.Read.All") {
         missing_recommended.push(MissingRole {
             role: "Organization.Read.All".into(),
             purpose: role_purpose("Organization.Read.All").into(),
@@ -381,299 +577,238 @@ pub async fn run(transport: Transport, clock: SharedClock, req: Request) -> Repo
             .collect::<Vec<_>>()
             .join("; ")
     };
-    if !have_token {
-        checks.push(skip("permissions", "skipped: no token"));
-    } else if !missing_required.is_empty() {
-        checks.push(check(
-            "permissions",
-            Status::Fail,
+    let check = if !missing_required.is_empty() {
+        Check::fail(
+            CheckId::Permissions,
             format!("missing required: {}", list(&missing_required)),
-            Some(format!(
+            format!(
                 "partial consent: the customer's Global Administrator must grant admin consent again so the app's current permissions are all granted (missing {}), then run `itdr tenants reauthorize`",
                 missing_required
                     .iter()
                     .map(|r| r.role.as_str())
                     .collect::<Vec<_>>()
                     .join(", ")
-            )),
-        ));
-        fail_state(HealthState::PermissionMissing, &mut state);
+            ),
+            HealthState::PermissionMissing,
+        )
     } else if !missing_recommended.is_empty() {
-        checks.push(check(
-            "permissions",
-            Status::Warn,
+        Check::warn(
+            CheckId::Permissions,
             format!(
                 "required permissions granted; missing recommended: {}",
                 list(&missing_recommended)
             ),
-            Some("re-grant admin consent to add the missing permissions; ingestion works without them, response actions do not".to_string()),
-        ));
+            "re-grant admin consent to add the missing permissions; ingestion works without them, response actions do not",
+        )
     } else {
-        checks.push(check(
-            "permissions",
-            Status::Pass,
+        Check::pass(
+            CheckId::Permissions,
             format!(
                 "all {} required and {} recommended permissions granted",
                 REQUIRED_GRAPH_ROLES.len(),
                 RECOMMENDED_ROLES.len()
             ),
-            None,
-        ));
-    }
-
-    let ctx = match (&token, &req.app) {
-        (Some(_), Some(app)) => {
-            let pacer = Pacer::new(clock.clone(), Rate::REPORTS_PER_TENANT, None);
-            // The same client: its cached token is reused.
-            let source = StaticAppTokens::new(token_client, app.clone());
-            let graph = GraphClient::new(transport.clone(), Arc::new(source), clock.clone(), pacer)
-                .with_backoff(crate::graph::Backoff {
-                    floor: Duration::from_secs(1),
-                    base: Duration::from_secs(2),
-                    cap: Duration::from_secs(20),
-                    max_attempts: 3,
-                });
-            Some(Ctx {
-                graph,
-                tenant: Tenant {
-                    id: d.tenant_id.clone(),
-                    cloud,
-                },
-                clock: clock.clone(),
-            })
-        }
-        _ => None,
+        )
     };
-    let since = clock.now() - TimeDelta::hours(24);
-    let wants_signins = req.streams.contains(&Stream::Signins);
+    (check, missing_required, missing_recommended)
+}
 
-    // 5. Sign-in logs licence (and sign-ins of the last 24 h for check 7).
-    let mut retention_days = None;
-    let mut signins_24h: Option<usize> = None;
-    let mut signin_licence_missing = false;
-    match &ctx {
-        None => checks.push(skip("signin_licence", "skipped: no usable token")),
-        Some(_) if !audit_available => checks.push(check(
-            "signin_licence",
-            Status::Fail,
-            format!("{} has no audit log API in Microsoft Graph", cloud.label()),
-            Some("this cloud cannot be polled for sign-ins and directory audits".into()),
-        )),
-        Some(c) => {
-            let path = sources(cloud, Stream::Signins, false)
-                .first()
-                .map(|s| s.path)
-                .unwrap_or("v1.0/auditLogs/signIns");
-            let q = [
-                (
-                    "$filter",
-                    format!("createdDateTime ge {}", filter_time(since)),
-                ),
-                ("$top", "1".to_string()),
-            ];
-            match c.get(path, &q).await {
-                Ok(v) => {
-                    retention_days = Some(RETENTION_DAYS_PREMIUM);
-                    signins_24h = Some(v.len());
-                    checks.push(check(
-                        "signin_licence",
-                        Status::Pass,
-                        format!(
-                            "sign-in logs readable (Entra ID P1/P2): sign-ins and audit logs are kept {RETENTION_DAYS_PREMIUM} days, so the first poll backfills {RETENTION_DAYS_PREMIUM} days"
-                        ),
-                        None,
-                    ));
-                }
-                Err(GraphError::LicenceRequired) => {
-                    retention_days = Some(RETENTION_DAYS_FREE);
-                    signin_licence_missing = true;
-                    let detail = format!(
-                        "Graph refuses sign-in logs with 403 Authentication_RequestFromNonPremiumTenantOrB2CTenant: the tenant has no Microsoft Entra ID P1/P2. No sign-ins can be read, and directory audits are kept only {RETENTION_DAYS_FREE} days (backfill reaches {RETENTION_DAYS_FREE} days)"
-                    );
-                    let remedy = "assign Entra ID P1 or P2 in the tenant (included in Microsoft 365 Business Premium, E3 and E5); sign-in logs become readable once the licence is active".to_string();
-                    if wants_signins {
-                        checks.push(check("signin_licence", Status::Fail, detail, Some(remedy)));
-                        fail_state(HealthState::LicenceMissing, &mut state);
-                    } else {
-                        checks.push(check("signin_licence", Status::Warn, detail, Some(remedy)));
-                    }
-                }
-                Err(e) => {
-                    let (detail, remedy, s) = describe_graph(&e, "sign-in logs", cloud);
-                    checks.push(check("signin_licence", Status::Fail, detail, Some(remedy)));
-                    fail_state(s, &mut state);
-                }
-            }
-        }
-    }
+/// What the sign-in licence check found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LicenceFinding {
+    /// The check.
+    pub check: Check,
+    /// The retention the licence implies, when known.
+    pub retention_days: Option<u32>,
+    /// Whether sign-ins of the last 24 hours exist (`None`: not readable or not checked).
+    pub signins_24h: Option<bool>,
+    /// Whether Graph refused sign-in logs for want of P1/P2.
+    pub licence_missing: bool,
+}
 
-    // 6. Exchange Online licence.
-    let mut exchange_missing = false;
-    match &ctx {
-        None => checks.push(skip("exchange_licence", "skipped: no usable token")),
-        Some(c) => match c.get("v1.0/subscribedSkus", &[]).await {
-            Ok(skus) => {
-                let found = exchange_plans(&skus);
-                if let Some((sku, plan)) = found.active.first() {
-                    checks.push(check(
-                        "exchange_licence",
-                        Status::Pass,
-                        format!("active Exchange Online plan {plan} in SKU {sku}"),
-                        None,
-                    ));
-                } else if let Some((sku, plan)) = found.grace.first() {
-                    checks.push(check(
-                        "exchange_licence",
-                        Status::Warn,
-                        format!("Exchange Online plan {plan} in SKU {sku} is in its grace period (capabilityStatus Warning)"),
-                        Some("renew the subscription: when it lapses, Exchange audit events stop".into()),
-                    ));
-                } else {
-                    exchange_missing = true;
-                    let foundation = if found.foundation_only {
-                        " (only EXCHANGE_S_FOUNDATION, which does not provide a mailbox)"
-                    } else {
-                        ""
-                    };
-                    checks.push(check(
-                        "exchange_licence",
-                        Status::Fail,
-                        format!("no active Exchange Online licence in subscribedSkus{foundation}"),
-                        Some("assign at least one Exchange Online licence (an EXCHANGE_S_* plan such as Exchange Online Plan 1/2, or a Microsoft 365 suite with Exchange); without it Microsoft 365 audit events such as inbox-rule changes are not recorded".into()),
-                    ));
-                    fail_state(HealthState::LicenceMissing, &mut state);
-                }
-            }
-            Err(GraphError::Forbidden { .. }) => checks.push(check(
-                "exchange_licence",
-                Status::Warn,
-                "cannot read subscribedSkus: neither Organization.Read.All nor Directory.Read.All is granted",
-                Some("grant Organization.Read.All to let preflight check licences, or confirm an Exchange Online licence in the Microsoft 365 admin centre".into()),
-            )),
-            Err(e) => {
-                let (detail, remedy, _) = describe_graph(&e, "subscribedSkus", cloud);
-                checks.push(check("exchange_licence", Status::Warn, detail, Some(remedy)));
-            }
-        },
-    }
-
-    // 7. Data in the last 24 hours.
-    match &ctx {
-        Some(c) if audit_available => {
-            let q = [
-                (
-                    "$filter",
-                    format!("activityDateTime ge {}", filter_time(since)),
-                ),
-                ("$top", "1".to_string()),
-            ];
-            let audits = c.get("v1.0/auditLogs/directoryAudits", &q).await;
-            match audits {
-                Err(e) => {
-                    let (detail, remedy, s) = describe_graph(&e, "directory audits", cloud);
-                    checks.push(check("data_24h", Status::Fail, detail, Some(remedy)));
-                    fail_state(s, &mut state);
-                }
-                Ok(a) => {
-                    let has_audits = !a.is_empty();
-                    let has_signins = signins_24h.is_some_and(|n| n > 0);
-                    let mut causes = vec![
-                        "audit logging is disabled in Microsoft 365: check the audit log status in the Microsoft Purview portal (Audit) and turn recording on".to_string(),
-                        "roles were removed from the Exchange role group Organization Management (it needs Audit Logs, Mail Recipients, Organization Configuration, Transport Rules and Role Management, with Exchange Administrator assigned): restore them".to_string(),
-                    ];
-                    if exchange_missing {
-                        causes.push(
-                            "found: the tenant has no Exchange Online licence (see exchange_licence)"
-                                .into(),
-                        );
-                    } else {
-                        causes.push("confirm at least one Exchange Online licence".into());
-                    }
-                    if !missing_required.is_empty() {
-                        causes.push(
-                            "found: required permissions are missing (see permissions)".into(),
-                        );
-                    }
-                    causes.push("a newly consented tenant can take up to 24 hours (longer for legacy tenants) before data appears: check again tomorrow".into());
-                    let seen = |b: bool| if b { "yes" } else { "none" };
-                    let detail = format!(
-                        "directory audits in the last 24 h: {}; sign-ins in the last 24 h: {}",
-                        seen(has_audits),
-                        match signins_24h {
-                            Some(n) => seen(n > 0).to_string(),
-                            None if signin_licence_missing => "not readable (no P1/P2)".into(),
-                            None => "not checked".into(),
-                        }
-                    );
-                    if has_audits && (has_signins || !wants_signins || signins_24h.is_none()) {
-                        checks.push(check("data_24h", Status::Pass, detail, None));
-                    } else {
-                        checks.push(check(
-                            "data_24h",
-                            Status::Warn,
-                            format!("no data in 24 h: {detail}"),
-                            Some(format!("likely causes: {}", causes.join("; "))),
-                        ));
-                    }
-                }
-            }
-        }
-        _ => checks.push(skip("data_24h", "skipped: no usable token")),
-    }
-
-    // 8. MFA registration.
-    match &ctx {
-        None => checks.push(skip("mfa_registration", "skipped: no usable token")),
-        Some(c) => {
-            let url = GraphClient::url(
-                &c.tenant,
-                "v1.0/reports/authenticationMethods/userRegistrationDetails",
-                &[],
-            );
-            let all = match url {
-                Ok(u) => c.graph.get_all(&c.tenant, &u, c.deadline()).await,
-                Err(e) => Err(e),
-            };
-            match all {
-                Ok(users) => checks.push(mfa_check(&users)),
-                Err(GraphError::LicenceRequired) => checks.push(check(
-                    "mfa_registration",
-                    Status::Skip,
-                    "the MFA registration report needs Entra ID P1/P2",
-                    None,
-                )),
-                Err(e) => {
-                    let (detail, remedy, _) =
-                        describe_graph(&e, "the MFA registration report", cloud);
-                    checks.push(check(
-                        "mfa_registration",
-                        Status::Warn,
-                        detail,
-                        Some(remedy),
-                    ));
-                }
-            }
-        }
-    }
-
-    let blockers = checks.iter().filter(|c| c.status == Status::Fail).count();
-    Report {
-        tenant_id: d.tenant_id.clone(),
-        domain: d.domain.clone(),
-        cloud,
-        cloud_label: cloud.label().to_string(),
-        poller: cloud.group().as_str().to_string(),
-        granted_roles: granted,
-        missing_required,
-        missing_recommended,
+/// Check 5: Sign-in logs readable (Entra ID P1/P2): `probe` is whether a token was had, `signins`
+/// the outcome of looking for a sign-in of the last 24 hours.
+pub fn signin_licence_check(
+    probe: bool,
+    cloud: Cloud,
+    signins: Option<&Result<bool, SourceError>>,
+    wants_signins: bool,
+) -> LicenceFinding {
+    let finding = |check, retention_days, signins_24h, licence_missing| LicenceFinding {
+        check,
         retention_days,
-        checks,
-        blockers,
-        implied_state: if blockers == 0 {
-            HealthState::Pending
-        } else {
-            state.unwrap_or(HealthState::Degraded)
-        },
+        signins_24h,
+        licence_missing,
+    };
+    if !probe {
+        return finding(
+            Check::skip(CheckId::SigninLicence, "skipped: no usable token"),
+            None,
+            None,
+            false,
+        );
+    }
+    match signins {
+        None => finding(
+            Check::fail(
+                CheckId::SigninLicence,
+                format!("{} has no audit log API in Microsoft Graph", cloud.label()),
+                "this cloud cannot be polled for sign-ins and directory audits",
+                HealthState::Degraded,
+            ),
+            None,
+            None,
+            false,
+        ),
+        Some(Ok(any)) => finding(
+            Check::pass(
+                CheckId::SigninLicence,
+                format!(
+                    "sign-in logs readable (Entra ID P1/P2): sign-ins and audit logs are kept {RETENTION_DAYS_PREMIUM} days, so the first poll backfills {RETENTION_DAYS_PREMIUM} days"
+                ),
+            ),
+            Some(RETENTION_DAYS_PREMIUM),
+            Some(*any),
+            false,
+        ),
+        Some(Err(SourceError::LicenceRequired)) => {
+            let detail = format!(
+                "Graph refuses sign-in logs with 403 Authentication_RequestFromNonPremiumTenantOrB2CTenant: the tenant has no Microsoft Entra ID P1/P2. No sign-ins can be read, and directory audits are kept only {RETENTION_DAYS_FREE} days (backfill reaches {RETENTION_DAYS_FREE} days)"
+            );
+            let remedy = "assign Entra ID P1 or P2 in the tenant (included in Microsoft 365 Business Premium, E3 and E5); sign-in logs become readable once the licence is active";
+            let check = if wants_signins {
+                Check::fail(
+                    CheckId::SigninLicence,
+                    detail,
+                    remedy,
+                    HealthState::LicenceMissing,
+                )
+            } else {
+                Check::warn(CheckId::SigninLicence, detail, remedy)
+            };
+            finding(check, Some(RETENTION_DAYS_FREE), None, true)
+        }
+        Some(Err(e)) => {
+            let (detail, remedy, s) = describe_source(e, "sign-in logs", cloud);
+            finding(
+                Check::fail(CheckId::SigninLicence, detail, remedy, s),
+                None,
+                None,
+                false,
+            )
+        }
+    }
+}
+
+/// Check 6: An active Exchange Online plan in `subscribedSkus`.
+pub fn exchange_licence_check(
+    skus: &Result<Vec<serde_json::Value>, SourceError>,
+    cloud: Cloud,
+) -> Check {
+    match skus {
+        Ok(skus) => {
+            let found = exchange_plans(skus);
+            if let Some((sku, plan)) = found.active.first() {
+                Check::pass(
+                    CheckId::ExchangeLicence,
+                    format!("active Exchange Online plan {plan} in SKU {sku}"),
+                )
+            } else if let Some((sku, plan)) = found.grace.first() {
+                Check::warn(
+                    CheckId::ExchangeLicence,
+                    format!(
+                        "Exchange Online plan {plan} in SKU {sku} is in its grace period (capabilityStatus Warning)"
+                    ),
+                    "renew the subscription: when it lapses, Exchange audit events stop",
+                )
+            } else {
+                let foundation = if found.foundation_only {
+                    " (only EXCHANGE_S_FOUNDATION, which does not provide a mailbox)"
+                } else {
+                    ""
+                };
+                Check::fail(
+                    CheckId::ExchangeLicence,
+                    format!("no active Exchange Online licence in subscribedSkus{foundation}"),
+                    "assign at least one Exchange Online licence (an EXCHANGE_S_* plan such as Exchange Online Plan 1/2, or a Microsoft 365 suite with Exchange); without it Microsoft 365 audit events such as inbox-rule changes are not recorded",
+                    HealthState::LicenceMissing,
+                )
+            }
+        }
+        Err(SourceError::Forbidden { .. }) => Check::warn(
+            CheckId::ExchangeLicence,
+            "cannot read subscribedSkus: neither Organization.Read.All nor Directory.Read.All is granted",
+            "grant Organization.Read.All to let preflight check licences, or confirm an Exchange Online licence in the Microsoft 365 admin centre",
+        ),
+        Err(e) => {
+            let (detail, remedy, _) = describe_source(e, "subscribedSkus", cloud);
+            Check::warn(CheckId::ExchangeLicence, detail, remedy)
+        }
+    }
+}
+
+/// What the earlier checks found that explains missing data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DataContext {
+    /// Whether sign-ins of the last 24 hours exist (`None`: not readable or not checked).
+    pub signins_24h: Option<bool>,
+    /// Whether Graph refused sign-in logs for want of P1/P2.
+    pub signin_licence_missing: bool,
+    /// Whether the tenant's sign-ins will be polled.
+    pub wants_signins: bool,
+    /// Whether the Exchange licence check failed.
+    pub exchange_missing: bool,
+    /// Whether required permissions are missing.
+    pub permissions_missing: bool,
+}
+
+/// Check 7: Data of the last 24 hours: `audits` is whether a directory audit of the last 24 hours
+/// exists. When none does, the likely causes are listed.
+pub fn data_24h_check(
+    audits: &Result<bool, SourceError>,
+    ctx: &DataContext,
+    cloud: Cloud,
+) -> Check {
+    let has_audits = match audits {
+        Err(e) => {
+            let (detail, remedy, s) = describe_source(e, "directory audits", cloud);
+            return Check::fail(CheckId::Data24h, detail, remedy, s);
+        }
+        Ok(a) => *a,
+    };
+    let has_signins = ctx.signins_24h == Some(true);
+    let mut causes = vec![
+        "audit logging is disabled in Microsoft 365: check the audit log status in the Microsoft Purview portal (Audit) and turn recording on".to_string(),
+        "roles were removed from the Exchange role group Organization Management (it needs Audit Logs, Mail Recipients, Organization Configuration, Transport Rules and Role Management, with Exchange Administrator assigned): restore them".to_string(),
+    ];
+    if ctx.exchange_missing {
+        causes
+            .push("found: the tenant has no Exchange Online licence (see exchange_licence)".into());
+    } else {
+        causes.push("confirm at least one Exchange Online licence".into());
+    }
+    if ctx.permissions_missing {
+        causes.push("found: required permissions are missing (see permissions)".into());
+    }
+    causes.push("a newly consented tenant can take up to 24 hours (longer for legacy tenants) before data appears: check again tomorrow".into());
+    let seen = |b: bool| if b { "yes" } else { "none" };
+    let detail = format!(
+        "directory audits in the last 24 h: {}; sign-ins in the last 24 h: {}",
+        seen(has_audits),
+        match ctx.signins_24h {
+            Some(b) => seen(b).to_string(),
+            None if ctx.signin_licence_missing => "not readable (no P1/P2)".into(),
+            None => "not checked".into(),
+        }
+    );
+    if has_audits && (has_signins || !ctx.wants_signins || ctx.signins_24h.is_none()) {
+        Check::pass(CheckId::Data24h, detail)
+    } else {
+        Check::warn(
+            CheckId::Data24h,
+            format!("no data in 24 h: {detail}"),
+            format!("likely causes: {}", causes.join("; ")),
+        )
     }
 }
 
@@ -718,18 +853,16 @@ pub fn exchange_plans(skus: &[serde_json::Value]) -> ExchangePlans {
     out
 }
 
-/// The MFA note: members (not guests) without a Microsoft-registered MFA method.
+/// Check 8: The MFA note: members (not guests) without a Microsoft-registered MFA method.
 pub fn mfa_check(users: &[serde_json::Value]) -> Check {
     let members: Vec<&serde_json::Value> = users
         .iter()
         .filter(|u| u["userType"].as_str() != Some("guest"))
         .collect();
     if members.is_empty() {
-        return check(
-            "mfa_registration",
-            Status::Skip,
+        return Check::skip(
+            CheckId::MfaRegistration,
             "the MFA registration report lists no members",
-            None,
         );
     }
     let without = members
@@ -742,31 +875,19 @@ pub fn mfa_check(users: &[serde_json::Value]) -> Check {
         members.len()
     );
     if share > MFA_GAP_WARN_SHARE {
-        check(
-            "mfa_registration",
-            Status::Warn,
+        Check::warn(
+            CheckId::MfaRegistration,
             detail,
-            Some("if the customer uses a third-party MFA product, it usually does not register on the user object, so these users look unprotected here: record the third-party MFA in the customer's runbook. Users with a Microsoft-registered factor (Authenticator, Windows Hello, FIDO2 key) show as registered".into()),
+            "if the customer uses a third-party MFA product, it usually does not register on the user object, so these users look unprotected here: record the third-party MFA in the customer's runbook. Users with a Microsoft-registered factor (Authenticator, Windows Hello, FIDO2 key) show as registered",
         )
     } else {
-        check("mfa_registration", Status::Pass, detail, None)
+        Check::pass(CheckId::MfaRegistration, detail)
     }
 }
 
 /// Detail, remedy and implied health state of a token failure.
 fn describe_auth(e: &AuthError, cloud: Cloud) -> (String, String, HealthState) {
-    let state = match e {
-        AuthError::AppNotInTenant { .. } => HealthState::Offboarded,
-        AuthError::ConsentMissing { .. }
-        | AuthError::AppDisabled { .. }
-        | AuthError::ConsentRevoked => HealthState::ConsentRevoked,
-        AuthError::InvalidSecret { .. }
-        | AuthError::SecretExpired { .. }
-        | AuthError::InvalidCertificate { .. }
-        | AuthError::AssertionRejected { .. }
-        | AuthError::BadCredential { .. } => HealthState::CredentialsExpired,
-        _ => HealthState::Degraded,
-    };
+    let state = e.kind().health_state();
     let remedy = match e {
         AuthError::AppNotInTenant { .. } => format!(
             "the app has no service principal in this tenant: admin consent was never granted, the customer removed the app, or the credential is the app of another cloud ({} tenants need the {} app registration). Ask the customer's Global Administrator to grant consent; until then the tenant is offboarded",
@@ -791,25 +912,25 @@ fn describe_auth(e: &AuthError, cloud: Cloud) -> (String, String, HealthState) {
     (e.to_string(), remedy, state)
 }
 
-/// Detail, remedy and implied health state of a Graph failure on `what`.
-fn describe_graph(e: &GraphError, what: &str, cloud: Cloud) -> (String, String, HealthState) {
+/// Detail, remedy and implied health state of a failure reading `what`.
+fn describe_source(e: &SourceError, what: &str, cloud: Cloud) -> (String, String, HealthState) {
     match e {
-        GraphError::Forbidden { code } => (
+        SourceError::Forbidden { code } => (
             format!("reading {what} is forbidden ({code})"),
             "a required application permission is missing: re-grant admin consent".into(),
             HealthState::PermissionMissing,
         ),
-        GraphError::ConsentRevoked => (
+        SourceError::ConsentRevoked => (
             format!("reading {what}: {e}"),
             "ask the customer's Global Administrator to grant admin consent again".into(),
             HealthState::ConsentRevoked,
         ),
-        GraphError::Throttled { .. } => (
+        SourceError::Throttled { .. } => (
             format!("reading {what}: {e}"),
             "Microsoft is throttling the app: run preflight again in a few minutes".into(),
             HealthState::Degraded,
         ),
-        GraphError::Auth(a) => {
+        SourceError::Auth(a) => {
             let (d, r, s) = describe_auth(a, cloud);
             (format!("reading {what}: {d}"), r, s)
         }

@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 use itdr_aws_tests::{AwsFixture, CURSOR_TABLE, LogCapture, REGISTRY_TABLE, SECRET_PREFIX, attr};
-use itdr_shared::auth::ClientCredential;
+use itdr_shared::auth::{ClientCredential, CredentialSource, SecretError};
 use itdr_shared::aws::dynamo::{DynamoCursorStore, DynamoRegistry};
-use itdr_shared::aws::secrets::{CredentialSource, SecretError, SecretsManagerSource};
+use itdr_shared::aws::secrets::SecretsManagerSource;
 use itdr_shared::aws::sqs::{SqsDeadLetterSink, SqsEventSink, SqsSender};
 use itdr_shared::clock::{Clock, ManualClock};
+use itdr_shared::health::FailureKind;
 use itdr_shared::store::{
     CursorStore, DeadLetter, DeadLetterSink, Envelope, EventSink, Health, HealthState,
     HealthUpdate, StoreError, TenantRecord, TenantRegistry,
@@ -142,9 +143,9 @@ async fn registry_crud_and_conditional_health_updates() {
         reg.update_health(
             "bbbb",
             &HealthUpdate::Failure {
+                stream: Stream::Signins,
                 at,
-                kind: "throttled".into(),
-                state: HealthState::Degraded,
+                kind: FailureKind::Throttled,
             },
         )
         .await
@@ -153,11 +154,12 @@ async fn registry_crud_and_conditional_health_updates() {
     let h = reg.get("bbbb").await.unwrap().unwrap().health;
     assert_eq!(h.consecutive_failures, 6);
     assert_eq!(h.state, HealthState::Degraded);
-    assert_eq!(h.last_error_kind.as_deref(), Some("throttled"));
+    assert_eq!(h.last_error_kind, Some(FailureKind::Throttled));
     let h = reg
         .update_health(
             "bbbb",
             &HealthUpdate::Success {
+                stream: Stream::Signins,
                 at,
                 newest_event: Some(at),
                 throttled: false,
@@ -172,6 +174,7 @@ async fn registry_crud_and_conditional_health_updates() {
         reg.update_health(
             "zzzz",
             &HealthUpdate::Success {
+                stream: Stream::Signins,
                 at,
                 newest_event: None,
                 throttled: false

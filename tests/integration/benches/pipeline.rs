@@ -11,15 +11,12 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use chrono::{TimeDelta, TimeZone, Utc};
-use itdr_shared::auth::{AppCredential, PerTenantTokens, SecretString, TokenClient};
 use itdr_shared::clock::{Clock, ManualClock, SharedClock};
 use itdr_shared::cursor::CursorConfig;
 use itdr_shared::embedded::{MemoryDeadLetters, MemorySink, SqliteStore};
-use itdr_shared::graph::{GraphClient, Pacer, Rate};
-use itdr_shared::http::{EndpointOverride, Transport};
 use itdr_shared::ocsf::{NormalizeOptions, normalize};
 use itdr_shared::poll::{PollConfig, PollContext, PollJob, poll};
 use itdr_shared::{Cloud, Stream};
@@ -80,33 +77,13 @@ async fn bench_poll() {
     let sim = Simulator::start(cfg, shared.clone(), ([127, 0, 0, 1], 0).into())
         .await
         .unwrap();
-    let transport = Transport::new(
-        Duration::from_secs(30),
-        Some(EndpointOverride::parse(&sim.base_url()).unwrap()),
-    )
-    .unwrap();
-    let tokens = Arc::new(PerTenantTokens::new(TokenClient::new(
-        transport.clone(),
-        shared.clone(),
-    )));
-    tokens.set(
-        &spec.tenant_id,
-        AppCredential::with_secret(
-            spec.app_id.clone(),
-            SecretString::new(spec.client_secret.clone()),
-        ),
-    );
-    let graph = Arc::new(GraphClient::new(
-        transport,
-        tokens,
-        shared,
-        Pacer::new(Arc::new(clock.clone()), Rate::REPORTS_PER_TENANT, None),
-    ));
+    let stack = sim.stack_builder(shared).build().unwrap();
+    stack.tokens.set(&spec.tenant_id, spec.app_credential());
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("bench.db")).unwrap();
     let sink = Arc::new(MemorySink::new());
     let ctx = PollContext {
-        graph,
+        client: stack.client.clone(),
         cursors: Arc::new(store),
         sink: sink.clone(),
         dead_letters: Arc::new(MemoryDeadLetters::new()),
@@ -116,7 +93,9 @@ async fn bench_poll() {
                 ..CursorConfig::default()
             },
             ..PollConfig::default()
-        },
+        }
+        .validated()
+        .unwrap(),
         hook: None,
     };
     let job = PollJob {

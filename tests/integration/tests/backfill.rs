@@ -9,10 +9,10 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::TimeDelta;
+use itdr_shared::client::Rate;
 use itdr_shared::clock::Clock;
 use itdr_shared::cursor::Cursor;
 use itdr_shared::embedded::{MemoryDeadLetters, MemorySink, SqliteStore};
-use itdr_shared::graph::Rate;
 use itdr_shared::poll::{PollConfig, PollContext, PollJob, poll};
 use itdr_shared::store::CursorStore;
 use itdr_shared::{Cloud, Stream};
@@ -50,11 +50,11 @@ async fn onboarding_backfills_the_retention_window_without_holding_back_fresh_ev
         ..PollConfig::default()
     };
     let ctx = PollContext {
-        graph: env.graph.clone(),
+        client: env.client.clone(),
         cursors: Arc::new(store.clone()),
         sink: sink.clone(),
         dead_letters: Arc::new(MemoryDeadLetters::new()),
-        config: poll_cfg,
+        config: poll_cfg.validated().unwrap(),
         hook: None,
     };
     let start = env.clock.now();

@@ -7,9 +7,11 @@ mod common;
 use std::time::Duration;
 
 use chrono::TimeDelta;
+use itdr_shared::Api;
 use itdr_shared::Cloud;
+use itdr_shared::client::{ApiClient, Bucket, Rate, SourceError, Tenant};
 use itdr_shared::clock::Clock;
-use itdr_shared::graph::{GraphClient, GraphError, Rate, Tenant, filter_time};
+use itdr_shared::source::graph_logs::filter_time;
 use itdr_sim::{DelayModel, Faults, GroundTruthStream, SimConfig, TenantSpec, ThrottleConfig};
 
 fn signins_url(
@@ -23,8 +25,9 @@ fn signins_url(
         filter_time(now - TimeDelta::hours(hours)),
         filter_time(now)
     );
-    GraphClient::url(
+    ApiClient::url(
         t,
+        Api::Graph,
         &format!("{version}/auditLogs/signIns"),
         &[("$filter", filter), ("$top", "200".into())],
     )
@@ -62,7 +65,11 @@ async fn each_cloud_drains_paged_sign_ins_and_gcc_high_only_touches_us_governmen
         };
         let url = signins_url(&t, version, 6, now);
         let deadline = now + TimeDelta::hours(2);
-        let records = env.graph.get_all(&t, &url, deadline).await.unwrap();
+        let records = env
+            .client
+            .get_all(&t, Bucket::Reports, &url, deadline)
+            .await
+            .unwrap();
         // Ground truth: interactive sign-ins in the window.
         let truth: Vec<_> = env
             .sim
@@ -120,9 +127,9 @@ async fn throttling_with_and_without_retry_after_is_survived() {
         let url = signins_url(&t, "v1.0", 1, start);
         let deadline = start + TimeDelta::hours(1);
         for _ in 0..12 {
-            env.graph.get_page(&t, &url, deadline).await.unwrap();
+            env.client.get_page(&t, &url, deadline).await.unwrap();
         }
-        let stats = env.graph.stats(&t.id);
+        let stats = env.client.stats(&t.id);
         assert!(
             stats.throttled > 0,
             "the simulator throttled (header {retry_after_header})"
@@ -149,22 +156,22 @@ async fn permanent_and_transient_failures_are_typed() {
     // No P1: the documented 403 becomes LicenceRequired, not a permission error.
     let t = tenant(&env.specs[0]);
     let e = env
-        .graph
+        .client
         .get_page(&t, &signins_url(&t, "v1.0", 1, now), deadline)
         .await
         .unwrap_err();
-    assert!(matches!(e, GraphError::LicenceRequired), "{e:?}");
+    assert!(matches!(e, SourceError::LicenceRequired), "{e:?}");
     assert!(!e.is_retryable());
 
     // Revoked consent: tokens come without roles.
     let t = tenant(&env.specs[1]);
     env.sim.revoke_consent(&t.id);
     let e = env
-        .graph
+        .client
         .get_page(&t, &signins_url(&t, "v1.0", 1, now), deadline)
         .await
         .unwrap_err();
-    assert_eq!(e.kind(), "consent_revoked", "{e:?}");
+    assert_eq!(e.kind().as_str(), "consent_revoked", "{e:?}");
 
     // Truncated JSON once: retried and then read; a foreign nextLink: refused, never followed.
     let t = tenant(&env.specs[2]);
@@ -176,12 +183,12 @@ async fn permanent_and_transient_failures_are_typed() {
         },
     );
     let page = env
-        .graph
+        .client
         .get_page(&t, &signins_url(&t, "beta", 1, now), deadline)
         .await
         .unwrap();
     assert!(!page.value.is_empty());
-    assert!(env.graph.stats(&t.id).retries >= 1);
+    assert!(env.client.stats(&t.id).retries >= 1);
     env.sim.set_faults(
         &t.id,
         Faults {
@@ -191,11 +198,16 @@ async fn permanent_and_transient_failures_are_typed() {
     );
     let before = env.sim.request_log().len();
     let e = env
-        .graph
-        .get_all(&t, &signins_url(&t, "beta", 6, now), deadline)
+        .client
+        .get_all(
+            &t,
+            Bucket::Reports,
+            &signins_url(&t, "beta", 6, now),
+            deadline,
+        )
         .await
         .unwrap_err();
-    assert!(matches!(e, GraphError::ForeignNextLink { .. }), "{e:?}");
+    assert!(matches!(e, SourceError::ForeignLink { .. }), "{e:?}");
     let after = env.sim.request_log();
     assert!(
         after[before..]
@@ -213,7 +225,7 @@ async fn permanent_and_transient_failures_are_typed() {
         },
     );
     let t_before = env.clock.now();
-    env.graph
+    env.client
         .get_page(
             &t,
             &signins_url(&t, "beta", 1, now),
@@ -234,10 +246,10 @@ async fn permanent_and_transient_failures_are_typed() {
     );
     let soon = env.clock.now() + TimeDelta::seconds(60);
     let e = env
-        .graph
+        .client
         .get_page(&t, &signins_url(&t, "beta", 1, now), soon)
         .await
         .unwrap_err();
-    assert!(matches!(e, GraphError::DeadlineExceeded), "{e:?}");
+    assert!(matches!(e, SourceError::DeadlineExceeded), "{e:?}");
     env.sim.shutdown().await;
 }

@@ -10,10 +10,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use chrono::TimeDelta;
+use itdr_shared::client::Rate;
 use itdr_shared::clock::Clock;
 use itdr_shared::cursor::{Cursor, CursorConfig};
 use itdr_shared::embedded::{MemoryDeadLetters, MemorySink, SqliteStore};
-use itdr_shared::graph::Rate;
 use itdr_shared::poll::{Crash, PollConfig, PollContext, PollJob, Step, StepHook, poll};
 use itdr_shared::store::CursorStore;
 use itdr_shared::{Cloud, Stream};
@@ -64,11 +64,11 @@ async fn run_case(seed: u64, crash_p: f64) {
         ..PollConfig::default()
     };
     let mut ctx = PollContext {
-        graph: env.graph.clone(),
+        client: env.client.clone(),
         cursors: Arc::new(store.clone()),
         sink: sink.clone(),
         dead_letters: Arc::new(MemoryDeadLetters::new()),
-        config: poll_cfg.clone(),
+        config: poll_cfg.clone().validated().unwrap(),
         hook: Some(hook.clone()),
     };
     let start = env.clock.now();

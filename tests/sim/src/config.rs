@@ -106,6 +106,14 @@ const TENANT_NAMES: [&str; 12] = [
 ];
 
 impl TenantSpec {
+    /// The app credential (client id and secret) the simulator accepts for this tenant.
+    pub fn app_credential(&self) -> itdr_shared::auth::AppCredential {
+        itdr_shared::auth::AppCredential::with_secret(
+            self.app_id.clone(),
+            itdr_shared::auth::SecretString::new(self.client_secret.clone()),
+        )
+    }
+
     /// A tenant with sensible defaults: deterministic GUID and domain derived from `seed_index`
     /// and the cloud, all four default roles, P1 but not P2, Exchange, 40 users, about 120
     /// sign-ins and 10 audit events per hour. Tenants of one cloud group share one app id

@@ -396,6 +396,16 @@ impl SimHandle {
         format!("http://{}", self.addr)
     }
 
+    /// The library's client-stack builder on `clock`, its Microsoft hosts sent to this
+    /// simulator (the one way tests and benches build a client).
+    pub fn stack_builder(
+        &self,
+        clock: itdr_shared::clock::SharedClock,
+    ) -> itdr_shared::stack::StackBuilder {
+        itdr_shared::stack::StackBuilder::new(clock)
+            .endpoint_override(itdr_shared::http::EndpointOverride::parse(&self.base_url()).ok())
+    }
+
     /// Every request so far, oldest first.
     pub fn request_log(&self) -> Vec<LoggedRequest> {
         lock(&self.state.log).clone()

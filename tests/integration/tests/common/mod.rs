@@ -6,13 +6,11 @@ pub mod ocsf;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use itdr_shared::auth::{AppCredential, PerTenantTokens, SecretString, TokenClient};
+use itdr_shared::auth::PerTenantTokens;
+use itdr_shared::client::{ApiClient, Rate};
 use itdr_shared::clock::{ManualClock, SharedClock};
-use itdr_shared::graph::{GraphClient, Pacer, Rate};
-use itdr_shared::http::{EndpointOverride, Transport};
 use itdr_sim::{SimConfig, SimHandle, Simulator, TenantSpec};
 
 pub fn t0() -> DateTime<Utc> {
@@ -22,7 +20,7 @@ pub fn t0() -> DateTime<Utc> {
 pub struct Env {
     pub sim: SimHandle,
     pub clock: ManualClock,
-    pub graph: Arc<GraphClient>,
+    pub client: Arc<ApiClient>,
     pub tokens: Arc<PerTenantTokens>,
     pub specs: Vec<TenantSpec>,
 }
@@ -33,32 +31,20 @@ pub async fn start(cfg: SimConfig, tenant_rate: Rate) -> Env {
     let specs = cfg.tenants.clone();
     let bind: SocketAddr = ([127, 0, 0, 1], 0).into();
     let sim = Simulator::start(cfg, shared.clone(), bind).await.unwrap();
-    let transport = Transport::new(
-        Duration::from_secs(30),
-        Some(EndpointOverride::parse(&sim.base_url()).unwrap()),
-    )
-    .unwrap();
-    let tokens = Arc::new(PerTenantTokens::new(TokenClient::new(
-        transport.clone(),
-        shared.clone(),
-    )));
+    let stack = sim
+        .stack_builder(shared)
+        .reports_per_tenant(tenant_rate)
+        .jitter_seed(11)
+        .build()
+        .unwrap();
     for s in &specs {
-        tokens.set(
-            &s.tenant_id,
-            AppCredential::with_secret(
-                s.app_id.clone(),
-                SecretString::new(s.client_secret.clone()),
-            ),
-        );
+        stack.tokens.set(&s.tenant_id, s.app_credential());
     }
-    let pacer = Pacer::new(shared.clone(), tenant_rate, None);
-    let graph =
-        Arc::new(GraphClient::new(transport, tokens.clone(), shared, pacer).with_jitter_seed(11));
     Env {
         sim,
         clock,
-        graph,
-        tokens,
+        client: stack.client,
+        tokens: stack.tokens,
         specs,
     }
 }

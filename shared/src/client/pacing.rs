@@ -1,10 +1,13 @@
-//! Request pacing for the Entra reporting APIs, and backoff.
+//! Request pacing per Microsoft throttling bucket, and backoff.
 //!
-//! Microsoft allows 5 requests per 10 s per app per tenant, and 122 requests per 10 s per app
-//! across all tenants. [`Pacer`] keeps a sliding window per tenant and one for the whole
-//! process (a configured share of the app-wide limit), and makes callers wait through the
-//! injected [`Clock`](crate::clock::Clock) until both have room. A 429 blocks the bucket it names until
-//! `Retry-After` has passed, so nobody in this process retries blindly into it.
+//! Microsoft counts requests in separate budgets ([`Bucket`]): the Entra reporting APIs
+//! (sign-ins, directory audits: 5 requests per 10 s per app per tenant, and 122 per 10 s per
+//! app across all tenants), the directory APIs (users, service principals, roles), the Outlook
+//! APIs (inbox rules) and the Management Activity API. Every source names its bucket. [`Pacer`]
+//! keeps a sliding window per (bucket, tenant), and one for the whole process on the reporting
+//! bucket (a configured share of the app-wide limit), and makes callers wait through the
+//! injected [`Clock`](crate::clock::Clock) until both have room. A 429 blocks the bucket it
+//! names until `Retry-After` has passed, so nobody in this process retries blindly into it.
 //!
 //! Waiting is bounded by a deadline: a caller that cannot get a slot in time gets
 //! [`PaceError::Deadline`] instead of being killed mid-call.
@@ -39,6 +42,59 @@ impl Rate {
         requests: 122,
         window: Duration::from_secs(10),
     };
+}
+
+/// A throttling budget Microsoft counts on its own. Each source declares the bucket its
+/// requests are counted in, so a busy stream of one API never slows a stream of another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Bucket {
+    /// The Entra reporting APIs: `auditLogs/signIns`, `auditLogs/directoryAudits`,
+    /// authentication-method registration reports.
+    Reports,
+    /// The directory (identity and access) APIs: users, groups, service principals, grants,
+    /// role assignments, policies. A token bucket in resource units per app and tenant.
+    Directory,
+    /// The Outlook APIs (mailbox settings and inbox rules), limited per mailbox.
+    Outlook,
+    /// The Office 365 Management Activity API, limited per tenant and publisher.
+    ManagementActivity,
+}
+
+impl Bucket {
+    /// Every bucket.
+    pub const ALL: [Bucket; 4] = [
+        Bucket::Reports,
+        Bucket::Directory,
+        Bucket::Outlook,
+        Bucket::ManagementActivity,
+    ];
+
+    /// Stable name for logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Bucket::Reports => "reports",
+            Bucket::Directory => "directory",
+            Bucket::Outlook => "outlook",
+            Bucket::ManagementActivity => "management_activity",
+        }
+    }
+
+    /// The per-tenant rate this process keeps to by default. Reports: Microsoft's 5 per 10 s.
+    /// Directory: the smallest tenants get 3,500 resource units per 10 s and a read costs 1 to
+    /// 5 units, so 100 requests per 10 s stays well inside. Outlook: 10,000 requests per 10
+    /// minutes per mailbox; 100 per 10 s per tenant keeps one mailbox below it. Management
+    /// Activity: 2,000 requests per minute per tenant; 200 per 10 s keeps a margin.
+    pub fn per_tenant(self) -> Rate {
+        let requests = match self {
+            Bucket::Reports => return Rate::REPORTS_PER_TENANT,
+            Bucket::Directory | Bucket::Outlook => 100,
+            Bucket::ManagementActivity => 200,
+        };
+        Rate {
+            requests,
+            window: Duration::from_secs(10),
+        }
+    }
 }
 
 /// Who is asking for a request slot. Regular passes keep events fresh and come first;
@@ -118,70 +174,84 @@ impl Window {
     }
 }
 
-/// Sliding-window pacer per tenant plus one process-wide window.
+/// Sliding-window pacer per (bucket, tenant), plus one process-wide window on the reporting
+/// bucket.
 #[derive(Debug)]
 pub struct Pacer {
     clock: SharedClock,
-    per_tenant: Rate,
+    reports_per_tenant: Rate,
     app: Option<Rate>,
     state: Mutex<PacerState>,
 }
 
 #[derive(Debug, Default)]
 struct PacerState {
-    tenants: HashMap<String, Window>,
+    tenants: HashMap<(Bucket, String), Window>,
     app: Window,
 }
 
 impl Pacer {
-    /// A pacer with the given per-tenant rate and an optional process-wide rate.
-    pub fn new(clock: SharedClock, per_tenant: Rate, app: Option<Rate>) -> Arc<Self> {
+    /// A pacer with the given per-tenant rate of the reporting bucket and an optional
+    /// process-wide rate on it; the other buckets use [`Bucket::per_tenant`].
+    pub fn new(clock: SharedClock, reports_per_tenant: Rate, app: Option<Rate>) -> Arc<Self> {
         Arc::new(Self {
             clock,
-            per_tenant,
+            reports_per_tenant,
             app,
             state: Mutex::new(PacerState::default()),
         })
+    }
+
+    fn rate(&self, bucket: Bucket) -> Rate {
+        match bucket {
+            Bucket::Reports => self.reports_per_tenant,
+            other => other.per_tenant(),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, PacerState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Waits for a slot for `tenant` (and the app window), or fails at `deadline`.
+    /// Waits for a slot for `tenant` in the reporting bucket (and the app window), or fails
+    /// at `deadline`.
     pub async fn acquire(&self, tenant: &str, deadline: DateTime<Utc>) -> Result<(), PaceError> {
-        self.acquire_as(tenant, deadline, Priority::Regular).await
+        self.acquire_as(Bucket::Reports, tenant, deadline, Priority::Regular)
+            .await
     }
 
-    /// Like [`Pacer::acquire`], for a request of the given priority: a background request
-    /// needs room in the app window below its reserve.
+    /// Waits for a slot for `tenant` in `bucket`, at the given priority: on the reporting
+    /// bucket a background request needs room in the app window below its reserve.
     pub async fn acquire_as(
         &self,
+        bucket: Bucket,
         tenant: &str,
         deadline: DateTime<Utc>,
         priority: Priority,
     ) -> Result<(), PaceError> {
+        let key = (bucket, tenant.to_string());
+        let rate = self.rate(bucket);
+        let app = self.app.filter(|_| bucket == Bucket::Reports);
         loop {
             let now = self.clock.now();
             let at = {
                 let mut st = self.lock();
-                let per_tenant = self.per_tenant;
                 let t_at = st
                     .tenants
-                    .entry(tenant.to_string())
+                    .entry(key.clone())
                     .or_default()
-                    .next_slot(per_tenant, now);
-                let a_at = match (self.app, priority) {
+                    .next_slot(rate, now);
+                let a_at = match (app, priority) {
                     (Some(rate), Priority::Regular) => st.app.next_slot(rate, now),
                     (Some(rate), Priority::Background) => st.app.next_slot(rate.background(), now),
                     (None, _) => now,
                 };
                 let at = t_at.max(a_at);
                 if at <= now {
-                    if let Some(w) = st.tenants.get_mut(tenant) {
+                    if let Some(w) = st.tenants.get_mut(&key) {
                         w.sent.push_back(now);
                     }
-                    if self.app.is_some() {
+                    if app.is_some() {
                         st.app.sent.push_back(now);
                     }
                     return Ok(());
@@ -196,10 +266,10 @@ impl Pacer {
         }
     }
 
-    /// Microsoft throttled `tenant`: hold its bucket until `until`.
-    pub fn block_tenant(&self, tenant: &str, until: DateTime<Utc>) {
+    /// Microsoft throttled `tenant` in `bucket`: hold that bucket until `until`.
+    pub fn block_tenant(&self, bucket: Bucket, tenant: &str, until: DateTime<Utc>) {
         let mut st = self.lock();
-        let w = st.tenants.entry(tenant.to_string()).or_default();
+        let w = st.tenants.entry((bucket, tenant.to_string())).or_default();
         w.blocked_until = Some(w.blocked_until.map_or(until, |b| b.max(until)));
     }
 
@@ -207,20 +277,6 @@ impl Pacer {
     pub fn block_app(&self, until: DateTime<Utc>) {
         let mut st = self.lock();
         st.app.blocked_until = Some(st.app.blocked_until.map_or(until, |b| b.max(until)));
-    }
-
-    /// Requests sent for `tenant` within the current window (for tests and status).
-    pub fn in_window(&self, tenant: &str) -> usize {
-        let now = self.clock.now();
-        let mut st = self.lock();
-        let rate = self.per_tenant;
-        match st.tenants.get_mut(tenant) {
-            Some(w) => {
-                let _ = w.next_slot(rate, now);
-                w.sent.len()
-            }
-            None => 0,
-        }
     }
 }
 
@@ -379,7 +435,7 @@ mod tests {
     async fn blocked_bucket_waits_and_deadline_is_respected() {
         let clock = ManualClock::new(t0());
         let p = Pacer::new(Arc::new(clock.clone()), Rate::REPORTS_PER_TENANT, None);
-        p.block_tenant("t1", t0() + TimeDelta::seconds(30));
+        p.block_tenant(Bucket::Reports, "t1", t0() + TimeDelta::seconds(30));
         let r = p.acquire("t1", t0() + TimeDelta::seconds(10)).await;
         assert_eq!(r, Err(PaceError::Deadline));
         assert_eq!(clock.now(), t0(), "gave up without waiting");
@@ -416,26 +472,38 @@ mod tests {
         let deadline = t0() + TimeDelta::hours(1);
         // Many tenants backfilling at once take only 15 of the 20 slots.
         for i in 0..15 {
-            p.acquire_as(&format!("new{i}"), deadline, Priority::Background)
-                .await
-                .ok();
+            p.acquire_as(
+                Bucket::Reports,
+                &format!("new{i}"),
+                deadline,
+                Priority::Background,
+            )
+            .await
+            .ok();
         }
         assert_eq!(clock.now(), t0());
         // A 16th background request would have to wait ...
         let short = t0() + TimeDelta::seconds(5);
         assert_eq!(
-            p.acquire_as("new15", short, Priority::Background).await,
+            p.acquire_as(Bucket::Reports, "new15", short, Priority::Background)
+                .await,
             Err(PaceError::Deadline)
         );
         // ... while regular polls of other tenants still go at once.
         for i in 0..5 {
-            p.acquire_as(&format!("old{i}"), short, Priority::Regular)
-                .await
-                .ok();
+            p.acquire_as(
+                Bucket::Reports,
+                &format!("old{i}"),
+                short,
+                Priority::Regular,
+            )
+            .await
+            .ok();
         }
         assert_eq!(clock.now(), t0(), "regular polls were not delayed");
         assert_eq!(
-            p.acquire_as("old9", short, Priority::Regular).await,
+            p.acquire_as(Bucket::Reports, "old9", short, Priority::Regular)
+                .await,
             Err(PaceError::Deadline),
             "the whole window is still bounded"
         );

@@ -1,17 +1,20 @@
-//! Typed Graph errors, each classified retryable or permanent.
+//! Typed errors of the Microsoft APIs (Graph, the Management Activity API), each classified
+//! retryable or permanent, with its [`FailureKind`].
 
 use std::time::Duration;
 
 use crate::auth::AuthError;
+use crate::cloud::Api;
+use crate::health::FailureKind;
 
-/// Everything that can go wrong calling Microsoft Graph for one tenant.
+/// Everything that can go wrong calling a Microsoft API for one tenant.
 ///
 /// No variant carries a response body, a token or a URL query: only status codes, Graph's
 /// error `code` (a short identifier), hosts and byte offsets.
 #[derive(Debug, thiserror::Error)]
-pub enum GraphError {
+pub enum SourceError {
     /// 429: the request budget is spent. `retry_after` is Microsoft's `Retry-After`, if any.
-    #[error("throttled by Microsoft Graph (retry after {retry_after:?})")]
+    #[error("throttled by Microsoft (retry after {retry_after:?})")]
     Throttled {
         /// The wait Microsoft asked for.
         retry_after: Option<Duration>,
@@ -59,7 +62,7 @@ pub enum GraphError {
         /// Short description without any URL or body.
         detail: String,
     },
-    /// The body is not the JSON Graph promised (truncated or garbled).
+    /// The body is not the JSON the API promised (truncated or garbled).
     #[error("response is not valid JSON at byte {offset} (line {line}, column {column})")]
     Decode {
         /// Byte offset of the first problem.
@@ -69,12 +72,15 @@ pub enum GraphError {
         /// Column of the problem (1-based).
         column: usize,
     },
-    /// An `@odata.nextLink` pointing outside the tenant's own Graph host. Never followed.
-    #[error("refused nextLink to {host:?}: not this tenant's Graph host {expected}")]
-    ForeignNextLink {
+    /// A paging link or content URI pointing outside the API's host in the tenant's cloud
+    /// (`@odata.nextLink`, `NextPageUri`, `contentUri`). Never followed.
+    #[error("refused link to {host:?}: not this tenant's {api} host {expected}")]
+    ForeignLink {
+        /// The API the link was for.
+        api: Api,
         /// The host the link pointed to (or the scheme problem).
         host: String,
-        /// The tenant's Graph host.
+        /// The API's host in the tenant's cloud.
         expected: &'static str,
     },
     /// The call's deadline would pass before a retry or wait could finish.
@@ -88,49 +94,49 @@ pub enum GraphError {
     Unsupported(&'static str),
 }
 
-impl GraphError {
+impl SourceError {
     /// Whether the same request may succeed later without anyone changing anything.
     pub fn is_retryable(&self) -> bool {
         match self {
-            GraphError::Throttled { .. }
-            | GraphError::Transient { .. }
-            | GraphError::Decode { .. }
-            | GraphError::DeadlineExceeded => true,
-            GraphError::Unauthorized { .. } => true,
-            GraphError::Auth(a) => a.is_retryable(),
-            GraphError::ConsentRevoked
-            | GraphError::LicenceRequired
-            | GraphError::Forbidden { .. }
-            | GraphError::NotFound { .. }
-            | GraphError::BadRequest { .. }
-            | GraphError::ForeignNextLink { .. }
-            | GraphError::Unsupported(_) => false,
+            SourceError::Throttled { .. }
+            | SourceError::Transient { .. }
+            | SourceError::Decode { .. }
+            | SourceError::DeadlineExceeded => true,
+            SourceError::Unauthorized { .. } => true,
+            SourceError::Auth(a) => a.is_retryable(),
+            SourceError::ConsentRevoked
+            | SourceError::LicenceRequired
+            | SourceError::Forbidden { .. }
+            | SourceError::NotFound { .. }
+            | SourceError::BadRequest { .. }
+            | SourceError::ForeignLink { .. }
+            | SourceError::Unsupported(_) => false,
         }
     }
 
-    /// A short stable name for health records and metrics (bounded label values).
-    pub fn kind(&self) -> &'static str {
+    /// The failure kind for health records and metrics.
+    pub fn kind(&self) -> FailureKind {
         match self {
-            GraphError::Throttled { .. } => "throttled",
-            GraphError::Unauthorized { .. } => "unauthorized",
-            GraphError::ConsentRevoked => "consent_revoked",
-            GraphError::LicenceRequired => "licence_required",
-            GraphError::Forbidden { .. } => "forbidden",
-            GraphError::NotFound { .. } => "not_found",
-            GraphError::BadRequest { .. } => "bad_request",
-            GraphError::Transient { .. } => "transient",
-            GraphError::Decode { .. } => "decode",
-            GraphError::ForeignNextLink { .. } => "foreign_next_link",
-            GraphError::DeadlineExceeded => "deadline",
-            GraphError::Auth(a) => a.kind(),
-            GraphError::Unsupported(_) => "unsupported",
+            SourceError::Throttled { .. } => FailureKind::Throttled,
+            SourceError::Unauthorized { .. } => FailureKind::Unauthorized,
+            SourceError::ConsentRevoked => FailureKind::ConsentRevoked,
+            SourceError::LicenceRequired => FailureKind::LicenceRequired,
+            SourceError::Forbidden { .. } => FailureKind::Forbidden,
+            SourceError::NotFound { .. } => FailureKind::NotFound,
+            SourceError::BadRequest { .. } => FailureKind::BadRequest,
+            SourceError::Transient { .. } => FailureKind::Transient,
+            SourceError::Decode { .. } => FailureKind::Decode,
+            SourceError::ForeignLink { .. } => FailureKind::ForeignLink,
+            SourceError::DeadlineExceeded => FailureKind::Deadline,
+            SourceError::Auth(a) => a.kind(),
+            SourceError::Unsupported(_) => FailureKind::Unsupported,
         }
     }
 
     /// The wait Microsoft asked for, if any.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            GraphError::Throttled { retry_after } | GraphError::Transient { retry_after, .. } => {
+            SourceError::Throttled { retry_after } | SourceError::Transient { retry_after, .. } => {
                 *retry_after
             }
             _ => None,
@@ -138,12 +144,12 @@ impl GraphError {
     }
 }
 
-/// Builds a [`GraphError::Decode`] from a serde_json error and the body it failed on, without
+/// Builds a [`SourceError::Decode`] from a serde_json error and the body it failed on, without
 /// keeping any of the body.
-pub fn decode_error(err: &serde_json::Error, body: &[u8]) -> GraphError {
+pub fn decode_error(err: &serde_json::Error, body: &[u8]) -> SourceError {
     let line = err.line();
     let column = err.column();
-    GraphError::Decode {
+    SourceError::Decode {
         offset: crate::http::json_error_offset(body, line, column),
         line,
         column,
@@ -156,17 +162,21 @@ mod tests {
 
     #[test]
     fn classification() {
-        assert!(GraphError::Throttled { retry_after: None }.is_retryable());
-        assert!(!GraphError::LicenceRequired.is_retryable());
-        assert!(!GraphError::ConsentRevoked.is_retryable());
+        assert!(SourceError::Throttled { retry_after: None }.is_retryable());
+        assert!(!SourceError::LicenceRequired.is_retryable());
+        assert!(!SourceError::ConsentRevoked.is_retryable());
         assert!(
-            !GraphError::ForeignNextLink {
+            !SourceError::ForeignLink {
+                api: Api::Graph,
                 host: "x".into(),
                 expected: "graph.microsoft.com"
             }
             .is_retryable()
         );
-        assert_eq!(GraphError::LicenceRequired.kind(), "licence_required");
+        assert_eq!(
+            SourceError::LicenceRequired.kind(),
+            FailureKind::LicenceRequired
+        );
     }
 
     #[test]
@@ -175,7 +185,7 @@ mod tests {
         let err = serde_json::from_slice::<serde_json::Value>(body).err();
         let Some(err) = err else { panic!("must fail") };
         let g = decode_error(&err, body);
-        let GraphError::Decode { offset, .. } = g else {
+        let SourceError::Decode { offset, .. } = g else {
             panic!("decode")
         };
         assert!(offset + 1 >= body.len() && offset <= body.len(), "{offset}");

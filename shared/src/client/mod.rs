@@ -1,0 +1,760 @@
+//! The client of Microsoft's REST APIs (Graph, the Management Activity API): app-only calls
+//! with paging, throttling, retries and deadlines. One driver for every source; each source
+//! decodes its own records.
+//!
+//! - Every URL is built from the tenant's [`Cloud`] and the [`Api`] it calls. Paging links
+//!   (`@odata.nextLink`, `NextPageUri`) and content URIs are followed only when their scheme is
+//!   `https` and their host is that API's host in the tenant's own cloud; anything else is
+//!   [`SourceError::ForeignLink`] and is never requested.
+//! - Tokens come from the injected [`TokenSource`] for the API's scope in the tenant's cloud.
+//! - 429 and 503 honour `Retry-After`; without it the client backs off exponentially with full
+//!   jitter, first retry at least 5 s later ([`Backoff`]). The throttled tenant's [`Bucket`] in
+//!   the [`Pacer`] is blocked for the same time, so concurrent calls for that tenant wait too.
+//! - Every call has a deadline (the Lambda's remaining time). When a wait would pass it, the
+//!   call returns [`SourceError::DeadlineExceeded`] instead of being killed mid-flight.
+//! - All waiting goes through the injected clock.
+
+pub mod error;
+pub mod pacing;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue};
+use serde::Deserialize;
+use url::Url;
+
+use crate::auth::TokenSource;
+use crate::clock::{SharedClock, to_delta};
+use crate::cloud::{Api, Cloud};
+use crate::http::{HttpResponse, Transport, TransportError};
+
+pub use error::SourceError;
+pub use pacing::{
+    BACKGROUND_RESERVE, Backoff, Bucket, PaceError, Pacer, Priority, Rate, RequestBudget,
+};
+
+/// The tenant a call is made for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tenant {
+    /// Tenant GUID.
+    pub id: String,
+    /// The tenant's national cloud.
+    pub cloud: Cloud,
+}
+
+/// One page of a Graph collection.
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    /// The records on the page (possibly none, even when more pages follow).
+    pub value: Vec<serde_json::Value>,
+    /// The validated link to the next page.
+    pub next_link: Option<Url>,
+    /// Size of the response body in bytes.
+    pub bytes: usize,
+    /// What getting the page cost.
+    pub cost: CallCost,
+}
+
+#[derive(Deserialize)]
+struct RawPage {
+    #[serde(default)]
+    value: Vec<serde_json::Value>,
+    #[serde(rename = "@odata.nextLink", default)]
+    next_link: Option<String>,
+}
+
+/// The error body Graph and the Management Activity API share: `{"error":{"code","message"}}`.
+#[derive(Deserialize, Default)]
+pub(crate) struct ErrorBody {
+    #[serde(default)]
+    pub(crate) error: ErrorInner,
+}
+
+#[derive(Deserialize, Default)]
+pub(crate) struct ErrorInner {
+    #[serde(default)]
+    pub(crate) code: String,
+    #[serde(default)]
+    pub(crate) message: String,
+}
+
+/// Counters of what one client did (for summaries and tests).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CallStats {
+    /// HTTP requests sent.
+    pub requests: u64,
+    /// 429 responses received.
+    pub throttled: u64,
+    /// Retries made (any cause).
+    pub retries: u64,
+}
+
+/// What one call cost: HTTP requests sent (retries included) and throttling answers among them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CallCost {
+    /// Requests sent.
+    pub requests: u32,
+    /// Of those, answered with a throttling response.
+    pub throttled: u32,
+}
+
+impl CallCost {
+    /// Adds another call's cost.
+    pub fn add(&mut self, other: CallCost) {
+        self.requests = self.requests.saturating_add(other.requests);
+        self.throttled = self.throttled.saturating_add(other.throttled);
+    }
+}
+
+/// One call: which API, which throttling bucket, which URL, by when.
+#[derive(Debug, Clone)]
+pub struct Call<'a> {
+    /// The tenant the call is for (its cloud decides the host and the token).
+    pub tenant: &'a Tenant,
+    /// The API called.
+    pub api: Api,
+    /// The throttling budget the request is counted in.
+    pub bucket: Bucket,
+    /// GET or POST.
+    pub method: reqwest::Method,
+    /// The URL; its host must be the API's host in the tenant's cloud.
+    pub url: &'a Url,
+    /// Give up when this passes.
+    pub deadline: DateTime<Utc>,
+    /// Pacing priority (sweeps and backfills are background).
+    pub priority: Priority,
+}
+
+impl<'a> Call<'a> {
+    /// A regular-priority GET.
+    pub fn get(
+        tenant: &'a Tenant,
+        api: Api,
+        bucket: Bucket,
+        url: &'a Url,
+        deadline: DateTime<Utc>,
+    ) -> Self {
+        Call {
+            tenant,
+            api,
+            bucket,
+            method: reqwest::Method::GET,
+            url,
+            deadline,
+            priority: Priority::Regular,
+        }
+    }
+
+    /// The same call at another pacing priority.
+    pub fn with_priority(mut self, priority: Priority) -> Self {
+        self.priority = priority;
+        self
+    }
+}
+
+/// A successful response (2xx), its body read.
+#[derive(Debug, Clone)]
+pub struct Response {
+    /// Status.
+    pub status: u16,
+    /// The response.
+    pub http: HttpResponse,
+    /// What it cost.
+    pub cost: CallCost,
+}
+
+/// Classifies a non-2xx response of an API into an error.
+type Classifier = fn(u16, &ErrorInner, Option<Duration>) -> SourceError;
+
+/// The client of Microsoft's APIs. Cheap to share behind an `Arc`.
+pub struct ApiClient {
+    transport: Transport,
+    tokens: Arc<dyn TokenSource>,
+    clock: SharedClock,
+    pacer: Arc<Pacer>,
+    budget: Option<Arc<dyn RequestBudget>>,
+    backoff: Backoff,
+    rng: Mutex<StdRng>,
+    stats: Mutex<std::collections::HashMap<String, CallStats>>,
+}
+
+impl std::fmt::Debug for ApiClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiClient")
+            .field("backoff", &self.backoff)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ApiClient {
+    /// A client using `transport`, `tokens` and `pacer`, waiting through `clock`. Build one
+    /// with [`crate::stack::StackBuilder`] rather than by hand.
+    pub fn new(
+        transport: Transport,
+        tokens: Arc<dyn TokenSource>,
+        clock: SharedClock,
+        pacer: Arc<Pacer>,
+    ) -> Self {
+        Self {
+            transport,
+            tokens,
+            clock,
+            pacer,
+            budget: None,
+            backoff: Backoff::default(),
+            rng: Mutex::new(StdRng::from_os_rng()),
+            stats: Mutex::new(Default::default()),
+        }
+    }
+
+    /// Adds a fleet-wide request budget consulted before every request of the reporting
+    /// bucket (Microsoft's per-app limit across all tenants).
+    pub fn with_budget(mut self, budget: Arc<dyn RequestBudget>) -> Self {
+        self.budget = Some(budget);
+        self
+    }
+
+    /// Replaces the backoff policy.
+    pub fn with_backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// Seeds the jitter (tests).
+    pub fn with_jitter_seed(self, seed: u64) -> Self {
+        if let Ok(mut r) = self.rng.lock() {
+            *r = StdRng::seed_from_u64(seed);
+        }
+        self
+    }
+
+    /// The clock this client waits on.
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    /// The pacer this client uses.
+    pub fn pacer(&self) -> &Arc<Pacer> {
+        &self.pacer
+    }
+
+    /// The token source this client uses.
+    pub fn tokens(&self) -> &Arc<dyn TokenSource> {
+        &self.tokens
+    }
+
+    /// Counters for one tenant.
+    pub fn stats(&self, tenant_id: &str) -> CallStats {
+        self.stats
+            .lock()
+            .map(|s| s.get(tenant_id).copied().unwrap_or_default())
+            .unwrap_or_default()
+    }
+
+    fn bump(&self, tenant_id: &str, f: impl FnOnce(&mut CallStats)) {
+        if let Ok(mut s) = self.stats.lock() {
+            f(s.entry(tenant_id.to_string()).or_default());
+        }
+    }
+
+    /// The URL of `path` on `api`'s host in the tenant's cloud, with query pairs.
+    pub fn url(
+        tenant: &Tenant,
+        api: Api,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<Url, SourceError> {
+        let host = api
+            .host(tenant.cloud)
+            .ok_or(SourceError::Unsupported(api.as_str()))?;
+        let base = format!("https://{host}/{}", path.trim_start_matches('/'));
+        let mut url = Url::parse(&base).map_err(|_| SourceError::BadRequest {
+            status: 0,
+            code: "invalid_path".into(),
+        })?;
+        if !query.is_empty() {
+            // Graph expects `$filter=...` with spaces encoded; keep `$` literal.
+            let q = query
+                .iter()
+                .map(|(k, v)| format!("{k}={}", encode_query_value(v)))
+                .collect::<Vec<_>>()
+                .join("&");
+            url.set_query(Some(&q));
+        }
+        Ok(url)
+    }
+
+    /// Checks that `link` may be followed for `tenant` on `api`: `https`, no port, no user
+    /// information, and exactly the API's host in the tenant's cloud.
+    pub fn validate_link(tenant: &Tenant, api: Api, link: &str) -> Result<Url, SourceError> {
+        let expected = api.host(tenant.cloud).unwrap_or("<none>");
+        let url = Url::parse(link).map_err(|_| SourceError::ForeignLink {
+            api,
+            host: "<unparseable>".into(),
+            expected,
+        })?;
+        let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+        if url.scheme() != "https"
+            || !host.eq_ignore_ascii_case(expected)
+            || url.port().is_some()
+            || !url.username().is_empty()
+            || url.password().is_some()
+        {
+            return Err(SourceError::ForeignLink {
+                api,
+                host: if url.scheme() == "https" {
+                    host
+                } else {
+                    format!("{}://{host}", url.scheme())
+                },
+                expected,
+            });
+        }
+        Ok(url)
+    }
+
+    /// Sends `call`, retrying retryable failures within its deadline, and returns the first
+    /// 2xx response. Other responses become errors the way the call's API reports them.
+    pub async fn send(&self, call: &Call<'_>) -> Result<Response, SourceError> {
+        self.send_with(call, |_| Ok(()))
+            .await
+            .map(|(resp, ())| resp)
+    }
+
+    /// Like [`ApiClient::send`], decoding the response with `parse` inside the retry loop: a
+    /// body that fails to decode with a retryable error (truncated JSON) is fetched again.
+    pub async fn send_with<T>(
+        &self,
+        call: &Call<'_>,
+        parse: impl Fn(&HttpResponse) -> Result<T, SourceError>,
+    ) -> Result<(Response, T), SourceError> {
+        let classify: Classifier = match call.api {
+            Api::Graph => classify_graph,
+            Api::ManagementActivity => classify_management,
+        };
+        let tenant = call.tenant;
+        let mut cost = CallCost::default();
+        let mut attempt: u32 = 0;
+        let mut reauthorized = false;
+        loop {
+            let result = self
+                .try_once(call, classify, &mut cost)
+                .await
+                .and_then(|http| parse(&http).map(|t| (http, t)));
+            let err = match result {
+                Ok((http, t)) => {
+                    return Ok((
+                        Response {
+                            status: http.status,
+                            http,
+                            cost,
+                        },
+                        t,
+                    ));
+                }
+                Err(e) => e,
+            };
+            match &err {
+                SourceError::Unauthorized { .. } if !reauthorized => {
+                    // A rejected token: drop it and try once with a fresh one.
+                    self.tokens.invalidate(tenant.cloud, &tenant.id);
+                    reauthorized = true;
+                    continue;
+                }
+                SourceError::Unauthorized { .. } => return Err(err),
+                SourceError::DeadlineExceeded => return Err(err),
+                e if !e.is_retryable() => return Err(err),
+                _ => {}
+            }
+            attempt += 1;
+            if attempt >= self.backoff.max_attempts {
+                return Err(err);
+            }
+            let wait = match err.retry_after() {
+                Some(ra) => ra,
+                None => {
+                    let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
+                    self.backoff.delay(attempt - 1, &mut *rng)
+                }
+            };
+            let now = self.clock.now();
+            let until = now + to_delta(wait);
+            if matches!(err, SourceError::Throttled { .. }) {
+                self.pacer.block_tenant(call.bucket, &tenant.id, until);
+            }
+            if until > call.deadline {
+                tracing::warn!(tenant = %tenant.id, api = %call.api, kind = %err.kind(), "retry would pass the deadline");
+                return Err(SourceError::DeadlineExceeded);
+            }
+            tracing::warn!(tenant = %tenant.id, api = %call.api, kind = %err.kind(), attempt, wait_ms = wait.as_millis() as u64, "request failed, retrying");
+            self.bump(&tenant.id, |s| s.retries += 1);
+            self.clock.sleep(wait).await;
+        }
+    }
+
+    async fn try_once(
+        &self,
+        call: &Call<'_>,
+        classify: Classifier,
+        cost: &mut CallCost,
+    ) -> Result<HttpResponse, SourceError> {
+        let tenant = call.tenant;
+        if self.clock.now() >= call.deadline {
+            return Err(SourceError::DeadlineExceeded);
+        }
+        let token = self
+            .tokens
+            .token(tenant.cloud, &tenant.id, call.api)
+            .await?;
+        if token.roles.is_empty() {
+            return Err(SourceError::ConsentRevoked);
+        }
+        self.pacer
+            .acquire_as(call.bucket, &tenant.id, call.deadline, call.priority)
+            .await
+            .map_err(|_| SourceError::DeadlineExceeded)?;
+        if call.bucket == Bucket::Reports
+            && let Some(b) = &self.budget
+        {
+            b.acquire(call.deadline)
+                .await
+                .map_err(|_| SourceError::DeadlineExceeded)?;
+        }
+        let mut headers = HeaderMap::new();
+        let mut bearer = HeaderValue::from_str(&format!("Bearer {}", token.secret.expose()))
+            .map_err(|_| SourceError::Unauthorized {
+                code: "malformed_token".into(),
+            })?;
+        bearer.set_sensitive(true);
+        headers.insert(AUTHORIZATION, bearer);
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        self.bump(&tenant.id, |s| s.requests += 1);
+        cost.requests = cost.requests.saturating_add(1);
+        let expected = call.api.host(tenant.cloud).unwrap_or("<none>");
+        let resp = self
+            .transport
+            .send(call.method.clone(), call.url, headers, None)
+            .await
+            .map_err(|e| match e {
+                TransportError::Timeout { .. } => SourceError::Transient {
+                    status: None,
+                    retry_after: None,
+                    detail: "timeout".into(),
+                },
+                TransportError::Connect { kind, .. } => SourceError::Transient {
+                    status: None,
+                    retry_after: None,
+                    detail: kind,
+                },
+                TransportError::ForeignHost { host } => SourceError::ForeignLink {
+                    api: call.api,
+                    host,
+                    expected,
+                },
+                TransportError::BadUrl => SourceError::ForeignLink {
+                    api: call.api,
+                    host: "<bad url>".into(),
+                    expected,
+                },
+            })?;
+        let now = self.clock.now();
+        let retry_after = resp
+            .header("retry-after")
+            .and_then(|v| pacing::parse_retry_after(v, now));
+        if (200..=299).contains(&resp.status) {
+            return Ok(resp);
+        }
+        let body: ErrorBody = serde_json::from_slice(&resp.body).unwrap_or_default();
+        let err = classify(resp.status, &body.error, retry_after);
+        if let SourceError::Throttled { retry_after } = &err {
+            self.bump(&tenant.id, |s| s.throttled += 1);
+            cost.throttled = cost.throttled.saturating_add(1);
+            if let (Some(ra), Some(b)) = (retry_after, &self.budget)
+                && call.bucket == Bucket::Reports
+                && is_app_scope(resp.header("x-ms-throttle-scope"))
+            {
+                b.block_until(now + to_delta(*ra));
+            }
+        }
+        Err(err)
+    }
+
+    /// GETs one page of a Graph collection (`value` and `@odata.nextLink`), retrying
+    /// retryable failures within `deadline`.
+    pub async fn get_page(
+        &self,
+        tenant: &Tenant,
+        url: &Url,
+        deadline: DateTime<Utc>,
+    ) -> Result<Page, SourceError> {
+        self.get_page_as(tenant, Bucket::Reports, url, deadline, Priority::Regular)
+            .await
+    }
+
+    /// [`ApiClient::get_page`] counted in `bucket`, at a pacing priority (sweeps and backfills
+    /// are [`Priority::Background`]).
+    pub async fn get_page_as(
+        &self,
+        tenant: &Tenant,
+        bucket: Bucket,
+        url: &Url,
+        deadline: DateTime<Utc>,
+        priority: Priority,
+    ) -> Result<Page, SourceError> {
+        let call = Call::get(tenant, Api::Graph, bucket, url, deadline).with_priority(priority);
+        let (resp, raw) = self
+            .send_with(&call, |http| {
+                serde_json::from_slice::<RawPage>(&http.body)
+                    .map_err(|e| error::decode_error(&e, &http.body))
+            })
+            .await?;
+        let next_link = match raw.next_link {
+            Some(l) => Some(Self::validate_link(tenant, Api::Graph, &l)?),
+            None => None,
+        };
+        Ok(Page {
+            value: raw.value,
+            next_link,
+            bytes: resp.http.body.len(),
+            cost: resp.cost,
+        })
+    }
+
+    /// Follows a Graph collection from `first` to its last page, returning every record. Stops
+    /// at the first error (pages already fetched are lost to the caller: use
+    /// [`Self::get_page_as`] for resumable work).
+    pub async fn get_all(
+        &self,
+        tenant: &Tenant,
+        bucket: Bucket,
+        first: &Url,
+        deadline: DateTime<Utc>,
+    ) -> Result<Vec<serde_json::Value>, SourceError> {
+        let mut out = Vec::new();
+        let mut next = Some(first.clone());
+        while let Some(url) = next {
+            let page = self
+                .get_page_as(tenant, bucket, &url, deadline, Priority::Regular)
+                .await?;
+            out.extend(page.value);
+            next = page.next_link;
+        }
+        Ok(out)
+    }
+}
+
+fn is_app_scope(scope: Option<&str>) -> bool {
+    // `x-ms-throttle-scope: <Scope>/<Limit>/<AppId>/<TenantId>`; an app-wide scope names no tenant.
+    scope.is_some_and(|s| {
+        let parts: Vec<&str> = s.split('/').collect();
+        parts.len() >= 3 && parts.get(3).is_none_or(|t| t.is_empty())
+    })
+}
+
+/// Graph's error responses.
+fn classify_graph(status: u16, err: &ErrorInner, retry_after: Option<Duration>) -> SourceError {
+    let code = if err.code.is_empty() {
+        format!("http_{status}")
+    } else {
+        err.code.clone()
+    };
+    match status {
+        401 => {
+            if err.message.contains("scp or roles claim") {
+                SourceError::ConsentRevoked
+            } else {
+                SourceError::Unauthorized { code }
+            }
+        }
+        403 => {
+            if code == "Authentication_RequestFromNonPremiumTenantOrB2CTenant" {
+                SourceError::LicenceRequired
+            } else if err.message.contains("scp or roles claim") {
+                SourceError::ConsentRevoked
+            } else {
+                SourceError::Forbidden { code }
+            }
+        }
+        404 => SourceError::NotFound { code },
+        429 => SourceError::Throttled { retry_after },
+        408 | 500..=599 => SourceError::Transient {
+            status: Some(status),
+            retry_after: if status == 503 || status == 504 || status == 500 {
+                retry_after
+            } else {
+                None
+            },
+            detail: code,
+        },
+        _ => SourceError::BadRequest { status, code },
+    }
+}
+
+/// The Management Activity API's error responses: Graph's shapes, plus `AF429` (throttled)
+/// sent with HTTP 403 and no `Retry-After`.
+fn classify_management(
+    status: u16,
+    err: &ErrorInner,
+    retry_after: Option<Duration>,
+) -> SourceError {
+    if status == 429 || err.code.eq_ignore_ascii_case("AF429") {
+        return SourceError::Throttled { retry_after };
+    }
+    if err.code.eq_ignore_ascii_case("AF50000") {
+        return SourceError::Transient {
+            status: Some(status),
+            retry_after,
+            detail: "AF50000".into(),
+        };
+    }
+    classify_graph(status, err, retry_after)
+}
+
+/// Percent-encodes a query value: spaces as `%20`, reserved characters encoded; `$`, `:`, `(`,
+/// `)` and `/` kept readable (the URL parser encodes `'` as `%27`, which Graph decodes).
+fn encode_query_value(v: &str) -> String {
+    use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+    const SET: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~')
+        .remove(b'$')
+        .remove(b':')
+        .remove(b'\'')
+        .remove(b'(')
+        .remove(b')')
+        .remove(b'/');
+    utf8_percent_encode(v, SET).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tenant(cloud: Cloud) -> Tenant {
+        Tenant {
+            id: "00000000-0000-0000-0000-000000000001".into(),
+            cloud,
+        }
+    }
+
+    #[test]
+    fn next_link_must_stay_on_the_tenants_graph_host() {
+        let t = tenant(Cloud::GccHigh);
+        assert!(
+            ApiClient::validate_link(
+                &t,
+                Api::Graph,
+                "https://graph.microsoft.us/beta/auditLogs/signIns?$skiptoken=x"
+            )
+            .is_ok()
+        );
+        for bad in [
+            "https://graph.microsoft.com/beta/auditLogs/signIns?$skiptoken=x",
+            "http://graph.microsoft.us/beta/auditLogs/signIns",
+            "https://graph.microsoft.us.evil.example/beta",
+            "https://graph.microsoft.us:8443/beta",
+            "https://user@graph.microsoft.us/beta",
+            "https://:pw@graph.microsoft.us/beta",
+            "https://evil.example/https://graph.microsoft.us/",
+            "/relative/only",
+        ] {
+            let r = ApiClient::validate_link(&t, Api::Graph, bad);
+            assert!(
+                matches!(r, Err(SourceError::ForeignLink { .. })),
+                "{bad} accepted"
+            );
+        }
+    }
+
+    #[test]
+    fn urls_use_the_clouds_graph_host_and_encode_filters() {
+        let t = tenant(Cloud::Dod);
+        let u = ApiClient::url(
+            &t,
+            Api::Graph,
+            "beta/auditLogs/signIns",
+            &[(
+                "$filter",
+                "createdDateTime ge 2026-01-01T00:00:00.000Z and signInEventTypes/any(t: t ne 'interactiveUser')"
+                    .to_string(),
+            )],
+        )
+        .map(|u| u.to_string())
+        .unwrap_or_default();
+        assert!(u.starts_with("https://dod-graph.microsoft.us/beta/auditLogs/signIns?$filter=createdDateTime%20ge%202026-01-01T00:00:00.000Z%20and%20signInEventTypes/any(t:%20t%20ne%20%27interactiveUser%27)"), "{u}");
+    }
+
+    #[test]
+    fn error_mapping() {
+        let e = |code: &str, message: &str| ErrorInner {
+            code: code.into(),
+            message: message.into(),
+        };
+        assert!(matches!(
+            classify_graph(
+                403,
+                &e("Authentication_RequestFromNonPremiumTenantOrB2CTenant", ""),
+                None
+            ),
+            SourceError::LicenceRequired
+        ));
+        assert!(matches!(
+            classify_graph(
+                401,
+                &e(
+                    "InvalidAuthenticationToken",
+                    "Either scp or roles claim need to be present in the token."
+                ),
+                None
+            ),
+            SourceError::ConsentRevoked
+        ));
+        assert!(matches!(
+            classify_graph(
+                403,
+                &e("Authorization_RequestDenied", "Insufficient privileges"),
+                None
+            ),
+            SourceError::Forbidden { .. }
+        ));
+        assert!(matches!(
+            classify_graph(404, &e("", ""), None),
+            SourceError::NotFound { .. }
+        ));
+        let t = classify_graph(
+            503,
+            &e("serviceNotAvailable", ""),
+            Some(Duration::from_secs(3)),
+        );
+        assert!(t.is_retryable());
+        assert_eq!(t.retry_after(), Some(Duration::from_secs(3)));
+        assert!(matches!(
+            classify_graph(400, &e("BadRequest", ""), None),
+            SourceError::BadRequest { .. }
+        ));
+        assert!(matches!(
+            classify_graph(429, &e("", ""), Some(Duration::from_secs(2))),
+            SourceError::Throttled {
+                retry_after: Some(_)
+            }
+        ));
+        // The Management Activity API throttles with AF429 on a 403, without Retry-After.
+        assert!(matches!(
+            classify_management(403, &e("AF429", "Too many requests. Method=GetBlob"), None),
+            SourceError::Throttled { retry_after: None }
+        ));
+        assert!(matches!(
+            classify_management(403, &e("AF10001", ""), None),
+            SourceError::Forbidden { .. }
+        ));
+        assert!(classify_management(500, &e("AF50000", ""), None).is_retryable());
+        assert!(is_app_scope(Some("Application/Limit/appid/")));
+        assert!(!is_app_scope(Some("Application/Limit/appid/tenantid")));
+    }
+}

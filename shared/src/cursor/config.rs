@@ -1,0 +1,189 @@
+//! The tunables of the cursor rules, validated once when a poller starts.
+
+use chrono::TimeDelta;
+use serde::{Deserialize, Serialize};
+
+/// Longest duration any setting may hold: no pass, horizon or retention reaches further.
+pub const MAX_DURATION_SECS: u64 = 400 * 86_400;
+
+/// A duration in seconds as a chrono delta, capped at [`MAX_DURATION_SECS`] so no
+/// configured or stored value can overflow date arithmetic.
+pub fn secs(n: u64) -> TimeDelta {
+    TimeDelta::seconds(i64::try_from(n.min(MAX_DURATION_SECS)).unwrap_or(0))
+}
+
+/// A configuration value out of its range. Names the setting and the rule, never more.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {rule}")]
+pub struct ConfigError {
+    /// The setting, e.g. `cursor.lookback_secs`.
+    pub field: &'static str,
+    /// The rule it breaks.
+    pub rule: String,
+}
+
+impl ConfigError {
+    /// A rule broken by `field`.
+    pub fn new(field: &'static str, rule: impl Into<String>) -> Self {
+        Self {
+            field,
+            rule: rule.into(),
+        }
+    }
+}
+
+/// Checks `lo <= value <= hi` for a setting.
+pub fn check_range(field: &'static str, value: u64, lo: u64, hi: u64) -> Result<(), ConfigError> {
+    if value < lo || value > hi {
+        return Err(ConfigError::new(
+            field,
+            format!("must be between {lo} and {hi}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Tunables of the cursor rules. All durations in seconds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CursorConfig {
+    /// How far each regular pass reaches back before the watermark.
+    pub lookback_secs: u64,
+    /// How often a sweep over the horizon starts.
+    pub sweep_interval_secs: u64,
+    /// How far a sweep reaches back: events visible within this delay are never lost.
+    pub horizon_secs: u64,
+    /// Width of a seen-set bucket; window bounds are aligned to it.
+    pub bucket_secs: u64,
+    /// Widest slice fetched and committed as one unit.
+    pub slice_secs: u64,
+    /// How far the first poll of a stream reaches back (its backfill); the tenant's retention
+    /// (7 or 30 days) clamps it. Default 30 days.
+    pub initial_lookback_secs: u64,
+    /// Upper bound for the packed fingerprints kept in one cursor.
+    pub max_seen_bytes: usize,
+}
+
+impl Default for CursorConfig {
+    fn default() -> Self {
+        Self {
+            lookback_secs: 30 * 60,
+            sweep_interval_secs: 3600,
+            horizon_secs: 24 * 3600,
+            bucket_secs: 60,
+            slice_secs: 3 * 3600,
+            initial_lookback_secs: 30 * 86_400,
+            max_seen_bytes: 256 * 1024,
+        }
+    }
+}
+
+impl CursorConfig {
+    /// Checks every value against its range and the rules that tie them together. Pollers call
+    /// it once, when their configuration is loaded (`PollConfig::validated`), never per poll.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check_range("cursor.bucket_secs", self.bucket_secs, 1, 3600)?;
+        check_range(
+            "cursor.slice_secs",
+            self.slice_secs,
+            self.bucket_secs,
+            7 * 86_400,
+        )?;
+        if !self.slice_secs.is_multiple_of(self.bucket_secs) {
+            return Err(ConfigError::new(
+                "cursor.slice_secs",
+                "must be a multiple of bucket_secs",
+            ));
+        }
+        check_range("cursor.lookback_secs", self.lookback_secs, 60, 7 * 86_400)?;
+        check_range(
+            "cursor.horizon_secs",
+            self.horizon_secs,
+            self.lookback_secs,
+            90 * 86_400,
+        )
+        .map_err(|_| {
+            ConfigError::new(
+                "cursor.horizon_secs",
+                "must be at least lookback_secs and at most 90 days",
+            )
+        })?;
+        check_range(
+            "cursor.sweep_interval_secs",
+            self.sweep_interval_secs,
+            1,
+            self.horizon_secs,
+        )
+        .map_err(|_| {
+            ConfigError::new(
+                "cursor.sweep_interval_secs",
+                "must be between 1 and horizon_secs",
+            )
+        })?;
+        check_range(
+            "cursor.initial_lookback_secs",
+            self.initial_lookback_secs,
+            0,
+            90 * 86_400,
+        )?;
+        check_range(
+            "cursor.max_seen_bytes",
+            self.max_seen_bytes as u64,
+            1024,
+            16 * 1024 * 1024,
+        )?;
+        Ok(())
+    }
+
+    /// The bucket width in seconds (validated to 1..=3600).
+    pub(crate) fn bucket(&self) -> i64 {
+        i64::try_from(self.bucket_secs.clamp(1, 3600)).unwrap_or(60)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_every_duration_has_an_upper_bound() {
+        assert_eq!(CursorConfig::default().validate(), Ok(()));
+        let too_long = |f: fn(&mut CursorConfig)| {
+            let mut c = CursorConfig::default();
+            f(&mut c);
+            c.validate().err().map(|e| e.field)
+        };
+        assert_eq!(
+            too_long(|c| c.lookback_secs = 30 * 86_400),
+            Some("cursor.lookback_secs")
+        );
+        assert_eq!(
+            too_long(|c| c.horizon_secs = u64::MAX),
+            Some("cursor.horizon_secs")
+        );
+        assert_eq!(
+            too_long(|c| c.initial_lookback_secs = u64::MAX),
+            Some("cursor.initial_lookback_secs")
+        );
+        assert_eq!(
+            too_long(|c| c.slice_secs = 30 * 86_400),
+            Some("cursor.slice_secs")
+        );
+        assert_eq!(too_long(|c| c.bucket_secs = 0), Some("cursor.bucket_secs"));
+        assert_eq!(
+            too_long(|c| c.sweep_interval_secs = 2 * 86_400),
+            Some("cursor.sweep_interval_secs")
+        );
+        assert_eq!(
+            too_long(|c| c.slice_secs = 90),
+            Some("cursor.slice_secs"),
+            "not a multiple of the bucket"
+        );
+    }
+
+    #[test]
+    fn secs_never_overflows() {
+        assert_eq!(secs(60), TimeDelta::minutes(1));
+        assert_eq!(secs(u64::MAX), TimeDelta::days(400));
+    }
+}

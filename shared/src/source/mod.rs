@@ -1,0 +1,232 @@
+//! Sources: where a stream's records come from. The seam between the poll engine and
+//! Microsoft's APIs (see `ADDING_A_SOURCE.md` beside this file).
+//!
+//! A stream has one or more sources, each with its own seen set in the stream's cursor. There
+//! are two kinds:
+//! - [`WindowedSource`]: answers "the records in this window" of a time axis. The poll engine
+//!   (`crate::poll`) cuts passes into slices, asks every source of the stream for the slice,
+//!   drops what was already emitted, normalizes, delivers, and commits the cursor. The window
+//!   axis is the source's own: event time for the Graph audit logs, availability time for the
+//!   Management Activity API's content listings.
+//! - [`SnapshotSource`]: answers "the current state, or what changed since this token". The
+//!   snapshot engine (`crate::poll::snapshot`) compares it with what the last snapshot held
+//!   and emits inventory and change events; its cursor is a
+//!   [`SnapshotCursor`](crate::poll::snapshot::SnapshotCursor), not a windowed one.
+//!
+//! Every source declares, in its [`SourceSpec`], the stream it feeds, the key of its seen set,
+//! the [`Api`] it calls (whose host and token scope come from the tenant's `Cloud`), and the
+//! throttling [`Bucket`] its requests count against; and it maps its records to OCSF.
+
+pub mod graph_logs;
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::client::{ApiClient, Bucket, CallCost, Priority, SourceError, Tenant};
+use crate::cloud::{Api, Cloud};
+use crate::ocsf::{NormalizeError, NormalizeOptions};
+use crate::stream::Stream;
+
+pub use graph_logs::GraphLogSource;
+
+/// What a source is: the stream it feeds, its seen-set key, its API and its throttling budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourceSpec {
+    /// The stream (and so the cursor) the source feeds.
+    pub stream: Stream,
+    /// Key of the source's seen set in its stream's cursor, e.g. `signins.interactive`.
+    pub name: &'static str,
+    /// The API it calls: the host and the token scope come from the tenant's cloud.
+    pub api: Api,
+    /// The throttling budget its requests count against.
+    pub bucket: Bucket,
+}
+
+/// One slice of a window to read.
+#[derive(Debug, Clone)]
+pub struct Window<'a> {
+    /// The tenant.
+    pub tenant: &'a Tenant,
+    /// Lower bound on the source's window axis (inclusive).
+    pub lower: DateTime<Utc>,
+    /// Upper bound (inclusive).
+    pub upper: DateTime<Utc>,
+    /// Give up when this passes.
+    pub deadline: DateTime<Utc>,
+    /// Pacing priority: sweeps and backfills are background work.
+    pub priority: Priority,
+    /// Records per page, where the API lets the caller choose.
+    pub page_size: u32,
+}
+
+/// One record as a windowed source fetched it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// The record's id (Microsoft's `id`, or a content hash when it has none): the dedupe key.
+    pub id: String,
+    /// Its place on the source's window axis; the seen set buckets it there. Re-reading the
+    /// same window returns the record at the same place.
+    pub at: DateTime<Utc>,
+    /// When the event happened, when the record says (freshness is measured from it).
+    pub event_time: Option<DateTime<Utc>>,
+    /// The record as Microsoft returned it.
+    pub raw: Value,
+}
+
+/// What one fetch of a window got: every record read, what it cost, and the error that stopped
+/// it (`None`: the window was read completely).
+#[derive(Debug, Default)]
+pub struct Fetched {
+    /// Records in the order read.
+    pub records: Vec<Record>,
+    /// Requests made and throttling met.
+    pub cost: CallCost,
+    /// Why reading stopped before the window was complete.
+    pub error: Option<SourceError>,
+}
+
+impl Fetched {
+    /// Whether every record of the window was read.
+    pub fn complete(&self) -> bool {
+        self.error.is_none()
+    }
+}
+
+/// A source that answers "the records in this window".
+#[async_trait]
+pub trait WindowedSource: Send + Sync + fmt::Debug {
+    /// What the source is.
+    fn spec(&self) -> &SourceSpec;
+
+    /// `metadata.product.version` of its events (e.g. the Graph API version), or `""`.
+    fn product_version(&self) -> &'static str {
+        ""
+    }
+
+    /// Reads every record whose place on the window axis is in `[window.lower,
+    /// window.upper]`. Returns what it read even when it fails part-way; the engine then keeps
+    /// the slice open and reads it again later (records already emitted are filtered).
+    async fn fetch(&self, client: &ApiClient, window: &Window<'_>) -> Fetched;
+
+    /// The record's OCSF event.
+    fn normalize(&self, record: &Value, opts: &NormalizeOptions) -> Result<Value, NormalizeError>;
+}
+
+/// One item of a snapshot: an object's id, a digest of what the inventory keeps of it, and the
+/// record itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SnapshotItem {
+    /// The object's id.
+    pub id: String,
+    /// A digest of the object's relevant state: a change of digest is a change event.
+    pub digest: u64,
+    /// The object as read (possibly joined from several calls).
+    pub raw: Value,
+}
+
+/// What a snapshot read returned.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SnapshotRead {
+    /// The whole current state, or the next part of it (`complete: false`: call again with
+    /// `state` to continue).
+    Full {
+        /// Objects read.
+        items: Vec<SnapshotItem>,
+        /// Where to continue (a paging or delta token, or the source's own progress), if any.
+        state: Option<Value>,
+        /// Whether this was the last part of the snapshot.
+        complete: bool,
+    },
+    /// What changed since the state given (a delta query).
+    Delta {
+        /// Objects added or changed.
+        changed: Vec<SnapshotItem>,
+        /// Ids of objects removed.
+        removed: Vec<String>,
+        /// The state to ask from next time.
+        state: Option<Value>,
+    },
+}
+
+/// How an object changed between two snapshots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// Seen for the first time.
+    Appeared,
+    /// Its digest changed.
+    Changed,
+    /// Gone.
+    Disappeared,
+    /// Unchanged (the inventory event of a full snapshot).
+    Unchanged,
+}
+
+/// A source that answers "the current state, or what changed since this token".
+#[async_trait]
+pub trait SnapshotSource: Send + Sync + fmt::Debug {
+    /// What the source is.
+    fn spec(&self) -> &SourceSpec;
+
+    /// Reads the current state (`state` is `None`, or the source no longer accepts it), the
+    /// next part of a snapshot in progress, or the changes since `state`.
+    async fn read(
+        &self,
+        client: &ApiClient,
+        tenant: &Tenant,
+        state: Option<&Value>,
+        deadline: DateTime<Utc>,
+    ) -> Result<SnapshotRead, SourceError>;
+
+    /// The OCSF events for one object and how it changed. For a disappeared object only its id
+    /// is known (`item.raw` is `null`).
+    fn normalize(
+        &self,
+        item: &SnapshotItem,
+        change: Change,
+        opts: &NormalizeOptions,
+    ) -> Result<Vec<Value>, NormalizeError>;
+}
+
+/// The sources of a job: windowed or snapshot.
+#[derive(Debug, Clone)]
+pub enum Sources {
+    /// A windowed stream's sources, each with its own seen set.
+    Windowed(Vec<Arc<dyn WindowedSource>>),
+    /// A snapshot stream's source.
+    Snapshot(Arc<dyn SnapshotSource>),
+}
+
+/// Which sources serve `stream` for a tenant of `cloud`. The one place where streams meet the
+/// APIs behind them.
+pub fn sources_for(
+    stream: Stream,
+    cloud: Cloud,
+    include_noninteractive: bool,
+) -> Result<Sources, SourceError> {
+    match stream {
+        Stream::Signins | Stream::DirectoryAudits => Ok(Sources::Windowed(
+            GraphLogSource::for_stream(stream, cloud, include_noninteractive)?
+                .into_iter()
+                .map(|s| Arc::new(s) as Arc<dyn WindowedSource>)
+                .collect(),
+        )),
+    }
+}
+
+/// The APIs the sources of `stream` call (the tokens a job needs).
+pub fn apis_for(stream: Stream, cloud: Cloud) -> Vec<Api> {
+    match sources_for(stream, cloud, true) {
+        Ok(Sources::Windowed(v)) => {
+            let mut apis: Vec<Api> = v.iter().map(|s| s.spec().api).collect();
+            apis.sort_unstable();
+            apis.dedup();
+            apis
+        }
+        Ok(Sources::Snapshot(s)) => vec![s.spec().api],
+        Err(_) => Vec::new(),
+    }
+}
