@@ -77,6 +77,13 @@ pub enum GraphError {
         /// The tenant's Graph host.
         expected: &'static str,
     },
+    /// The response body exceeded the transport's size cap. Permanent for this request: the
+    /// same request would return the same body.
+    #[error("response exceeds the {limit_bytes}-byte body limit")]
+    ResponseTooLarge {
+        /// The cap, in bytes.
+        limit_bytes: u64,
+    },
     /// The call's deadline would pass before a retry or wait could finish.
     #[error("deadline reached before the call could complete")]
     DeadlineExceeded,
@@ -104,6 +111,7 @@ impl GraphError {
             | GraphError::NotFound { .. }
             | GraphError::BadRequest { .. }
             | GraphError::ForeignNextLink { .. }
+            | GraphError::ResponseTooLarge { .. }
             | GraphError::Unsupported(_) => false,
         }
     }
@@ -121,6 +129,7 @@ impl GraphError {
             GraphError::Transient { .. } => "transient",
             GraphError::Decode { .. } => "decode",
             GraphError::ForeignNextLink { .. } => "foreign_next_link",
+            GraphError::ResponseTooLarge { .. } => "response_too_large",
             GraphError::DeadlineExceeded => "deadline",
             GraphError::Auth(a) => a.kind(),
             GraphError::Unsupported(_) => "unsupported",

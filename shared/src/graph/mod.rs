@@ -23,8 +23,8 @@ use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue};
 use serde::Deserialize;
 use url::Url;
 
-use crate::auth::TokenSource;
-use crate::clock::{SharedClock, to_delta};
+use crate::auth::{AccessToken, TokenSource};
+use crate::clock::SharedClock;
 use crate::cloud::Cloud;
 use crate::http::{Transport, TransportError};
 
@@ -199,10 +199,13 @@ impl GraphClient {
             expected,
         })?;
         let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+        // Any userinfo (`user@`, `:password@`) is refused: Graph never sends one, and the
+        // transport would turn it into an `Authorization: Basic` header.
         if url.scheme() != "https"
             || !host.eq_ignore_ascii_case(expected)
             || url.port().is_some()
             || !url.username().is_empty()
+            || url.password().is_some()
         {
             return Err(GraphError::ForeignNextLink {
                 host: if url.scheme() == "https" {
@@ -268,7 +271,7 @@ impl GraphClient {
                 }
             };
             let now = self.clock.now();
-            let until = now + to_delta(wait);
+            let until = pacing::saturating_after(now, wait);
             if matches!(err, GraphError::Throttled { .. }) {
                 self.pacer.block_tenant(&tenant.id, until);
             }
@@ -305,15 +308,7 @@ impl GraphClient {
                 .await
                 .map_err(|_| GraphError::DeadlineExceeded)?;
         }
-        let mut headers = HeaderMap::new();
-        let bearer =
-            HeaderValue::from_str(&format!("Bearer {}", token.secret.expose())).map_err(|_| {
-                GraphError::Unauthorized {
-                    code: "malformed_token".into(),
-                }
-            })?;
-        headers.insert(AUTHORIZATION, bearer);
-        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        let headers = request_headers(&token)?;
         self.bump(&tenant.id, |s| s.requests += 1);
         let resp = self
             .transport
@@ -338,6 +333,9 @@ impl GraphClient {
                     host: "<bad url>".into(),
                     expected: tenant.cloud.graph_host(),
                 },
+                TransportError::BodyTooLarge { limit_bytes, .. } => {
+                    GraphError::ResponseTooLarge { limit_bytes }
+                }
             })?;
         let now = self.clock.now();
         let retry_after = resp
@@ -362,7 +360,7 @@ impl GraphClient {
                 if let (Some(ra), Some(b)) = (retry_after, &self.budget)
                     && is_app_scope(resp.header("x-ms-throttle-scope"))
                 {
-                    b.block_until(now + to_delta(ra));
+                    b.block_until(pacing::saturating_after(now, ra));
                 }
                 Err(GraphError::Throttled { retry_after })
             }
@@ -394,8 +392,24 @@ impl GraphClient {
 
     /// A deadline `d` from now on this client's clock.
     pub fn deadline_in(&self, d: Duration) -> DateTime<Utc> {
-        self.clock.now() + to_delta(d)
+        pacing::saturating_after(self.clock.now(), d)
     }
+}
+
+/// The headers of a Graph GET: the bearer token, marked sensitive so that HTTP stacks and
+/// `Debug` output never show it, and `Accept: application/json`.
+fn request_headers(token: &AccessToken) -> Result<HeaderMap, GraphError> {
+    let mut bearer =
+        HeaderValue::from_str(&format!("Bearer {}", token.secret.expose())).map_err(|_| {
+            GraphError::Unauthorized {
+                code: "malformed_token".into(),
+            }
+        })?;
+    bearer.set_sensitive(true);
+    let mut headers = HeaderMap::new();
+    headers.insert(AUTHORIZATION, bearer);
+    headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+    Ok(headers)
 }
 
 fn is_app_scope(scope: Option<&str>) -> bool {
@@ -407,11 +421,7 @@ fn is_app_scope(scope: Option<&str>) -> bool {
 }
 
 fn classify(status: u16, err: &ErrorInner, retry_after: Option<Duration>) -> GraphError {
-    let code = if err.code.is_empty() {
-        format!("http_{status}")
-    } else {
-        err.code.clone()
-    };
+    let code = sanitize_code(&err.code).unwrap_or_else(|| format!("http_{status}"));
     match status {
         401 => {
             if err.message.contains("scp or roles claim") {
@@ -441,6 +451,33 @@ fn classify(status: u16, err: &ErrorInner, retry_after: Option<Duration>) -> Gra
         },
         _ => GraphError::BadRequest { status, code },
     }
+}
+
+/// Longest Graph error `code` kept for errors and logs. Microsoft's codes are short
+/// identifiers (`Authorization_RequestDenied`, `activityLimitReached`).
+const MAX_CODE_LEN: usize = 64;
+
+/// Reduces Graph's error `code` (response-body input) to a bounded, log-safe token: at most
+/// [`MAX_CODE_LEN`] characters of `[A-Za-z0-9_.-]`, every other character replaced by `_`
+/// (so no newline, control character, markup or long payload reaches a log line). `None` for
+/// an empty code.
+fn sanitize_code(code: &str) -> Option<String> {
+    let code = code.trim();
+    if code.is_empty() {
+        return None;
+    }
+    Some(
+        code.chars()
+            .take(MAX_CODE_LEN)
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect(),
+    )
 }
 
 /// Percent-encodes a query value: spaces as `%20`, reserved characters encoded; `$`, `:`, `(`,
@@ -474,6 +511,7 @@ pub fn secs(n: u64) -> TimeDelta {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::Clock;
 
     fn tenant(cloud: Cloud) -> Tenant {
         Tenant {
@@ -498,6 +536,8 @@ mod tests {
             "https://graph.microsoft.us.evil.example/beta",
             "https://graph.microsoft.us:8443/beta",
             "https://user@graph.microsoft.us/beta",
+            "https://:pw@graph.microsoft.us/beta",
+            "https://user:pw@graph.microsoft.us/beta",
             "https://evil.example/https://graph.microsoft.us/",
             "/relative/only",
         ] {
@@ -576,5 +616,180 @@ mod tests {
         ));
         assert!(is_app_scope(Some("Application/Limit/appid/")));
         assert!(!is_app_scope(Some("Application/Limit/appid/tenantid")));
+    }
+
+    #[test]
+    fn error_codes_from_bodies_are_reduced_to_safe_bounded_tokens() {
+        let e = |code: &str| ErrorInner {
+            code: code.into(),
+            message: String::new(),
+        };
+        let hostile = format!("Bad\nCode <script>\u{1b}[31m{}", "A".repeat(500));
+        for status in [400, 401, 403, 404, 503] {
+            let err = classify(status, &e(&hostile), None);
+            let code = match &err {
+                GraphError::BadRequest { code, .. }
+                | GraphError::Unauthorized { code }
+                | GraphError::Forbidden { code }
+                | GraphError::NotFound { code }
+                | GraphError::Transient { detail: code, .. } => code.clone(),
+                other => panic!("{other:?}"),
+            };
+            assert!(code.len() <= MAX_CODE_LEN, "{status}: {} chars", code.len());
+            assert!(code.starts_with("Bad_Code__script_"), "{code}");
+            assert!(
+                code.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b)),
+                "{code:?}"
+            );
+            let shown = err.to_string();
+            assert!(!shown.contains('\n') && !shown.contains('<') && !shown.contains('\u{1b}'));
+        }
+        // Real codes pass unchanged, so classification by code still works.
+        assert_eq!(
+            sanitize_code("Authorization_RequestDenied").as_deref(),
+            Some("Authorization_RequestDenied")
+        );
+        assert_eq!(
+            sanitize_code("UnknownError.v2-x").as_deref(),
+            Some("UnknownError.v2-x")
+        );
+        assert_eq!(sanitize_code("  "), None);
+        assert!(matches!(
+            classify(404, &e(" "), None),
+            GraphError::NotFound { code } if code == "http_404"
+        ));
+        assert_eq!(sanitize_code("é").as_deref(), Some("_"));
+    }
+
+    fn token() -> AccessToken {
+        let now = chrono::DateTime::UNIX_EPOCH;
+        AccessToken {
+            secret: crate::auth::SecretString::new("eyJ0.TOKEN-SECRET.sig"),
+            issued_at: now,
+            expires_at: DateTime::<Utc>::MAX_UTC,
+            roles: vec!["AuditLog.Read.All".into(), "Directory.Read.All".into()],
+            tenant_id: None,
+        }
+    }
+
+    #[test]
+    fn the_authorization_header_is_marked_sensitive() {
+        let headers = request_headers(&token()).unwrap_or_default();
+        let auth = headers.get(AUTHORIZATION);
+        assert!(auth.is_some_and(HeaderValue::is_sensitive), "{auth:?}");
+        assert!(!format!("{headers:?}").contains("TOKEN-SECRET"));
+        assert_eq!(
+            headers.get(ACCEPT).and_then(|v| v.to_str().ok()),
+            Some("application/json")
+        );
+    }
+
+    /// Always hands out [`token`].
+    struct FixedTokens;
+
+    #[async_trait::async_trait]
+    impl TokenSource for FixedTokens {
+        async fn graph_token(
+            &self,
+            _cloud: Cloud,
+            _tenant: &str,
+        ) -> Result<AccessToken, crate::auth::AuthError> {
+            Ok(token())
+        }
+        fn invalidate(&self, _cloud: Cloud, _tenant: &str) {}
+    }
+
+    fn t0() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-03-01T12:00:00Z")
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_default()
+    }
+
+    async fn client_for(
+        server: &crate::http::tests::Served,
+        max_body_bytes: u64,
+    ) -> (GraphClient, crate::clock::ManualClock) {
+        let clock = crate::clock::ManualClock::new(t0());
+        let transport = Transport::new(Duration::from_secs(20), Some(server.endpoint()))
+            .map(|t| t.with_max_body_bytes(max_body_bytes));
+        let Ok(transport) = transport else {
+            panic!("transport")
+        };
+        let shared: SharedClock = Arc::new(clock.clone());
+        let pacer = Pacer::new(Arc::clone(&shared), Rate::REPORTS_PER_TENANT, None);
+        let client =
+            GraphClient::new(transport, Arc::new(FixedTokens), shared, pacer).with_jitter_seed(1);
+        (client, clock)
+    }
+
+    fn signins_url(t: &Tenant) -> Url {
+        GraphClient::url(t, "v1.0/auditLogs/signIns", &[]).unwrap_or_else(|_| panic!("url"))
+    }
+
+    #[tokio::test]
+    async fn a_hostile_retry_after_neither_panics_nor_freezes_the_tenant() {
+        use crate::http::tests::{Reply, serve};
+        for ra in [
+            "1e20",
+            "100000",
+            "99999999999999999999999",
+            "Fri, 31 Dec 9999 23:59:59 GMT",
+        ] {
+            let server = serve(move |_| Reply {
+                headers: vec![("retry-after", ra.to_string())],
+                ..Reply::json(429, r#"{"error":{"code":"TooManyRequests"}}"#)
+            })
+            .await;
+            let (client, clock) = client_for(&server, crate::http::DEFAULT_MAX_BODY_BYTES).await;
+            let t = tenant(Cloud::Global);
+            let deadline = t0() + TimeDelta::seconds(60);
+            let r = client.get_page(&t, &signins_url(&t), deadline).await;
+            assert!(
+                matches!(r, Err(GraphError::DeadlineExceeded)),
+                "{ra}: {r:?}"
+            );
+            assert_eq!(client.stats(&t.id).throttled, 1);
+            // The tenant's bucket is held for the capped wait only.
+            let later = t0() + TimeDelta::hours(1);
+            assert_eq!(client.pacer().acquire(&t.id, later).await, Ok(()));
+            assert_eq!(
+                clock.now(),
+                t0() + TimeDelta::seconds(pacing::MAX_RETRY_AFTER.as_secs() as i64),
+                "{ra}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn an_oversized_page_fails_at_once_without_retries() {
+        use crate::http::tests::{Framing, Reply, serve};
+        let server = serve(|_| Reply {
+            filler: 4 * 1024 * 1024,
+            framing: Framing::Chunked,
+            ..Reply::json(200, r#"{"value":[{"id":"#)
+        })
+        .await;
+        let (client, clock) = client_for(&server, 1024 * 1024).await;
+        let t = tenant(Cloud::Global);
+        let r = client
+            .get_page(&t, &signins_url(&t), t0() + TimeDelta::minutes(10))
+            .await;
+        let Err(e) = r else {
+            panic!("an oversized page was accepted")
+        };
+        assert!(
+            matches!(e, GraphError::ResponseTooLarge { limit_bytes } if limit_bytes == 1024 * 1024),
+            "{e:?}"
+        );
+        assert!(!e.is_retryable());
+        assert_eq!(e.kind(), "response_too_large");
+        let stats = client.stats(&t.id);
+        assert_eq!((stats.requests, stats.retries), (1, 0));
+        assert_eq!(clock.now(), t0(), "no backoff");
+        assert_eq!(
+            server.connections.load(std::sync::atomic::Ordering::SeqCst),
+            1
+        );
     }
 }
