@@ -1,4 +1,9 @@
 //! The `itdr run` configuration file (TOML). Unknown keys are rejected; units are in names.
+//!
+//! Errors never quote the file: a TOML error is reported by line, column and message (the
+//! `toml` crate's own rendering prints the offending line, which may hold a secret), and
+//! string values inside messages are elided. A `client_secret_env` that is not a variable name
+//! (a secret pasted in its place) is refused without repeating it.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -8,7 +13,7 @@ use chrono::{DateTime, Utc};
 use itdr_shared::auth::{AppCredential, CertificateCredential, SecretString};
 use itdr_shared::poll::PollConfig;
 use itdr_shared::{Cloud, CloudGroup};
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
 /// The whole file.
 #[derive(Debug, Clone, Deserialize)]
@@ -70,9 +75,23 @@ pub struct RegistryConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DeploymentConfig {
-    /// The poller groups that run (`commercial`, `usgov`); tenants of other clouds are refused
-    /// at onboarding.
+    /// The poller groups that run (`commercial`, `usgov`; `us_gov` and `us-gov` are accepted
+    /// too); tenants of other clouds are refused at onboarding.
+    #[serde(deserialize_with = "cloud_groups")]
     pub groups: Vec<CloudGroup>,
+}
+
+/// Poller group names as [`CloudGroup`]'s `FromStr` reads them (`usgov`, as documented, and
+/// the `us_gov` and `us-gov` spellings).
+fn cloud_groups<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<CloudGroup>, D::Error> {
+    Vec::<String>::deserialize(d)?
+        .iter()
+        .map(|name| {
+            name.parse::<CloudGroup>().map_err(|_| {
+                serde::de::Error::custom("unknown poller group: expected `commercial` or `usgov`")
+            })
+        })
+        .collect()
 }
 
 impl Default for DeploymentConfig {
@@ -138,7 +157,8 @@ impl Default for ScheduleConfig {
 pub struct AppConfig {
     /// Application (client) id.
     pub client_id: String,
-    /// Environment variable holding the client secret.
+    /// Name of the environment variable holding the client secret (`^[A-Za-z_][A-Za-z0-9_]{0,127}$`,
+    /// e.g. `ITDR_COMMERCIAL_SECRET`), never the secret itself.
     #[serde(default)]
     pub client_secret_env: Option<String>,
     /// File holding the client secret (its first line), e.g. a mounted secret.
@@ -206,6 +226,7 @@ impl AppConfig {
     /// certificate and key. Errors name the setting, never the secret.
     pub fn credential(&self, name: &str) -> anyhow::Result<AppCredential> {
         if let Some(var) = &self.client_secret_env {
+            check_env_var_name(name, var)?;
             let secret = std::env::var(var)
                 .map_err(|_| anyhow!("[apps.{name}] environment variable {var} is not set"))?;
             return Ok(AppCredential::with_secret(
@@ -238,13 +259,90 @@ impl AppConfig {
     }
 }
 
+/// Whether `s` can name an environment variable: `^[A-Za-z_][A-Za-z0-9_]{0,127}$`.
+pub fn is_env_var_name(s: &str) -> bool {
+    let b = s.as_bytes();
+    (1..=128).contains(&b.len())
+        && (b[0].is_ascii_alphabetic() || b[0] == b'_')
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
+}
+
+/// Refuses a `client_secret_env` that is not a variable name, without repeating it: it may be
+/// the secret itself, pasted into the wrong key.
+fn check_env_var_name(app: &str, var: &str) -> anyhow::Result<()> {
+    if !is_env_var_name(var) {
+        bail!(
+            "[apps.{app}] client_secret_env is not an environment variable name (letters, digits and _, not starting with a digit, at most 128 characters): set it to the name of the variable that holds the secret, not to the secret"
+        );
+    }
+    Ok(())
+}
+
+/// A TOML error as `line L, column C: message`, without the source line that the error's
+/// `Display` quotes, and with string values in the message elided.
+fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
+    let message = elide_values(e.message().trim());
+    match e.span().and_then(|s| text.get(..s.start)) {
+        Some(before) => {
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("line {line}, column {column}: {message}")
+        }
+        None => message,
+    }
+}
+
+/// Replaces the contents of double-quoted strings (how serde quotes a value it rejects, e.g.
+/// `invalid type: string "…", expected u64`) and the value named by `unknown variant `…``
+/// with `…`. Field names and expected tokens in backquotes stay readable.
+fn elide_values(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut chars = message.char_indices();
+    while let Some((i, c)) = chars.next() {
+        let variant = c == '`' && message[..i].ends_with("unknown variant ");
+        if c == '`' && !variant {
+            // A name or an expected token, e.g. unknown field `x`, expected `"`: kept as is.
+            out.push(c);
+            for (_, d) in chars.by_ref() {
+                out.push(d);
+                if d == '`' {
+                    break;
+                }
+            }
+        } else if c == '"' || variant {
+            out.push(c);
+            out.push('…');
+            let mut escaped = false;
+            for (_, d) in chars.by_ref() {
+                if escaped {
+                    escaped = false;
+                } else if d == '\\' && c == '"' {
+                    escaped = true;
+                } else if d == c {
+                    out.push(c);
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 impl RunConfig {
-    /// Reads and validates a config file.
+    /// Reads and validates a config file. Errors name the file and a position, never its
+    /// content.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read config file {}", path.display()))?;
-        let cfg: RunConfig = toml::from_str(&text)
-            .with_context(|| format!("invalid config file {}", path.display()))?;
+        let cfg: RunConfig = toml::from_str(&text).map_err(|e| {
+            anyhow!(
+                "invalid config file {}: {}",
+                path.display(),
+                describe_toml_error(&text, &e)
+            )
+        })?;
         cfg.validate()
             .with_context(|| format!("invalid config file {}", path.display()))?;
         Ok(cfg)
@@ -267,6 +365,9 @@ impl RunConfig {
             );
         }
         for (name, app) in &self.apps {
+            if let Some(var) = &app.client_secret_env {
+                check_env_var_name(name, var)?;
+            }
             let secrets = usize::from(app.client_secret_env.is_some())
                 + usize::from(app.client_secret_file.is_some());
             let cert = app.certificate_pem.is_some() || app.private_key_pem.is_some();
@@ -330,5 +431,143 @@ mod tests {
         ))
         .expect("parses");
         assert!(cfg.validate().is_err());
+    }
+
+    const BASE: &str = "[store]\npath='x.db'\n[output]\nevents='e'\ndead_letters='d'\n";
+    const SECRET: &str = "Qx7~s3cr3t.VALUE-do-not-print";
+
+    #[test]
+    fn toml_errors_give_a_position_and_never_the_line() {
+        let cases = [
+            // A secret under a key that does not exist.
+            (
+                format!("{BASE}[apps.a]\nclient_id='x'\nclient_secret = \"{SECRET}\"\n"),
+                8,
+                1,
+                "unknown field `client_secret`",
+            ),
+            // A syntax error on the secret's line.
+            (
+                format!("{BASE}[apps.a]\nclient_id='x'\nclient_secret_env = \"{SECRET}\n"),
+                8,
+                51,
+                "invalid basic string, expected `\"`",
+            ),
+            // A secret where a number is expected: serde quotes the value it rejects.
+            (
+                format!("{BASE}[schedule]\ninterval_secs = \"{SECRET}\"\n"),
+                7,
+                17,
+                "invalid type: string",
+            ),
+            // A secret where an enum is expected.
+            (
+                format!("{BASE}[registry]\nkind = \"{SECRET}\"\n"),
+                7,
+                8,
+                "unknown variant",
+            ),
+        ];
+        for (text, line, column, what) in cases {
+            let e = toml::from_str::<RunConfig>(&text).expect_err("invalid");
+            assert!(
+                e.to_string().contains(SECRET),
+                "the crate's rendering quotes the line"
+            );
+            let d = describe_toml_error(&text, &e);
+            assert!(!d.contains("s3cr3t") && !d.contains("VALUE"), "{d}");
+            assert!(
+                d.starts_with(&format!("line {line}, column {column}: ")),
+                "{d}"
+            );
+            assert!(d.contains(what), "{d}");
+        }
+    }
+
+    #[test]
+    fn values_in_messages_are_elided() {
+        assert_eq!(
+            elide_values("invalid type: string \"a\\\"b\", expected u64"),
+            "invalid type: string \"…\", expected u64"
+        );
+        assert_eq!(
+            elide_values("unknown variant `x`, expected `embedded` or `dynamodb`"),
+            "unknown variant `…`, expected `embedded` or `dynamodb`"
+        );
+        assert_eq!(
+            elide_values("unknown field `client_secret`, expected `client_id`"),
+            "unknown field `client_secret`, expected `client_id`"
+        );
+        assert_eq!(elide_values("unterminated \"abc"), "unterminated \"…");
+        assert_eq!(
+            elide_values("invalid basic string, expected `\"`"),
+            "invalid basic string, expected `\"`"
+        );
+    }
+
+    #[test]
+    fn secret_variables_must_be_variable_names() {
+        for ok in ["ITDR_SECRET", "_x", "a", &"A".repeat(128)] {
+            assert!(is_env_var_name(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "1ABC",
+            "A-B",
+            "A B",
+            "Ä",
+            SECRET,
+            &"A".repeat(129),
+            "A=B",
+        ] {
+            assert!(!is_env_var_name(bad), "{bad}");
+        }
+        let cfg: RunConfig = toml::from_str(&format!(
+            "{BASE}[apps.a]\nclient_id='x'\nclient_secret_env='{SECRET}'\n"
+        ))
+        .expect("parses");
+        let e = format!("{:#}", cfg.validate().expect_err("refused"));
+        assert!(
+            e.contains("client_secret_env") && !e.contains("s3cr3t"),
+            "{e}"
+        );
+        let app = &cfg.apps["a"];
+        let e = format!("{:#}", app.credential("a").expect_err("refused"));
+        assert!(
+            e.contains("client_secret_env") && !e.contains("s3cr3t"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn poller_groups_are_read_as_the_readme_writes_them() {
+        let readme = include_str!("../../README.md");
+        let example = readme
+            .split("```toml\n")
+            .filter_map(|b| b.split("```").next())
+            .find(|b| b.contains("groups = "))
+            .expect("the README's configuration example");
+        let cfg: RunConfig = toml::from_str(&format!("{BASE}{example}")).expect("parses");
+        cfg.validate().expect("valid");
+        assert_eq!(
+            cfg.deployment.groups,
+            vec![CloudGroup::Commercial, CloudGroup::UsGov]
+        );
+        for spelling in ["usgov", "us_gov", "us-gov", "UsGov"] {
+            let cfg: RunConfig =
+                toml::from_str(&format!("{BASE}[deployment]\ngroups = [\"{spelling}\"]\n"))
+                    .expect(spelling);
+            assert_eq!(cfg.deployment.groups, vec![CloudGroup::UsGov]);
+        }
+        let e =
+            toml::from_str::<RunConfig>(&format!("{BASE}[deployment]\ngroups = [\"gcc_high\"]\n"))
+                .expect_err("not a group");
+        assert!(e.message().contains("unknown poller group"), "{e}");
+        let cfg: RunConfig = toml::from_str(BASE).expect("parses");
+        assert_eq!(
+            cfg.deployment.groups,
+            vec![CloudGroup::Commercial, CloudGroup::UsGov],
+            "the default"
+        );
     }
 }

@@ -217,3 +217,85 @@ fn bad_configs_get_clear_errors() {
     let err = text(&bad.stderr);
     assert!(err.contains("loopback"), "{err}");
 }
+
+/// A value that must never be printed: it stands for a client secret in a wrong place.
+const SECRET: &str = "Zq9~PASTED.s3cr3t-value_0042";
+
+const BASE: &str =
+    "[store]\npath = 'x.db'\n[output]\nevents = 'e.ndjson'\ndead_letters = 'd.ndjson'\n";
+
+#[test]
+fn config_errors_never_print_a_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        // A secret under a key that does not exist.
+        (
+            format!("{BASE}[apps.commercial]\nclient_id = 'x'\nclient_secret = \"{SECRET}\"\n"),
+            "line 8, column 1",
+            "unknown field",
+        ),
+        // A TOML syntax error on the secret's line.
+        (
+            format!("{BASE}[apps.commercial]\nclient_id = 'x'\nclient_secret_env = \"{SECRET}\n"),
+            "line 8",
+            "invalid basic string",
+        ),
+        // A secret where a number is expected.
+        (
+            format!("{BASE}[schedule]\ninterval_secs = \"{SECRET}\"\n"),
+            "line 7, column 17",
+            "invalid type",
+        ),
+        // A secret pasted into client_secret_env instead of the variable's name.
+        (
+            format!("{BASE}[apps.commercial]\nclient_id = 'x'\nclient_secret_env = \"{SECRET}\"\n"),
+            "[apps.commercial] client_secret_env is not an environment variable name",
+            "not to the secret",
+        ),
+    ];
+    for (i, (config, position, what)) in cases.iter().enumerate() {
+        let file = format!("c{i}.toml");
+        std::fs::write(dir.path().join(&file), config).unwrap();
+        for args in [
+            vec!["run", "--config", &file, "--once"],
+            vec!["--config", &file, "preflight", "--tenant", "contoso.com"],
+        ] {
+            let out = itdr(&args, dir.path());
+            assert!(!out.status.success(), "case {i}: {args:?}");
+            let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+            for shown in [&stdout, &stderr] {
+                assert!(
+                    !shown.contains("s3cr3t") && !shown.contains("PASTED"),
+                    "case {i} {args:?} printed the secret: {shown}"
+                );
+            }
+            assert!(stderr.contains(position), "case {i}: {stderr}");
+            assert!(stderr.contains(what), "case {i}: {stderr}");
+            assert!(stderr.contains(&file), "case {i} names the file: {stderr}");
+        }
+    }
+}
+
+#[test]
+fn the_readme_poller_group_names_are_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    for (i, spelling) in ["usgov", "us_gov", "us-gov"].iter().enumerate() {
+        // A valid configuration up to a deliberately bad schedule: the error must be about
+        // the schedule, i.e. the groups were read.
+        let file = format!("g{i}.toml");
+        std::fs::write(
+            dir.path().join(&file),
+            format!(
+                "{BASE}[schedule]\ninterval_secs = 0\n[deployment]\ngroups = [\"commercial\", \"{spelling}\"]\n"
+            ),
+        )
+        .unwrap();
+        let out = itdr(&["run", "--config", &file, "--once"], dir.path());
+        let err = text(&out.stderr);
+        assert!(!out.status.success());
+        assert!(
+            err.contains("interval_secs must be at least 1"),
+            "{spelling}: {err}"
+        );
+    }
+}

@@ -83,6 +83,13 @@ pub enum SourceError {
         /// The API's host in the tenant's cloud.
         expected: &'static str,
     },
+    /// The response body exceeded the transport's size cap. Permanent for this request: the
+    /// same request would return the same body.
+    #[error("response exceeds the {limit_bytes}-byte body limit")]
+    ResponseTooLarge {
+        /// The cap, in bytes.
+        limit_bytes: u64,
+    },
     /// The call's deadline would pass before a retry or wait could finish.
     #[error("deadline reached before the call could complete")]
     DeadlineExceeded,
@@ -110,6 +117,7 @@ impl SourceError {
             | SourceError::NotFound { .. }
             | SourceError::BadRequest { .. }
             | SourceError::ForeignLink { .. }
+            | SourceError::ResponseTooLarge { .. }
             | SourceError::Unsupported(_) => false,
         }
     }
@@ -127,6 +135,7 @@ impl SourceError {
             SourceError::Transient { .. } => FailureKind::Transient,
             SourceError::Decode { .. } => FailureKind::Decode,
             SourceError::ForeignLink { .. } => FailureKind::ForeignLink,
+            SourceError::ResponseTooLarge { .. } => FailureKind::ResponseTooLarge,
             SourceError::DeadlineExceeded => FailureKind::Deadline,
             SourceError::Auth(a) => a.kind(),
             SourceError::Unsupported(_) => FailureKind::Unsupported,

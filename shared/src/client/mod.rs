@@ -27,8 +27,8 @@ use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue};
 use serde::Deserialize;
 use url::Url;
 
-use crate::auth::TokenSource;
-use crate::clock::{SharedClock, to_delta};
+use crate::auth::{AccessToken, TokenSource};
+use crate::clock::SharedClock;
 use crate::cloud::{Api, Cloud};
 use crate::http::{HttpResponse, Transport, TransportError};
 
@@ -382,7 +382,7 @@ impl ApiClient {
                 }
             };
             let now = self.clock.now();
-            let until = now + to_delta(wait);
+            let until = pacing::saturating_after(now, wait);
             if matches!(err, SourceError::Throttled { .. }) {
                 self.pacer.block_tenant(call.bucket, &tenant.id, until);
             }
@@ -424,14 +424,7 @@ impl ApiClient {
                 .await
                 .map_err(|_| SourceError::DeadlineExceeded)?;
         }
-        let mut headers = HeaderMap::new();
-        let mut bearer = HeaderValue::from_str(&format!("Bearer {}", token.secret.expose()))
-            .map_err(|_| SourceError::Unauthorized {
-                code: "malformed_token".into(),
-            })?;
-        bearer.set_sensitive(true);
-        headers.insert(AUTHORIZATION, bearer);
-        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        let headers = request_headers(&token)?;
         self.bump(&tenant.id, |s| s.requests += 1);
         cost.requests = cost.requests.saturating_add(1);
         let expected = call.api.host(tenant.cloud).unwrap_or("<none>");
@@ -460,6 +453,9 @@ impl ApiClient {
                     host: "<bad url>".into(),
                     expected,
                 },
+                TransportError::BodyTooLarge { limit_bytes, .. } => {
+                    SourceError::ResponseTooLarge { limit_bytes }
+                }
             })?;
         let now = self.clock.now();
         let retry_after = resp
@@ -477,7 +473,7 @@ impl ApiClient {
                 && call.bucket == Bucket::Reports
                 && is_app_scope(resp.header("x-ms-throttle-scope"))
             {
-                b.block_until(now + to_delta(*ra));
+                b.block_until(pacing::saturating_after(now, *ra));
             }
         }
         Err(err)
@@ -547,6 +543,22 @@ impl ApiClient {
     }
 }
 
+/// The headers of an API call: the bearer token, marked sensitive so that HTTP stacks and
+/// `Debug` output never show it, and `Accept: application/json`.
+fn request_headers(token: &AccessToken) -> Result<HeaderMap, SourceError> {
+    let mut bearer =
+        HeaderValue::from_str(&format!("Bearer {}", token.secret.expose())).map_err(|_| {
+            SourceError::Unauthorized {
+                code: "malformed_token".into(),
+            }
+        })?;
+    bearer.set_sensitive(true);
+    let mut headers = HeaderMap::new();
+    headers.insert(AUTHORIZATION, bearer);
+    headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+    Ok(headers)
+}
+
 fn is_app_scope(scope: Option<&str>) -> bool {
     // `x-ms-throttle-scope: <Scope>/<Limit>/<AppId>/<TenantId>`; an app-wide scope names no tenant.
     scope.is_some_and(|s| {
@@ -557,11 +569,7 @@ fn is_app_scope(scope: Option<&str>) -> bool {
 
 /// Graph's error responses.
 fn classify_graph(status: u16, err: &ErrorInner, retry_after: Option<Duration>) -> SourceError {
-    let code = if err.code.is_empty() {
-        format!("http_{status}")
-    } else {
-        err.code.clone()
-    };
+    let code = sanitize_code(&err.code).unwrap_or_else(|| format!("http_{status}"));
     match status {
         401 => {
             if err.message.contains("scp or roles claim") {
@@ -614,6 +622,33 @@ fn classify_management(
     classify_graph(status, err, retry_after)
 }
 
+/// Longest Graph error `code` kept for errors and logs. Microsoft's codes are short
+/// identifiers (`Authorization_RequestDenied`, `activityLimitReached`).
+const MAX_CODE_LEN: usize = 64;
+
+/// Reduces Graph's error `code` (response-body input) to a bounded, log-safe token: at most
+/// [`MAX_CODE_LEN`] characters of `[A-Za-z0-9_.-]`, every other character replaced by `_`
+/// (so no newline, control character, markup or long payload reaches a log line). `None` for
+/// an empty code.
+fn sanitize_code(code: &str) -> Option<String> {
+    let code = code.trim();
+    if code.is_empty() {
+        return None;
+    }
+    Some(
+        code.chars()
+            .take(MAX_CODE_LEN)
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect(),
+    )
+}
+
 /// Percent-encodes a query value: spaces as `%20`, reserved characters encoded; `$`, `:`, `(`,
 /// `)` and `/` kept readable (the URL parser encodes `'` as `%27`, which Graph decodes).
 fn encode_query_value(v: &str) -> String {
@@ -635,6 +670,9 @@ fn encode_query_value(v: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::Clock;
+    use crate::health::FailureKind;
+    use chrono::TimeDelta;
 
     fn tenant(cloud: Cloud) -> Tenant {
         Tenant {
@@ -756,5 +794,182 @@ mod tests {
         assert!(classify_management(500, &e("AF50000", ""), None).is_retryable());
         assert!(is_app_scope(Some("Application/Limit/appid/")));
         assert!(!is_app_scope(Some("Application/Limit/appid/tenantid")));
+    }
+
+    #[test]
+    fn error_codes_from_bodies_are_reduced_to_safe_bounded_tokens() {
+        let e = |code: &str| ErrorInner {
+            code: code.into(),
+            message: String::new(),
+        };
+        let hostile = format!("Bad\nCode <script>\u{1b}[31m{}", "A".repeat(500));
+        for status in [400, 401, 403, 404, 503] {
+            let err = classify_graph(status, &e(&hostile), None);
+            let code = match &err {
+                SourceError::BadRequest { code, .. }
+                | SourceError::Unauthorized { code }
+                | SourceError::Forbidden { code }
+                | SourceError::NotFound { code }
+                | SourceError::Transient { detail: code, .. } => code.clone(),
+                other => panic!("{other:?}"),
+            };
+            assert!(code.len() <= MAX_CODE_LEN, "{status}: {} chars", code.len());
+            assert!(code.starts_with("Bad_Code__script_"), "{code}");
+            assert!(
+                code.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b)),
+                "{code:?}"
+            );
+            let shown = err.to_string();
+            assert!(!shown.contains('\n') && !shown.contains('<') && !shown.contains('\u{1b}'));
+        }
+        // Real codes pass unchanged, so classification by code still works.
+        assert_eq!(
+            sanitize_code("Authorization_RequestDenied").as_deref(),
+            Some("Authorization_RequestDenied")
+        );
+        assert_eq!(
+            sanitize_code("UnknownError.v2-x").as_deref(),
+            Some("UnknownError.v2-x")
+        );
+        assert_eq!(sanitize_code("  "), None);
+        assert!(matches!(
+            classify_graph(404, &e(" "), None),
+            SourceError::NotFound { code } if code == "http_404"
+        ));
+        assert_eq!(sanitize_code("é").as_deref(), Some("_"));
+    }
+
+    fn token() -> AccessToken {
+        let now = chrono::DateTime::UNIX_EPOCH;
+        AccessToken {
+            secret: crate::auth::SecretString::new("eyJ0.TOKEN-SECRET.sig"),
+            issued_at: now,
+            expires_at: DateTime::<Utc>::MAX_UTC,
+            roles: vec!["AuditLog.Read.All".into(), "Directory.Read.All".into()],
+            tenant_id: None,
+        }
+    }
+
+    #[test]
+    fn the_authorization_header_is_marked_sensitive() {
+        let headers = request_headers(&token()).unwrap_or_default();
+        let auth = headers.get(AUTHORIZATION);
+        assert!(auth.is_some_and(HeaderValue::is_sensitive), "{auth:?}");
+        assert!(!format!("{headers:?}").contains("TOKEN-SECRET"));
+        assert_eq!(
+            headers.get(ACCEPT).and_then(|v| v.to_str().ok()),
+            Some("application/json")
+        );
+    }
+
+    /// Always hands out [`token`].
+    struct FixedTokens;
+
+    #[async_trait::async_trait]
+    impl TokenSource for FixedTokens {
+        async fn token(
+            &self,
+            _cloud: Cloud,
+            _tenant: &str,
+            _api: Api,
+        ) -> Result<AccessToken, crate::auth::AuthError> {
+            Ok(token())
+        }
+        fn invalidate(&self, _cloud: Cloud, _tenant: &str) {}
+    }
+
+    fn t0() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-03-01T12:00:00Z")
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_default()
+    }
+
+    async fn client_for(
+        server: &crate::http::tests::Served,
+        max_body_bytes: u64,
+    ) -> (ApiClient, crate::clock::ManualClock) {
+        let clock = crate::clock::ManualClock::new(t0());
+        let transport = Transport::new(Duration::from_secs(20), Some(server.endpoint()))
+            .map(|t| t.with_max_body_bytes(max_body_bytes));
+        let Ok(transport) = transport else {
+            panic!("transport")
+        };
+        let shared: SharedClock = Arc::new(clock.clone());
+        let pacer = Pacer::new(Arc::clone(&shared), Rate::REPORTS_PER_TENANT, None);
+        let client =
+            ApiClient::new(transport, Arc::new(FixedTokens), shared, pacer).with_jitter_seed(1);
+        (client, clock)
+    }
+
+    fn signins_url(t: &Tenant) -> Url {
+        ApiClient::url(t, Api::Graph, "v1.0/auditLogs/signIns", &[])
+            .unwrap_or_else(|_| panic!("url"))
+    }
+
+    #[tokio::test]
+    async fn a_hostile_retry_after_neither_panics_nor_freezes_the_tenant() {
+        use crate::http::tests::{Reply, serve};
+        for ra in [
+            "1e20",
+            "100000",
+            "99999999999999999999999",
+            "Fri, 31 Dec 9999 23:59:59 GMT",
+        ] {
+            let server = serve(move |_| Reply {
+                headers: vec![("retry-after", ra.to_string())],
+                ..Reply::json(429, r#"{"error":{"code":"TooManyRequests"}}"#)
+            })
+            .await;
+            let (client, clock) = client_for(&server, crate::http::DEFAULT_MAX_BODY_BYTES).await;
+            let t = tenant(Cloud::Global);
+            let deadline = t0() + TimeDelta::seconds(60);
+            let r = client.get_page(&t, &signins_url(&t), deadline).await;
+            assert!(
+                matches!(r, Err(SourceError::DeadlineExceeded)),
+                "{ra}: {r:?}"
+            );
+            assert_eq!(client.stats(&t.id).throttled, 1);
+            // The tenant's bucket is held for the capped wait only.
+            let later = t0() + TimeDelta::hours(1);
+            assert_eq!(client.pacer().acquire(&t.id, later).await, Ok(()));
+            assert_eq!(
+                clock.now(),
+                t0() + TimeDelta::seconds(pacing::MAX_RETRY_AFTER.as_secs() as i64),
+                "{ra}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn an_oversized_page_fails_at_once_without_retries() {
+        use crate::http::tests::{Framing, Reply, serve};
+        let server = serve(|_| Reply {
+            filler: 4 * 1024 * 1024,
+            framing: Framing::Chunked,
+            ..Reply::json(200, r#"{"value":[{"id":"#)
+        })
+        .await;
+        let (client, clock) = client_for(&server, 1024 * 1024).await;
+        let t = tenant(Cloud::Global);
+        let r = client
+            .get_page(&t, &signins_url(&t), t0() + TimeDelta::minutes(10))
+            .await;
+        let Err(e) = r else {
+            panic!("an oversized page was accepted")
+        };
+        assert!(
+            matches!(e, SourceError::ResponseTooLarge { limit_bytes } if limit_bytes == 1024 * 1024),
+            "{e:?}"
+        );
+        assert!(!e.is_retryable());
+        assert_eq!(e.kind(), FailureKind::ResponseTooLarge);
+        let stats = client.stats(&t.id);
+        assert_eq!((stats.requests, stats.retries), (1, 0));
+        assert_eq!(clock.now(), t0(), "no backoff");
+        assert_eq!(
+            server.connections.load(std::sync::atomic::Ordering::SeqCst),
+            1
+        );
     }
 }

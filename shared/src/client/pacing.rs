@@ -11,6 +11,10 @@
 //!
 //! Waiting is bounded by a deadline: a caller that cannot get a slot in time gets
 //! [`PaceError::Deadline`] instead of being killed mid-call.
+//!
+//! `Retry-After` is untrusted input: [`parse_retry_after`] never panics and never returns more
+//! than [`MAX_RETRY_AFTER`], blocks are capped at that much past now, and every "now + wait"
+//! goes through [`saturating_after`], so no header value can crash or freeze the poller.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -152,9 +156,8 @@ struct Window {
 impl Window {
     /// When the next request may go, given `rate`, as of `now`.
     fn next_slot(&mut self, rate: Rate, now: DateTime<Utc>) -> DateTime<Utc> {
-        let window = to_delta(rate.window);
         while let Some(first) = self.sent.front() {
-            if *first + window <= now {
+            if saturating_after(*first, rate.window) <= now {
                 self.sent.pop_front();
             } else {
                 break;
@@ -164,7 +167,7 @@ impl Window {
         if self.sent.len() >= rate.requests as usize {
             let idx = self.sent.len() - rate.requests as usize;
             if let Some(t) = self.sent.get(idx) {
-                at = at.max(*t + window);
+                at = at.max(saturating_after(*t, rate.window));
             }
         }
         if let Some(b) = self.blocked_until {
@@ -266,17 +269,25 @@ impl Pacer {
         }
     }
 
-    /// Microsoft throttled `tenant` in `bucket`: hold that bucket until `until`.
+    /// Microsoft throttled `tenant` in `bucket`: hold that bucket until `until`, but never
+    /// longer than [`MAX_RETRY_AFTER`] from now (a later `until` would only freeze the tenant).
     pub fn block_tenant(&self, bucket: Bucket, tenant: &str, until: DateTime<Utc>) {
+        let until = self.cap_block(until);
         let mut st = self.lock();
         let w = st.tenants.entry((bucket, tenant.to_string())).or_default();
         w.blocked_until = Some(w.blocked_until.map_or(until, |b| b.max(until)));
     }
 
-    /// Microsoft throttled the app as a whole: hold every request until `until`.
+    /// Microsoft throttled the app as a whole: hold every request until `until`, at most
+    /// [`MAX_RETRY_AFTER`] from now.
     pub fn block_app(&self, until: DateTime<Utc>) {
+        let until = self.cap_block(until);
         let mut st = self.lock();
         st.app.blocked_until = Some(st.app.blocked_until.map_or(until, |b| b.max(until)));
+    }
+
+    fn cap_block(&self, until: DateTime<Utc>) -> DateTime<Utc> {
+        until.min(saturating_after(self.clock.now(), MAX_RETRY_AFTER))
     }
 }
 
@@ -335,24 +346,58 @@ impl Backoff {
     }
 }
 
-/// Parses `Retry-After` (delta-seconds, or an HTTP date relative to `now`).
+/// The longest wait a `Retry-After` may impose, and the longest a throttled bucket stays
+/// blocked (5 minutes, the default poller timeout).
+///
+/// A poll's deadline is at most the Lambda timeout (300 s by default, 900 s at most), and a
+/// retry that would pass the deadline ends the call with
+/// [`GraphError::DeadlineExceeded`](super::GraphError::DeadlineExceeded) at once: a longer
+/// wait cannot help the call that got the 429. In a warm process (or the embedded runner) it
+/// would only freeze the tenant's bucket for every later poll, possibly for hours or
+/// forever. Microsoft's throttling waits are seconds to a minute or so, well below the cap.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
+
+/// `now + wait`, saturating at the latest representable time instead of panicking.
+pub fn saturating_after(now: DateTime<Utc>, wait: Duration) -> DateTime<Utc> {
+    now.checked_add_signed(to_delta(wait))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// Parses `Retry-After` (delta-seconds, or an HTTP date relative to `now`), clamped to
+/// [`MAX_RETRY_AFTER`].
+///
+/// Never panics. Delta-seconds too large for any integer, a huge fractional value (not
+/// standard, but seen) and a date far in the future all mean "a long wait" and give
+/// [`MAX_RETRY_AFTER`]; a date in the past gives zero. Empty, negative, NaN, infinite and
+/// unparsable values give `None` (the caller backs off instead).
 pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
     let v = value.trim();
-    if let Ok(secs) = v.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
+    if v.is_empty() {
+        return None;
     }
-    if let Ok(secs) = v.parse::<f64>()
-        && secs.is_finite()
-        && secs >= 0.0
-    {
-        return Some(Duration::from_secs_f64(secs));
-    }
-    DateTime::parse_from_rfc2822(v).ok().map(|t| {
-        (t.with_timezone(&Utc) - now)
-            .max(TimeDelta::zero())
-            .to_std()
-            .unwrap_or_default()
-    })
+    let wait = if v.bytes().all(|b| b.is_ascii_digit()) {
+        // Only digits: a delta-seconds, however long.
+        v.parse::<u64>()
+            .map(Duration::from_secs)
+            .unwrap_or(MAX_RETRY_AFTER)
+    } else if let Ok(secs) = v.parse::<f64>() {
+        // Accepts `2.5`, `1e20`, `-3`, `inf`, `NaN`: keep only finite non-negative values, and
+        // clamp before converting (`Duration::from_secs_f64` panics past u64::MAX seconds).
+        if !secs.is_finite() || secs < 0.0 {
+            return None;
+        }
+        Duration::try_from_secs_f64(secs.min(MAX_RETRY_AFTER.as_secs_f64())).ok()?
+    } else {
+        let at = DateTime::parse_from_rfc2822(v).ok()?.with_timezone(&Utc);
+        // Both ends lie within chrono's range, so the difference cannot overflow.
+        let delta = at.signed_duration_since(now);
+        if delta <= TimeDelta::zero() {
+            Duration::ZERO
+        } else {
+            delta.to_std().unwrap_or(MAX_RETRY_AFTER)
+        }
+    };
+    Some(wait.min(MAX_RETRY_AFTER))
 }
 
 #[cfg(test)]
@@ -403,6 +448,136 @@ mod tests {
             Some(Duration::from_secs(30))
         );
         assert_eq!(parse_retry_after("soon", t0()), None);
+    }
+
+    #[test]
+    fn hostile_retry_after_values_are_clamped_or_ignored() {
+        let max = Some(MAX_RETRY_AFTER);
+        // Long waits of every form are clamped (a valid 100000 used to block for 28 h, 1e20
+        // panicked in `Duration::from_secs_f64`).
+        for v in [
+            "100000",
+            "18446744073709551615",
+            "99999999999999999999999999999999",
+            "1e20",
+            "1.7976931348623157e308",
+            "+400",
+            "Fri, 31 Dec 9999 23:59:59 GMT",
+        ] {
+            assert_eq!(parse_retry_after(v, t0()), max, "{v:?}");
+        }
+        // Dates in the past mean "now".
+        for v in [
+            "Thu, 01 Jan 1970 00:00:00 GMT",
+            "Mon, 01 Jan 0001 00:00:00 GMT",
+            "Sun, 01 Mar 2026 11:59:59 GMT",
+        ] {
+            assert_eq!(parse_retry_after(v, t0()), Some(Duration::ZERO), "{v:?}");
+        }
+        // Nonsense is no value at all: the caller backs off instead.
+        for v in [
+            "",
+            "   ",
+            "-5",
+            "-0.5",
+            "NaN",
+            "nan",
+            "inf",
+            "-inf",
+            "infinity",
+            "1e",
+            "0x10",
+            "5s",
+            "soon",
+            "Sun, 99 Mar 2026 12:00:00 GMT",
+        ] {
+            assert_eq!(parse_retry_after(v, t0()), None, "{v:?}");
+        }
+        assert_eq!(
+            parse_retry_after("300", t0()),
+            Some(Duration::from_secs(300))
+        );
+        assert_eq!(parse_retry_after("0", t0()), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("01 Mar 2026 12:00:30 GMT", t0()),
+            Some(Duration::from_secs(30)),
+            "the weekday is optional"
+        );
+        // Even at the end of time a parsed wait turns into a deadline without panicking.
+        let end = DateTime::<Utc>::MAX_UTC;
+        let wait = parse_retry_after("100000", end).unwrap_or_default();
+        assert_eq!(saturating_after(end, wait), end);
+        assert_eq!(
+            saturating_after(end - TimeDelta::seconds(1), Duration::MAX),
+            end
+        );
+        assert_eq!(
+            saturating_after(t0(), Duration::from_secs(7)),
+            t0() + TimeDelta::seconds(7)
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn retry_after_never_panics_and_never_exceeds_the_cap(s in ".*") {
+            let r = parse_retry_after(&s, t0());
+            proptest::prop_assert!(r.is_none_or(|d| d <= MAX_RETRY_AFTER), "{s:?} gave {r:?}");
+        }
+
+        #[test]
+        fn numeric_retry_after_never_panics_and_never_exceeds_the_cap(
+            s in "[ +-]?[0-9]{0,40}(\\.[0-9]{0,20})?([eE][+-]?[0-9]{1,5})? ?"
+        ) {
+            let r = parse_retry_after(&s, t0());
+            proptest::prop_assert!(r.is_none_or(|d| d <= MAX_RETRY_AFTER), "{s:?} gave {r:?}");
+        }
+
+        #[test]
+        fn dated_retry_after_never_panics_and_never_exceeds_the_cap(
+            day in 0u32..40, month in 0usize..12, year in 0u32..100_000,
+            h in 0u32..30, m in 0u32..70, sec in 0u32..70, secs_from_epoch in proptest::num::i64::ANY
+        ) {
+            const MONTHS: [&str; 12] =
+                ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+            let v = format!("{day:02} {} {year:04} {h:02}:{m:02}:{sec:02} GMT", MONTHS[month]);
+            let now = DateTime::<Utc>::from_timestamp(secs_from_epoch % 8_000_000_000_000, 0)
+                .unwrap_or_else(t0);
+            let r = parse_retry_after(&v, now);
+            proptest::prop_assert!(r.is_none_or(|d| d <= MAX_RETRY_AFTER), "{v:?} gave {r:?}");
+            let _ = saturating_after(now, r.unwrap_or(Duration::MAX));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_block_far_in_the_future_is_capped() {
+        let clock = ManualClock::new(t0());
+        let p = Pacer::new(Arc::new(clock.clone()), Rate::REPORTS_PER_TENANT, None);
+        p.block_tenant(Bucket::Reports, "t1", DateTime::<Utc>::MAX_UTC);
+        p.block_app(t0() + TimeDelta::days(365));
+        let deadline = t0() + TimeDelta::hours(1);
+        assert_eq!(p.acquire("t1", deadline).await, Ok(()));
+        let cap = t0() + to_delta(MAX_RETRY_AFTER);
+        assert_eq!(clock.now(), cap, "waited for the capped block only");
+        // The app window is not configured here, but its block is capped just the same.
+        let st = p.lock();
+        assert_eq!(st.app.blocked_until, Some(cap));
+    }
+
+    #[tokio::test]
+    async fn an_enormous_window_does_not_panic() {
+        let clock = ManualClock::new(t0());
+        let rate = Rate {
+            requests: 1,
+            window: Duration::MAX,
+        };
+        let p = Pacer::new(Arc::new(clock.clone()), rate, Some(rate));
+        let deadline = t0() + TimeDelta::hours(1);
+        assert_eq!(p.acquire("t1", deadline).await, Ok(()));
+        assert_eq!(
+            p.acquire("t1", deadline).await,
+            Err(PaceError::Deadline),
+            "the window never frees up"
+        );
     }
 
     #[tokio::test]

@@ -9,13 +9,17 @@
 //! single write lands whole at the end of the file on local file systems, so lines from
 //! different writers do not interleave.
 //!
-//! If a write fails part-way, the file may end with a partial line. The sink remembers it and
-//! starts its next write with a newline, so the damage stays confined to one unparsable line;
-//! the events themselves are re-sent by the poller, which did not commit its cursor (delivery
-//! is at least once). Error messages carry the I/O error kind, never content.
+//! If a write fails part-way (a full disk, a crash), the file may end with a partial line. The
+//! sink fences it: the next write starts with a newline, so the damage stays confined to one
+//! unparsable line and the first new event is never glued onto it. The sink remembers a failed
+//! write in memory, and on open it checks the file's last byte, so a partial line left by a
+//! crashed or killed process is fenced too. The events of the partial line are re-sent by the
+//! poller, which did not commit its cursor (delivery is at least once). The fence is never
+//! repaired by truncating: another writer may be appending to the same file. Error messages
+//! carry the I/O error kind, never content.
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -55,11 +59,12 @@ impl AppendFile {
         if !existed {
             sync_parent(path)?;
         }
+        let needs_newline = ends_mid_line(path)?;
         Ok(Self {
             path: path.to_path_buf(),
             state: Arc::new(Mutex::new(FileState {
                 file,
-                needs_newline: false,
+                needs_newline,
             })),
             lines: AtomicU64::new(0),
         })
@@ -94,6 +99,24 @@ impl AppendFile {
         self.lines.fetch_add(count, Ordering::Relaxed);
         Ok(())
     }
+}
+
+/// Whether the file at `path` is non-empty and does not end with a newline (a partial last
+/// line left by an interrupted write).
+fn ends_mid_line(path: &Path) -> Result<bool, SinkError> {
+    let mut f = File::open(path).map_err(|e| io_error("reading the end of", &e))?;
+    let len = f
+        .metadata()
+        .map_err(|e| io_error("reading the end of", &e))?
+        .len();
+    if len == 0 {
+        return Ok(false);
+    }
+    let mut last = [0u8; 1];
+    f.seek(SeekFrom::Start(len - 1))
+        .and_then(|_| f.read_exact(&mut last))
+        .map_err(|e| io_error("reading the end of", &e))?;
+    Ok(last[0] != b'\n')
 }
 
 fn write_synced(file: &mut File, buf: &[u8]) -> std::io::Result<()> {
@@ -295,6 +318,69 @@ mod tests {
             .collect();
         assert_eq!(back, vec![letter.clone(), letter.clone(), letter]);
         assert_eq!(d.letters_written(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_partial_line_left_by_a_crash_is_fenced_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.ndjson");
+        // A previous process died (or the disk filled up) in the middle of its second line.
+        std::fs::write(&path, b"{\"n\":1}\n{\"n\":2,\"s\":\"trunc").unwrap();
+        let sink = NdjsonSink::open(&path).unwrap();
+        sink.send(&[envelope(vec![json!({"n": 3}), json!({"n": 4})])])
+            .await
+            .unwrap();
+        sink.send(&[envelope(vec![json!({"n": 5})])]).await.unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 5, "{text:?}");
+        assert_eq!(
+            lines[1], "{\"n\":2,\"s\":\"trunc",
+            "the torn line stays on its own"
+        );
+        let parsed: Vec<serde_json::Value> = lines
+            .iter()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        assert_eq!(
+            parsed,
+            vec![
+                json!({"n": 1}),
+                json!({"n": 3}),
+                json!({"n": 4}),
+                json!({"n": 5})
+            ],
+            "every new event is a complete line"
+        );
+        assert!(text.ends_with('\n'));
+        // The dead-letter file shares the fence.
+        let dl_path = dir.path().join("dead-letters.ndjson");
+        std::fs::write(&dl_path, b"{\"tenant_id\":\"t").unwrap();
+        let d = NdjsonDeadLetters::open(&dl_path).unwrap();
+        let letter = DeadLetter {
+            tenant_id: "t1".into(),
+            stream: Stream::Signins,
+            reason: "r".into(),
+            record: json!({}),
+            at: chrono::DateTime::UNIX_EPOCH,
+        };
+        d.put(std::slice::from_ref(&letter)).await.unwrap();
+        let text = std::fs::read_to_string(&dl_path).unwrap();
+        let back: DeadLetter = serde_json::from_str(text.lines().nth(1).unwrap()).unwrap();
+        assert_eq!(back, letter);
+    }
+
+    #[tokio::test]
+    async fn complete_and_empty_files_get_no_extra_newline() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, before) in [("empty.ndjson", ""), ("whole.ndjson", "{\"n\":1}\n")] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, before).unwrap();
+            let sink = NdjsonSink::open(&path).unwrap();
+            sink.send(&[envelope(vec![json!({"n": 2})])]).await.unwrap();
+            let text = std::fs::read_to_string(&path).unwrap();
+            assert_eq!(text, format!("{before}{{\"n\":2}}\n"), "{name}");
+        }
     }
 
     #[test]
