@@ -14,6 +14,7 @@ pub mod cursor;
 pub mod embedded;
 pub mod health;
 pub mod http;
+pub mod inventory;
 pub mod ocsf;
 pub mod onboard;
 pub mod poll;

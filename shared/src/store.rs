@@ -78,6 +78,12 @@ pub trait CursorStore: Send + Sync {
     ) -> Result<u64, StoreError>;
     /// Deletes every cursor of a tenant (offboarding with purge).
     async fn purge(&self, tenant: &str) -> Result<(), StoreError>;
+
+    /// The per-object store of the inventory streams kept beside these cursors, if this
+    /// store has one (`crate::inventory`).
+    fn inventory(&self) -> Option<&dyn crate::inventory::InventoryStore> {
+        None
+    }
 }
 
 /// A registered tenant.

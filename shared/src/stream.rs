@@ -14,33 +14,86 @@ pub enum Stream {
     Signins,
     /// Graph `/auditLogs/directoryAudits`.
     DirectoryAudits,
+    /// Inventory: every user (members and guests), licences, last sign-in, mailbox purpose.
+    Users,
+    /// Inventory: service principals with their delegated and application permissions.
+    Apps,
+    /// Inventory: directory role holders (Global Administrator and the other roles).
+    Roles,
+    /// Inventory: per-user authentication method registration.
+    Mfa,
+    /// Inventory: conditional access policies and security defaults.
+    ConditionalAccess,
+    /// Inventory: every mailbox's inbox rules.
+    InboxRules,
 }
 
 impl Stream {
-    /// Every stream, in a stable order.
+    /// The log streams (windowed: sign-ins and directory audits), in a stable order.
     pub const ALL: [Stream; 2] = [Stream::Signins, Stream::DirectoryAudits];
+
+    /// The inventory streams (snapshots of what is), in a stable order.
+    pub const INVENTORY: [Stream; 6] = [
+        Stream::Users,
+        Stream::Apps,
+        Stream::Roles,
+        Stream::Mfa,
+        Stream::ConditionalAccess,
+        Stream::InboxRules,
+    ];
+
+    /// Every stream, logs then inventory: what a new tenant gets by default.
+    pub const EVERY: [Stream; 8] = [
+        Stream::Signins,
+        Stream::DirectoryAudits,
+        Stream::Users,
+        Stream::Apps,
+        Stream::Roles,
+        Stream::Mfa,
+        Stream::ConditionalAccess,
+        Stream::InboxRules,
+    ];
+
+    /// Whether this is an inventory (snapshot) stream.
+    pub fn is_inventory(self) -> bool {
+        Stream::INVENTORY.contains(&self)
+    }
 
     /// Stable name used in config, the cursor store, queue attributes and logs.
     pub fn as_str(self) -> &'static str {
         match self {
             Stream::Signins => "signins",
             Stream::DirectoryAudits => "directory_audits",
+            Stream::Users => "users",
+            Stream::Apps => "apps",
+            Stream::Roles => "roles",
+            Stream::Mfa => "mfa",
+            Stream::ConditionalAccess => "conditional_access",
+            Stream::InboxRules => "inbox_rules",
         }
     }
 
-    /// The Graph log name (`metadata.log_name` in OCSF).
+    /// The Graph log name (`metadata.log_name` in OCSF); for an inventory, the collection.
     pub fn log_name(self) -> &'static str {
         match self {
             Stream::Signins => "signIns",
             Stream::DirectoryAudits => "directoryAudits",
+            Stream::Users => "users",
+            Stream::Apps => "servicePrincipals",
+            Stream::Roles => "roleAssignments",
+            Stream::Mfa => "userRegistrationDetails",
+            Stream::ConditionalAccess => "conditionalAccessPolicies",
+            Stream::InboxRules => "messageRules",
         }
     }
 
-    /// The record property Graph filters this stream's time on.
+    /// The record property Graph filters this stream's time on (`""` for an inventory,
+    /// which has no event time).
     pub fn time_property(self) -> &'static str {
         match self {
             Stream::Signins => "createdDateTime",
             Stream::DirectoryAudits => "activityDateTime",
+            _ => "",
         }
     }
 }
@@ -53,7 +106,9 @@ impl fmt::Display for Stream {
 
 /// A stream name that is not one of ours.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("unknown stream {0:?}: expected signins or directory_audits")]
+#[error(
+    "unknown stream {0:?}: expected signins, directory_audits, users, apps, roles, mfa, conditional_access or inbox_rules"
+)]
 pub struct UnknownStream(pub String);
 
 impl FromStr for Stream {
@@ -62,6 +117,12 @@ impl FromStr for Stream {
         match s.trim().to_ascii_lowercase().replace('-', "_").as_str() {
             "signins" | "sign_ins" => Ok(Stream::Signins),
             "directory_audits" | "directoryaudits" | "audits" => Ok(Stream::DirectoryAudits),
+            "users" => Ok(Stream::Users),
+            "apps" | "applications" => Ok(Stream::Apps),
+            "roles" | "admins" => Ok(Stream::Roles),
+            "mfa" => Ok(Stream::Mfa),
+            "conditional_access" | "ca" => Ok(Stream::ConditionalAccess),
+            "inbox_rules" | "inboxrules" | "rules" => Ok(Stream::InboxRules),
             _ => Err(UnknownStream(s.to_string())),
         }
     }
@@ -73,8 +134,9 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for s in Stream::ALL {
+        for s in Stream::EVERY {
             assert_eq!(s.as_str().parse::<Stream>().ok(), Some(s));
+            assert_eq!(s.is_inventory(), !Stream::ALL.contains(&s));
         }
         assert!("mail".parse::<Stream>().is_err());
         assert_eq!(Stream::DirectoryAudits.time_property(), "activityDateTime");

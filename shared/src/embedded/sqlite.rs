@@ -29,8 +29,10 @@ use crate::store::{
 };
 use crate::stream::Stream;
 
+mod inventory;
+
 /// The schema version this build creates and understands (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Schema migrations: entry `i` takes the schema from version `i` to `i + 1`. Append only.
 pub const MIGRATIONS: &[&str] = &[
@@ -55,6 +57,8 @@ pub const MIGRATIONS: &[&str] = &[
         updated_at TEXT NOT NULL,
         PRIMARY KEY (tenant_id, stream)
     ) STRICT;",
+    // 1 -> 2: the inventory's objects, summaries and daily billable counts.
+    inventory::MIGRATION,
 ];
 
 /// How long a writer waits for another connection's lock before failing.
@@ -423,13 +427,18 @@ impl CursorStore for SqliteStore {
     }
 
     async fn purge(&self, tenant: &str) -> Result<(), StoreError> {
-        let tenant = tenant.to_string();
+        let t = tenant.to_string();
         self.run(move |conn| {
-            conn.execute("DELETE FROM cursors WHERE tenant_id = ?1", params![tenant])
+            conn.execute("DELETE FROM cursors WHERE tenant_id = ?1", params![t])
                 .map_err(|e| backend("purge cursors", &e))?;
             Ok(())
         })
-        .await
+        .await?;
+        crate::inventory::InventoryStore::purge_inventory(self, tenant).await
+    }
+
+    fn inventory(&self) -> Option<&dyn crate::inventory::InventoryStore> {
+        Some(self)
     }
 }
 

@@ -19,17 +19,23 @@ pub enum Class {
     GroupManagement,
     /// 6003 API Activity.
     ApiActivity,
+    /// 5003 User Inventory Info (the identity inventory).
+    UserInventory,
+    /// 5023 Cloud Resources Inventory Info (apps, role holders, policies, inbox rules).
+    CloudResourcesInventory,
 }
 
 impl Class {
     /// Every class, in `class_uid` order.
-    pub const ALL: [Class; 6] = [
+    pub const ALL: [Class; 8] = [
         Class::AccountChange,
         Class::Authentication,
         Class::EntityManagement,
         Class::UserAccess,
         Class::GroupManagement,
         Class::ApiActivity,
+        Class::UserInventory,
+        Class::CloudResourcesInventory,
     ];
 
     /// `class_uid`.
@@ -41,6 +47,8 @@ impl Class {
             Class::UserAccess => 3005,
             Class::GroupManagement => 3006,
             Class::ApiActivity => 6003,
+            Class::UserInventory => 5003,
+            Class::CloudResourcesInventory => 5023,
         }
     }
 
@@ -58,6 +66,8 @@ impl Class {
             Class::UserAccess => "User Access Management",
             Class::GroupManagement => "Group Management",
             Class::ApiActivity => "API Activity",
+            Class::UserInventory => "User Inventory Info",
+            Class::CloudResourcesInventory => "Cloud Resources Inventory Info",
         }
     }
 
@@ -65,6 +75,7 @@ impl Class {
     pub fn category_uid(self) -> u32 {
         match self {
             Class::ApiActivity => 6,
+            Class::UserInventory | Class::CloudResourcesInventory => 5,
             _ => 3,
         }
     }
@@ -73,6 +84,7 @@ impl Class {
     pub fn category_caption(self) -> &'static str {
         match self.category_uid() {
             6 => "Application Activity",
+            5 => "Discovery",
             _ => "Identity & Access Management",
         }
     }
@@ -130,6 +142,7 @@ impl Class {
                 (8, "Remove Subgroup"),
             ],
             Class::ApiActivity => &[(1, "Create"), (2, "Read"), (3, "Update"), (4, "Delete")],
+            Class::UserInventory | Class::CloudResourcesInventory => &[(1, "Log"), (2, "Collect")],
         };
         match activity_id {
             0 => Some("Unknown"),

@@ -18,6 +18,7 @@ mod audit;
 mod check;
 mod common;
 pub mod enums;
+pub mod inventory;
 mod signin;
 
 use serde_json::Value;
@@ -52,6 +53,9 @@ pub struct NormalizeOptions {
     /// `metadata.product.version`; empty leaves it out. Typically the Graph API version the
     /// record came from (`"v1.0"` or `"beta"`).
     pub product_version: String,
+    /// When an inventory snapshot observed its objects (the `time` of inventory events,
+    /// which have no event time of their own); `None` for log records.
+    pub observed_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl NormalizeOptions {
@@ -63,6 +67,7 @@ impl NormalizeOptions {
             include_raw: false,
             raw_max_bytes: DEFAULT_RAW_MAX_BYTES,
             product_version: String::new(),
+            observed_at: None,
         }
     }
 }
@@ -83,6 +88,10 @@ pub enum NormalizeError {
         /// The field name.
         field: &'static str,
     },
+    /// An inventory stream's objects are normalized by their snapshot source, with how they
+    /// changed, not one record at a time.
+    #[error("inventory streams are normalized by their snapshot source")]
+    InventoryStream,
 }
 
 /// Normalizes one record of `stream`.
@@ -94,6 +103,7 @@ pub fn normalize(
     match stream {
         Stream::Signins => normalize_signin(record, opts),
         Stream::DirectoryAudits => normalize_directory_audit(record, opts),
+        _ => Err(NormalizeError::InventoryStream),
     }
 }
 

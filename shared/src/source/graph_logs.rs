@@ -77,6 +77,8 @@ impl GraphLogSource {
                 }
                 v
             }
+            // Inventory streams are snapshots, not logs.
+            _ => return Err(SourceError::Unsupported("auditLogs")),
         })
     }
 
@@ -165,6 +167,7 @@ impl WindowedSource for GraphLogSource {
         match self.spec.stream {
             Stream::Signins => normalize_signin(record, opts),
             Stream::DirectoryAudits => normalize_directory_audit(record, opts),
+            _ => Err(NormalizeError::InventoryStream),
         }
     }
 }

@@ -18,6 +18,7 @@
 //! throttling [`Bucket`] its requests count against; and it maps its records to OCSF.
 
 pub mod graph_logs;
+pub mod inventory;
 
 use std::fmt;
 use std::sync::Arc;
@@ -28,6 +29,7 @@ use serde_json::Value;
 
 use crate::client::{ApiClient, Bucket, CallCost, Priority, SourceError, Tenant};
 use crate::cloud::{Api, Cloud};
+use crate::inventory::Degradation;
 use crate::ocsf::{NormalizeError, NormalizeOptions};
 use crate::stream::Stream;
 
@@ -116,8 +118,8 @@ pub trait WindowedSource: Send + Sync + fmt::Debug {
     fn normalize(&self, record: &Value, opts: &NormalizeOptions) -> Result<Value, NormalizeError>;
 }
 
-/// One item of a snapshot: an object's id, a digest of what the inventory keeps of it, and the
-/// record itself.
+/// One item of a snapshot: an object's id, a digest of what the inventory keeps of it, the
+/// record itself, and the tags the inventory's summary counts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SnapshotItem {
     /// The object's id.
@@ -126,6 +128,31 @@ pub struct SnapshotItem {
     pub digest: u64,
     /// The object as read (possibly joined from several calls).
     pub raw: Value,
+    /// Short labels the per-stream summary counts (`billable`, `no_mfa`, `flagged`, ...).
+    pub tags: Vec<String>,
+}
+
+/// One read of a snapshot source: what it returned, what it cost, and what it could not read
+/// (an optional permission or licence missing: the stream goes on without it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SnapshotPage {
+    /// The objects read.
+    pub read: SnapshotRead,
+    /// Requests sent and throttling met.
+    pub cost: CallCost,
+    /// Parts of the stream read without an optional permission or licence.
+    pub degraded: Vec<Degradation>,
+}
+
+impl SnapshotPage {
+    /// A page without degradation.
+    pub fn new(read: SnapshotRead, cost: CallCost) -> Self {
+        SnapshotPage {
+            read,
+            cost,
+            degraded: Vec::new(),
+        }
+    }
 }
 
 /// What a snapshot read returned.
@@ -150,11 +177,16 @@ pub enum SnapshotRead {
         /// The state to ask from next time.
         state: Option<Value>,
     },
+    /// Nothing could be read (an optional permission or licence is missing; the page's
+    /// `degraded` says which): what is known stays as it is until the next snapshot is due.
+    Unavailable,
 }
 
 /// How an object changed between two snapshots.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {
+    /// Seen in the stream's first complete snapshot: part of the baseline, not a change.
+    Baseline,
     /// Seen for the first time.
     Appeared,
     /// Its digest changed.
@@ -179,7 +211,19 @@ pub trait SnapshotSource: Send + Sync + fmt::Debug {
         tenant: &Tenant,
         state: Option<&Value>,
         deadline: DateTime<Utc>,
-    ) -> Result<SnapshotRead, SourceError>;
+    ) -> Result<SnapshotPage, SourceError>;
+
+    /// How many parts of a snapshot one poll reads at most (`None`: until complete or the
+    /// deadline). A source that spreads a large snapshot over the day (inbox rules) returns
+    /// a small number and reads a bounded part each time.
+    fn max_parts_per_poll(&self) -> Option<usize> {
+        None
+    }
+
+    /// The summary tag whose count is the tenant's daily billable figure (the users stream).
+    fn usage_tag(&self) -> Option<&'static str> {
+        None
+    }
 
     /// The OCSF events for one object and how it changed. For a disappeared object only its id
     /// is known (`item.raw` is `null`).
@@ -214,6 +258,16 @@ pub fn sources_for(
                 .map(|s| Arc::new(s) as Arc<dyn WindowedSource>)
                 .collect(),
         )),
+        Stream::Users => Ok(Sources::Snapshot(Arc::new(inventory::UsersSource::new()))),
+        Stream::Apps => Ok(Sources::Snapshot(Arc::new(inventory::AppsSource::new()))),
+        Stream::Roles => Ok(Sources::Snapshot(Arc::new(inventory::RolesSource::new()))),
+        Stream::Mfa => Ok(Sources::Snapshot(Arc::new(inventory::MfaSource::new()))),
+        Stream::ConditionalAccess => Ok(Sources::Snapshot(Arc::new(
+            inventory::ConditionalAccessSource::new(),
+        ))),
+        Stream::InboxRules => Ok(Sources::Snapshot(Arc::new(
+            inventory::InboxRulesSource::new(),
+        ))),
     }
 }
 
