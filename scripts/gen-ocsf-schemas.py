@@ -47,6 +47,8 @@ EMITTED = {
     3005: [["cloud"]],  # User Access Management
     3006: [["cloud"]],  # Group Management
     6003: [["cloud"]],  # API Activity
+    5003: [["cloud"]],  # User Inventory Info (identity inventory)
+    5023: [["cloud"]],  # Cloud Resources Inventory Info (apps, roles, policies, inbox rules)
 }
 
 # Nested enums whose captions the normalizer emits: (object name, attribute).

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 /// The application permissions a fully consented ingestion app holds: the read permissions
 /// and the response-action ones.
-pub const DEFAULT_ROLES: [&str; 7] = [
+pub const DEFAULT_ROLES: [&str; 8] = [
     "AuditLog.Read.All",
     "Directory.Read.All",
     "Organization.Read.All",
@@ -18,6 +18,7 @@ pub const DEFAULT_ROLES: [&str; 7] = [
     "User.EnableDisableAccount.All",
     "UserAuthenticationMethod.ReadWrite.All",
     "MailboxSettings.Read",
+    "Policy.Read.All",
 ];
 
 /// Everything the simulator needs to start.

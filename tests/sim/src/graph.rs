@@ -41,6 +41,8 @@ enum Route {
     Audits,
     Skus,
     Registration,
+    /// The identity inventory (`crate::inventory`).
+    Inventory,
 }
 
 /// Builds a Graph error reply.
@@ -104,6 +106,7 @@ pub(crate) async fn handle(
             "authenticationmethods",
             "userregistrationdetails",
         ] => Route::Registration,
+        other if crate::inventory::is_route(other) => Route::Inventory,
         other => {
             let seg = other.first().copied().unwrap_or("");
             return (
@@ -185,6 +188,25 @@ pub(crate) async fn handle(
         );
     };
 
+    if route == Route::Inventory {
+        let ts = st.tenant(idx);
+        let inv = st.inventory.model(idx, || {
+            crate::inventory::Inventory::build(&model.spec, &model.users, st.now())
+        });
+        let ctx = crate::inventory::Ctx {
+            idx,
+            host,
+            query,
+            roles: &roles,
+            has_p1: ts.has_p1,
+            now: st.now(),
+        };
+        return (
+            crate::inventory::handle(&st.inventory, &inv, &ctx, &rest, path),
+            tid,
+        );
+    }
+
     let faults_slow = st.tenant(idx).faults.slow_ms;
     if faults_slow > 0 {
         tokio::time::sleep(Duration::from_millis(faults_slow)).await;
@@ -241,6 +263,7 @@ pub(crate) async fn handle(
     let allowed = match route {
         Route::SignIns | Route::Audits | Route::Registration => has("AuditLog.Read.All"),
         Route::Skus => has("Organization.Read.All") || has("Directory.Read.All"),
+        Route::Inventory => true,
     };
     if !allowed {
         return (
@@ -297,6 +320,7 @@ pub(crate) async fn handle(
             model.users.len(),
         )),
         Route::Registration => Ok(registration(st, idx, host)),
+        Route::Inventory => Err("inventory routes are served above".to_string()),
     };
     let mut reply = match reply {
         Ok(r) => r,

@@ -131,6 +131,7 @@ pub(crate) struct SimState {
     pub throttle: Mutex<Throttle>,
     log: Mutex<Vec<LoggedRequest>>,
     counters: Mutex<Counters>,
+    pub inventory: crate::inventory::InventoryState,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -189,6 +190,7 @@ impl SimState {
             throttle: Mutex::new(Throttle::default()),
             log: Mutex::new(Vec::new()),
             counters: Mutex::new(Counters::default()),
+            inventory: Default::default(),
         })
     }
 
@@ -467,6 +469,30 @@ impl SimHandle {
     /// Grants or removes Entra ID P2 (risk fields not hidden).
     pub fn set_p2(&self, tenant_id: &str, has: bool) {
         self.on(tenant_id, |t| t.has_p2 = has);
+    }
+
+    /// A copy of a tenant's identity inventory (built on first use); `None` for an unknown
+    /// tenant.
+    pub fn inventory(&self, tenant_id: &str) -> Option<crate::Inventory> {
+        let model = self.inventory_model(tenant_id)?;
+        Some(lock(&model).clone())
+    }
+
+    /// Changes a tenant's identity inventory (a new Global Administrator, a forwarding rule, a
+    /// removed user...); later requests see the change.
+    pub fn edit_inventory(&self, tenant_id: &str, f: impl FnOnce(&mut crate::Inventory)) {
+        if let Some(model) = self.inventory_model(tenant_id) {
+            f(&mut lock(&model));
+        }
+    }
+
+    fn inventory_model(&self, tenant_id: &str) -> Option<Arc<Mutex<crate::Inventory>>> {
+        let st = &self.state;
+        let idx = st.find_tenant(tenant_id)?;
+        let model = &st.events.tenants[idx];
+        Some(st.inventory.model(idx, || {
+            crate::Inventory::build(&model.spec, &model.users, st.now())
+        }))
     }
 
     /// Every event generated for a tenant's stream with `history start <= event_time <=

@@ -5,7 +5,8 @@
 //!
 //! The snapshot is spread over the day: each poll reads one part, a page of
 //! [`USERS_PER_PART`] users from the directory and the rules of those with a mailbox (Outlook
-//! bucket, one request per mailbox, plus one per distinct folder a rule moves mail to). A
+//! bucket, one request per mailbox, plus one listing of its top-level folders when a rule
+//! moves mail somewhere that is not a well-known folder name). A
 //! 5,000-mailbox tenant polled every 5 minutes is read in about 8 hours, at a few requests a
 //! second; Outlook's own limit is per mailbox (10,000 requests per 10 minutes), far above.
 //! Without `MailboxSettings.Read` the stream is unavailable (a degradation).
@@ -18,8 +19,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{
-    HIGH, INFO, LOW, MEDIUM, degraded, get_all, get_object, granted_roles, graph_url, has_any,
-    is_no_mailbox, item, s,
+    HIGH, INFO, LOW, MEDIUM, degraded, get_all, granted_roles, graph_url, has_any, is_no_mailbox,
+    item, s,
 };
 use crate::client::{ApiClient, Bucket, CallCost, Priority, SourceError, Tenant};
 use crate::cloud::Api;
@@ -218,25 +219,38 @@ impl SnapshotSource for InboxRulesSource {
                 Err(SourceError::Forbidden { .. }) => continue,
                 Err(e) => return Err(e),
             };
+            // Where rules move mail: one listing of the mailbox's top-level folders (Deleted
+            // Items, Junk Email, Archive, RSS Feeds are all top-level; a folder not among
+            // them is a subfolder, somewhere the owner still looks).
             let mut folder_names: HashMap<String, String> = HashMap::new();
-            for r in &rules {
-                let Some(folder) = r.get("actions").and_then(|a| s(a, "moveToFolder")) else {
-                    continue;
-                };
-                if folder_names.contains_key(folder) || is_hidden_folder(folder) {
-                    continue;
-                }
+            let moves = rules.iter().any(|r| {
+                r.get("actions")
+                    .and_then(|a| s(a, "moveToFolder"))
+                    .is_some_and(|f| !is_hidden_folder(f))
+            });
+            if moves {
                 let url = graph_url(
                     tenant,
-                    &format!("users/{uid}/mailFolders/{folder}"),
-                    &[("$select", "displayName".into())],
+                    &format!("users/{uid}/mailFolders"),
+                    &[("$select", "id,displayName".into()), ("$top", "100".into())],
                 )?;
-                match get_object(client, tenant, Bucket::Outlook, &url, deadline, &mut cost).await {
-                    Ok(f) => {
-                        folder_names.insert(
-                            folder.to_string(),
-                            s(&f, "displayName").unwrap_or_default().to_string(),
-                        );
+                match get_all(
+                    client,
+                    tenant,
+                    Bucket::Outlook,
+                    Priority::Regular,
+                    &url,
+                    deadline,
+                    &mut cost,
+                )
+                .await
+                {
+                    Ok(folders) => {
+                        for f in folders {
+                            if let (Some(id), Some(name)) = (s(&f, "id"), s(&f, "displayName")) {
+                                folder_names.insert(id.to_string(), name.to_string());
+                            }
+                        }
                     }
                     Err(e) if is_no_mailbox(&e) => {}
                     Err(e) => return Err(e),
