@@ -7,7 +7,7 @@ RUN_CONFIG ?= config/demo.toml
 VENV ?= .tools/venv
 PY := $(VENV)/bin/python
 
-.PHONY: all fmt fmt-check lint test test-rust tools bench build run sim clean ocsf-schemas smoke
+.PHONY: all fmt fmt-check lint test test-rust tools bench inventory-bench build run sim clean ocsf-schemas smoke
 
 all: lint test
 
@@ -57,6 +57,11 @@ test-rust:
 # Throughput of normalization and of a whole poll, on this machine (optimised build).
 bench:
 	$(CARGO) bench -p itdr-integration-tests --bench pipeline
+
+# The identity inventory of a 10,000-user, 5,000-mailbox tenant: requests, simulated hours,
+# memory (not part of `make test`; its short version is tests/integration/tests/inventory.rs).
+inventory-bench:
+	$(CARGO) bench -p itdr-integration-tests --bench inventory
 
 # The three Lambda packages as arm64 zips (target/lambda/<function>/bootstrap.zip).
 # cargo-lambda comes from the tools venv; it must get CARGO_TARGET_DIR, not --target-dir.

@@ -2,6 +2,7 @@
 //! tenant registry, normalizes raw Microsoft records, and serves the Microsoft simulator.
 
 mod config;
+mod inventory;
 mod normalize;
 mod preflight;
 mod registry;
@@ -46,6 +47,16 @@ enum Command {
         db: Option<PathBuf>,
         #[command(subcommand)]
         action: tenants::Action,
+    },
+    /// Monthly usage per organization: the billable count (licensed, enabled members; guests,
+    /// rooms and unlicensed shared mailboxes excluded), the month's highest daily figure.
+    Usage {
+        /// The embedded database (default: the configuration's store, else out/itdr.db).
+        #[arg(long, env = "ITDR_DB")]
+        db: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Check a tenant's prerequisites (cloud, consent, permissions, licences, data, MFA)
     /// before polling it. Exit code 1 when something blocks polling, 2 when it cannot run.
@@ -143,6 +154,7 @@ fn main() -> ExitCode {
                 Ok(ExitCode::SUCCESS)
             }
             Command::Tenants { db, action } => tenants::main(config.as_deref(), db, action).await,
+            Command::Usage { db, json } => inventory::usage_main(config.as_deref(), db, json).await,
             Command::Preflight { .. } => Ok(ExitCode::from(2)),
             Command::Normalize {
                 stream,

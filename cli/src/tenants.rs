@@ -10,6 +10,7 @@ use itdr_shared::onboard::lifecycle::{self, NewTenant};
 use itdr_shared::onboard::{discover, is_domain, is_guid};
 use itdr_shared::{Cloud, Stream};
 
+use crate::inventory::TenantInventory;
 use crate::preflight::{Env, print_report};
 
 #[derive(Subcommand)]
@@ -192,27 +193,48 @@ pub async fn main(
         }
         Action::List { json } => {
             let all = reg.list().await?;
+            let mut inventories = Vec::with_capacity(all.len());
+            for t in &all {
+                inventories.push(match env.cursors.inventory() {
+                    Some(store) => Some(TenantInventory::load(store, &t.tenant_id).await?),
+                    None => None,
+                });
+            }
             if json {
-                println!("{}", serde_json::to_string_pretty(&all)?);
+                let mut out = Vec::with_capacity(all.len());
+                for (t, inv) in all.iter().zip(&inventories) {
+                    let mut v = serde_json::to_value(t)?;
+                    if let (Some(o), Some(inv)) = (v.as_object_mut(), inv) {
+                        o.insert("inventory".into(), serde_json::to_value(inv)?);
+                    }
+                    out.push(v);
+                }
+                println!("{}", serde_json::to_string_pretty(&out)?);
             } else {
                 println!(
-                    "{:<38} {:<28} {:<9} {:<8} {:<20} {:<21} {:<21} last error",
+                    "{:<38} {:<28} {:<9} {:<8} {:<20} {:>8} {:<21} {:<21} last error",
                     "tenant",
                     "organization",
                     "cloud",
                     "enabled",
                     "health",
+                    "billable",
                     "last success",
                     "last event"
                 );
-                for t in all {
+                for (t, inv) in all.into_iter().zip(&inventories) {
+                    let billable = inv
+                        .as_ref()
+                        .and_then(|i| i.billable)
+                        .map_or("-".to_string(), |n| n.to_string());
                     println!(
-                        "{:<38} {:<28} {:<9} {:<8} {:<20} {:<21} {:<21} {}",
+                        "{:<38} {:<28} {:<9} {:<8} {:<20} {:>8} {:<21} {:<21} {}",
                         t.tenant_id,
                         t.org.unwrap_or_default(),
                         t.cloud.as_str(),
                         t.enabled,
                         t.health.state.as_str(),
+                        billable,
                         fmt_time(t.health.last_success),
                         fmt_time(t.health.last_event_at),
                         match t.health.last_error_kind {
@@ -220,6 +242,13 @@ pub async fn main(
                             None => "-".into(),
                         }
                     );
+                    if let Some(inv) = inv.as_ref().filter(|i| i.identities.is_some()) {
+                        println!("    inventory: {}", inv.line());
+                        println!("    not billed: {}", inv.exclusions_line());
+                        for d in &inv.degraded {
+                            println!("    degraded: {d}");
+                        }
+                    }
                 }
             }
         }

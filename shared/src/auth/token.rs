@@ -26,7 +26,10 @@ pub const ROLE_PURPOSES: &[(&str, &str)] = &[
         "resolve directory objects; required together with AuditLog.Read.All to read sign-ins",
     ),
     ("Organization.Read.All", "read licences (subscribedSkus)"),
-    ("User.Read.All", "read users"),
+    (
+        "User.Read.All",
+        "inventory: read users, their licences and account state for the billable count (Directory.Read.All also grants it)",
+    ),
     (
         "User.EnableDisableAccount.All",
         "disable compromised accounts",
@@ -35,7 +38,22 @@ pub const ROLE_PURPOSES: &[(&str, &str)] = &[
         "UserAuthenticationMethod.ReadWrite.All",
         "reset authentication methods during containment",
     ),
-    ("MailboxSettings.Read", "read inbox rules"),
+    (
+        "MailboxSettings.Read",
+        "inventory: read every mailbox's inbox rules and its purpose; without it, rules set before onboarding go unseen and shared mailboxes cannot be told from users (billing)",
+    ),
+    (
+        "Policy.Read.All",
+        "inventory: read conditional access policies, their exclusions and security defaults; without it, MFA exclusions go unseen",
+    ),
+    (
+        "Application.Read.All",
+        "inventory: read apps, their consent grants, permissions and credentials (Directory.Read.All also grants it)",
+    ),
+    (
+        "RoleManagement.Read.Directory",
+        "inventory: read who holds Global Administrator and the other roles (Directory.Read.All also grants it)",
+    ),
     (
         "ActivityFeed.Read",
         "read the Office 365 Management Activity API",

@@ -6,7 +6,9 @@
 //!   `enabled`, `domain`, `org`, `created_at`, `health` (S, JSON of [`Health`]),
 //!   `health_state` (S, for operators' queries) and `rev` (N, bumped by every write).
 //! - cursors: partition key `tenant_id` (S), sort key `stream` (S), attributes `doc` (S, the
-//!   cursor JSON) and `version` (N).
+//!   cursor JSON) and `version` (N). The identity inventory keeps its per-object items in the
+//!   same table under sort keys cursors never use (`inv#...`, `invsum#...`, `usage#...`; see
+//!   `dynamo/inventory.rs`).
 //!
 //! Compare-and-set: a cursor commit is one `PutItem` whose `ConditionExpression` requires the
 //! stored version to equal the expected one (`attribute_not_exists` for the first commit). A
@@ -32,6 +34,8 @@ use crate::store::{
     apply_health,
 };
 use crate::stream::Stream;
+
+mod inventory;
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -500,7 +504,8 @@ impl CursorStore for DynamoCursorStore {
     }
 
     async fn purge(&self, tenant: &str) -> Result<(), StoreError> {
-        for stream in Stream::ALL {
+        crate::inventory::InventoryStore::purge_inventory(self, tenant).await?;
+        for stream in Stream::EVERY {
             self.client
                 .delete_item()
                 .table_name(&self.table)
@@ -511,6 +516,10 @@ impl CursorStore for DynamoCursorStore {
                 .map_err(|e| backend("cursor DeleteItem", &e))?;
         }
         Ok(())
+    }
+
+    fn inventory(&self) -> Option<&dyn crate::inventory::InventoryStore> {
+        Some(self)
     }
 }
 

@@ -153,7 +153,7 @@ pub async fn register(
         });
     }
     org_is_free(reg, &new.org, &new.tenant_id).await?;
-    let streams = new.streams.unwrap_or_else(|| Stream::ALL.to_vec());
+    let streams = new.streams.unwrap_or_else(|| Stream::EVERY.to_vec());
     if streams.is_empty() {
         return Err(LifecycleError::Invalid(
             "--streams must name at least one stream".into(),

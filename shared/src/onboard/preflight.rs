@@ -42,6 +42,24 @@ pub const RECOMMENDED_ROLES: &[&str] = &[
     "User.EnableDisableAccount.All",
     "UserAuthenticationMethod.ReadWrite.All",
     "MailboxSettings.Read",
+    "Policy.Read.All",
+];
+
+/// Permissions the identity inventory needs, each with the broader permissions that also
+/// grant it: without any of them, that inventory stream cannot run (required).
+pub const INVENTORY_REQUIRED_ROLES: &[(&str, &[&str])] = &[
+    (
+        "User.Read.All",
+        &["Directory.Read.All", "User.ReadWrite.All"],
+    ),
+    (
+        "Application.Read.All",
+        &["Directory.Read.All", "Application.ReadWrite.All"],
+    ),
+    (
+        "RoleManagement.Read.Directory",
+        &["Directory.Read.All", "RoleManagement.Read.All"],
+    ),
 ];
 
 /// Retention of sign-in and audit logs with Entra ID P1/P2.
@@ -563,7 +581,15 @@ pub fn permissions_check(
             })
             .collect()
     };
-    let missing_required = missing(REQUIRED_GRAPH_ROLES);
+    let mut missing_required = missing(REQUIRED_GRAPH_ROLES);
+    for (role, also) in INVENTORY_REQUIRED_ROLES {
+        if !has(role) && !also.iter().any(|a| has(a)) {
+            missing_required.push(MissingRole {
+                role: (*role).to_string(),
+                purpose: role_purpose(role).to_string(),
+            });
+        }
+    }
     let mut missing_recommended = missing(RECOMMENDED_ROLES);
     if !has("Organization.Read.All") && !has("Directory.Read.All") {
         missing_recommended.push(MissingRole {
@@ -946,6 +972,36 @@ fn describe_source(e: &SourceError, what: &str, cloud: Cloud) -> (String, String
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn inventory_permissions_are_required_or_recommended_with_what_is_lost() {
+        let roles = |r: &[&str]| r.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        // Directory.Read.All grants users, apps and roles; Policy.Read.All is recommended.
+        let granted = roles(&["AuditLog.Read.All", "Directory.Read.All"]);
+        let (check, req, rec) = permissions_check(Some(&granted));
+        assert!(req.is_empty(), "{req:?}");
+        let policy = rec.iter().find(|m| m.role == "Policy.Read.All").unwrap();
+        assert!(policy.purpose.contains("conditional access"));
+        let mailbox = rec
+            .iter()
+            .find(|m| m.role == "MailboxSettings.Read")
+            .unwrap();
+        assert!(mailbox.purpose.contains("inbox rules"));
+        assert!(check.detail.contains("Policy.Read.All"));
+        // Without Directory.Read.All, each narrower inventory permission is named.
+        let granted = roles(&["AuditLog.Read.All", "User.Read.All"]);
+        let (_, req, _) = permissions_check(Some(&granted));
+        let names: Vec<&str> = req.iter().map(|m| m.role.as_str()).collect();
+        assert_eq!(
+            names,
+            vec![
+                "Directory.Read.All",
+                "Application.Read.All",
+                "RoleManagement.Read.Directory"
+            ]
+        );
+        assert!(req[2].purpose.contains("Global Administrator"));
+    }
 
     #[test]
     fn exchange_is_found_by_plan_prefix_and_foundation_does_not_count() {

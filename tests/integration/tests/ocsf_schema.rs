@@ -638,3 +638,77 @@ fn check_event_catches_what_the_schema_cannot() {
     ev["metadata"]["profiles"] = json!([]);
     assert!(check_event(&ev).is_err(), "cloud without the cloud profile");
 }
+
+#[test]
+fn every_inventory_event_kind_validates() {
+    use itdr_shared::ocsf::inventory::{
+        InventoryObject, ObjectKind, inventory_events, user_object,
+    };
+    use itdr_shared::source::Change;
+    let opts = NormalizeOptions {
+        observed_at: chrono::DateTime::from_timestamp(1_780_000_000, 0),
+        ..opts()
+    };
+    let kinds = [
+        (Stream::Users, ObjectKind::User),
+        (Stream::Mfa, ObjectKind::MfaRegistration),
+        (Stream::Apps, ObjectKind::App),
+        (Stream::Roles, ObjectKind::RoleHolder),
+        (
+            Stream::ConditionalAccess,
+            ObjectKind::ConditionalAccessPolicy,
+        ),
+        (Stream::ConditionalAccess, ObjectKind::SecurityDefaults),
+        (Stream::InboxRules, ObjectKind::InboxRule),
+    ];
+    let mut seen = std::collections::BTreeSet::new();
+    for (stream, kind) in kinds {
+        for with_user in [true, false] {
+            let obj = InventoryObject {
+                kind,
+                uid: "0c6e1c8a-0000-4000-8000-000000000001".into(),
+                name: Some("Object name".into()),
+                user: Some(user_object(
+                    "0c6e1c8a-0000-4000-8000-000000000002",
+                    Some("adele@contoso.com"),
+                    Some("Adele Vance"),
+                    if with_user { 2 } else { 4 },
+                    Some(false),
+                ))
+                .filter(|_| {
+                    with_user || matches!(kind, ObjectKind::User | ObjectKind::MfaRegistration)
+                }),
+                data: serde_json::json!({"flags": ["forwards_external"], "nested": {"a": [1, 2]}}),
+                created_time_ms: Some(1_700_000_000_000),
+                severity_id: 4,
+                change_severity_id: 3,
+                message: "m".into(),
+                labels: vec!["flagged".into()],
+            };
+            for change in [
+                Change::Baseline,
+                Change::Appeared,
+                Change::Changed,
+                Change::Unchanged,
+                Change::Disappeared,
+            ] {
+                let o = (change != Change::Disappeared).then_some(&obj);
+                let events =
+                    inventory_events(stream, kind, &obj.uid, 42, o, change, &opts).unwrap();
+                for ev in &events {
+                    let errs = common::ocsf::all_errors(ev);
+                    assert!(errs.is_empty(), "{kind:?} {change:?}: {errs:?}\n{ev:#}");
+                    seen.insert((
+                        ev["class_uid"].as_u64().unwrap(),
+                        ev["activity_id"].as_u64().unwrap(),
+                    ));
+                }
+            }
+        }
+    }
+    let want: std::collections::BTreeSet<(u64, u64)> =
+        [(5003, 2), (5023, 2), (3004, 1), (3004, 3), (3004, 4)]
+            .into_iter()
+            .collect();
+    assert_eq!(seen, want);
+}

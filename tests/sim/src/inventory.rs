@@ -107,6 +107,9 @@ pub struct Inventory {
 const SKU_E3: &str = "05e9a617-0261-4cee-bb44-138d3ef5d965";
 const SKU_BP: &str = "cbdc14ab-d96c-4c30-b9f4-6ada7cdc1d46";
 
+/// (key, name, publisher, verified, owned by the tenant, secret expiry).
+type ThirdPartyApp<'a> = (&'a str, &'a str, &'a str, bool, bool, Option<&'a str>);
+
 fn h(seed: &str) -> u64 {
     let d = Sha256::digest(seed.as_bytes());
     u64::from_le_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
@@ -126,7 +129,7 @@ impl Inventory {
             let created = (now - TimeDelta::days(30 + (hv % 1500) as i64))
                 .format("%Y-%m-%dT%H:%M:%SZ")
                 .to_string();
-            let last = (hv % 10 != 0).then(|| {
+            let last = (!hv.is_multiple_of(10)).then(|| {
                 (now - TimeDelta::hours((hv % 700) as i64))
                     .format("%Y-%m-%dT%H:%M:%SZ")
                     .to_string()
@@ -244,7 +247,7 @@ impl Inventory {
             .format("%Y-%m-%dT%H:%M:%SZ")
             .to_string();
         // (key, name, publisher, verified, owned here, secret end)
-        let third: [(&str, &str, &str, bool, bool, Option<&str>); 10] = [
+        let third: [ThirdPartyApp<'_>; 10] = [
             (
                 "zoom",
                 "Zoom",
