@@ -170,6 +170,11 @@ pub struct AppConfig {
     /// PEM private key file (certificate credential).
     #[serde(default)]
     pub private_key_pem: Option<PathBuf>,
+    /// The cloud group the app registration lives in (`commercial`, `usgov`); defaults to the
+    /// app's name when that names a group. Its credential is only ever sent to that group's
+    /// login hosts, and only tenants of that group may use it.
+    #[serde(default)]
+    pub group: Option<CloudGroup>,
 }
 
 /// The accelerated demo against the in-process simulator.
@@ -222,9 +227,25 @@ fn yes() -> bool {
 }
 
 impl AppConfig {
+    /// The app's cloud group: `group`, or its name when that names a group.
+    pub fn cloud_group(&self, name: &str) -> anyhow::Result<CloudGroup> {
+        match (self.group, name.parse::<CloudGroup>()) {
+            (Some(g), _) => Ok(g),
+            (None, Ok(g)) => Ok(g),
+            (None, Err(_)) => bail!(
+                "[apps.{name}] group: set it to commercial or usgov (the cloud group of the app registration)"
+            ),
+        }
+    }
+
     /// Loads the credential: the secret from its environment variable or file, or the
     /// certificate and key. Errors name the setting, never the secret.
     pub fn credential(&self, name: &str) -> anyhow::Result<AppCredential> {
+        let credential = self.load_credential(name)?;
+        Ok(credential.for_group(self.cloud_group(name)?))
+    }
+
+    fn load_credential(&self, name: &str) -> anyhow::Result<AppCredential> {
         if let Some(var) = &self.client_secret_env {
             check_env_var_name(name, var)?;
             let secret = std::env::var(var)
@@ -353,8 +374,8 @@ impl RunConfig {
         if let Err(e) = self.poll.validate() {
             bail!("[poll] {e}");
         }
-        if self.schedule.interval_secs == 0 {
-            bail!("[schedule] interval_secs must be at least 1");
+        if self.schedule.interval_secs == 0 || self.schedule.interval_secs > 86_400 {
+            bail!("[schedule] interval_secs must be between 1 and 86400");
         }
         if self.schedule.max_concurrent_tenants == 0 {
             bail!("[schedule] max_concurrent_tenants must be at least 1");
@@ -381,6 +402,14 @@ impl RunConfig {
                     "[apps.{name}] a certificate credential needs both certificate_pem and private_key_pem"
                 );
             }
+            app.cloud_group(name)?;
+        }
+        if self.poll.sweep_budget_secs > self.schedule.interval_secs {
+            bail!(
+                "[poll] sweep_budget_secs ({}) must not exceed [schedule] interval_secs ({}): a poll's background work must end before the next poll starts",
+                self.poll.sweep_budget_secs,
+                self.schedule.interval_secs
+            );
         }
         if self.registry.kind == RegistryKind::Dynamodb
             && (self.registry.tenants_table.is_none() || self.registry.cursors_table.is_none())

@@ -140,6 +140,12 @@ fn main() -> ExitCode {
                 } else {
                     run::print_table(&summary);
                 }
+                if summary.crashed_jobs > 0 {
+                    anyhow::bail!(
+                        "{} job(s) crashed during the run; their tenants' health says crash (see the log above)",
+                        summary.crashed_jobs
+                    );
+                }
                 Ok(ExitCode::SUCCESS)
             }
             Command::Tenants { db, action } => tenants::main(config.as_deref(), db, action).await,

@@ -125,6 +125,21 @@ pub async fn main(
                     (d.tenant_id, d.domain, d.cloud)
                 }
             };
+            // An app registration serves the tenants of its own cloud group only: its
+            // credential must never reach another cloud's login host.
+            if let Some(name) = &app
+                && let Some(cfg) = env.apps.get(name)
+            {
+                let group = cfg.cloud_group(name)?;
+                if group != cloud.group() {
+                    bail!(
+                        "app {name:?} is an app registration of the {group} cloud group, but the tenant is in {} (the {} group): use --app with an app of the {} group",
+                        cloud.label(),
+                        cloud.group(),
+                        cloud.group()
+                    );
+                }
+            }
             let record = lifecycle::register(
                 reg,
                 NewTenant {

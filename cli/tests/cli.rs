@@ -294,7 +294,7 @@ fn the_readme_poller_group_names_are_accepted() {
         let err = text(&out.stderr);
         assert!(!out.status.success());
         assert!(
-            err.contains("interval_secs must be at least 1"),
+            err.contains("interval_secs must be between 1 and 86400"),
             "{spelling}: {err}"
         );
     }

@@ -279,6 +279,27 @@ async fn tenants_are_added_by_domain_with_their_cloud_detected() {
         .unwrap();
     assert_eq!(t["org"], "Able Moose");
 
+    // An app registration of the commercial group is refused for a GCC High tenant: its
+    // credential must never reach the US Government login host.
+    let out = w
+        .itdr(&[
+            "tenants",
+            "add",
+            "--tenant",
+            &w.domain("gcc-high"),
+            "--org",
+            "Gov with the wrong app",
+            "--app",
+            "commercial",
+        ])
+        .await;
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("app registration of the commercial cloud group"),
+        "{}",
+        text(&out.stderr)
+    );
+
     // A deployment without the US Government poller refuses GCC High tenants.
     let out = w
         .itdr_with(

@@ -46,14 +46,15 @@ pub struct StackBuilder {
 }
 
 impl StackBuilder {
-    /// A stack on `clock` with Microsoft's per-tenant reporting rate, no process-wide window,
-    /// the default timeout and backoff, and real Microsoft endpoints.
+    /// A stack on `clock` with the paced per-tenant reporting rate (Microsoft's 5 per 10 s
+    /// with a margin), no process-wide window, the default timeout and backoff, and real
+    /// Microsoft endpoints.
     pub fn new(clock: SharedClock) -> Self {
         Self {
             clock,
             endpoint_override: None,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
-            reports_per_tenant: Rate::REPORTS_PER_TENANT,
+            reports_per_tenant: Rate::REPORTS_PER_TENANT_PACED,
             app_rate: None,
             budget: None,
             backoff: None,

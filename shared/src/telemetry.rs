@@ -9,7 +9,7 @@
 //!
 //! | event | metrics (dimensions) |
 //! |---|---|
-//! | [`Event::PollCompleted`] | `EventsEmitted`, `DuplicatesFiltered`, `DeadLetters`, `Requests`, `Throttled`, `FreshnessP50Seconds`, `FreshnessP99Seconds`, `PollDurationMs` (CloudGroup, Stream) |
+//! | [`Event::PollCompleted`] | `EventsEmitted`, `DuplicatesFiltered`, `DeadLetters`, `Requests`, `Throttled`, `FreshnessP50Seconds`, `FreshnessP99Seconds`, `PollDurationMs`, `LinksRefused` (CloudGroup, Stream) |
 //! | [`Event::PollFailed`] | `PollFailures` (CloudGroup, Kind) |
 //! | [`Event::SourceUnavailable`] | `SourceFailures` (CloudGroup, Kind) |
 //! | [`Event::JobRefused`] | `JobsRefused` (CloudGroup, Reason) |
@@ -162,6 +162,7 @@ impl Event<'_> {
                 slices = o.slices,
                 pass_complete = o.pass_complete,
                 stopped_at_deadline = o.stopped_at_deadline,
+                links_refused = o.links_refused,
                 elapsed_ms,
                 "poll completed"
             ),
@@ -239,6 +240,7 @@ impl Event<'_> {
                     ("Requests", f64::from(o.requests)),
                     ("Throttled", f64::from(o.throttled)),
                     ("PollDurationMs", *elapsed_ms as f64),
+                    ("LinksRefused", f64::from(o.links_refused)),
                 ];
                 if let Some(p) = percentile(&o.freshness_secs, 50.0) {
                     m.push(("FreshnessP50Seconds", f64::from(p)));

@@ -199,6 +199,7 @@ pub async fn run_message(
         tenant_id: job.tenant_id.clone(),
         stream: job.stream,
         cloud: Some(job.cloud),
+        message_id: Some(id.to_string()),
     };
     let span = tracing::info_span!("job", tenant = %job.tenant_id, stream = %job.stream, slot = job.slot, message_id = %id);
     Some(tracing::Instrument::instrument(run_job(&ctx.env, &req, deadline), span).await)

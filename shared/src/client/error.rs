@@ -90,9 +90,14 @@ pub enum SourceError {
         /// The cap, in bytes.
         limit_bytes: u64,
     },
-    /// The call's deadline would pass before a retry or wait could finish.
-    #[error("deadline reached before the call could complete")]
-    DeadlineExceeded,
+    /// The call's deadline would pass before a retry or wait could finish. `cause` is what
+    /// made the call wait that long (throttling, timeouts, 5xx), when something did: a poll
+    /// that got nowhere because of it reports the cause, not just the deadline.
+    #[error("deadline reached before the call could complete{}", cause.map(|c| format!(" (after {c})")).unwrap_or_default())]
+    DeadlineExceeded {
+        /// The failure that used up the time, if any.
+        cause: Option<FailureKind>,
+    },
     /// Acquiring the app-only token failed.
     #[error("token acquisition failed: {0}")]
     Auth(#[from] AuthError),
@@ -108,7 +113,7 @@ impl SourceError {
             SourceError::Throttled { .. }
             | SourceError::Transient { .. }
             | SourceError::Decode { .. }
-            | SourceError::DeadlineExceeded => true,
+            | SourceError::DeadlineExceeded { .. } => true,
             SourceError::Unauthorized { .. } => true,
             SourceError::Auth(a) => a.is_retryable(),
             SourceError::ConsentRevoked
@@ -136,7 +141,7 @@ impl SourceError {
             SourceError::Decode { .. } => FailureKind::Decode,
             SourceError::ForeignLink { .. } => FailureKind::ForeignLink,
             SourceError::ResponseTooLarge { .. } => FailureKind::ResponseTooLarge,
-            SourceError::DeadlineExceeded => FailureKind::Deadline,
+            SourceError::DeadlineExceeded { cause } => cause.unwrap_or(FailureKind::Deadline),
             SourceError::Auth(a) => a.kind(),
             SourceError::Unsupported(_) => FailureKind::Unsupported,
         }

@@ -30,11 +30,12 @@ use url::Url;
 use crate::auth::{AccessToken, TokenSource};
 use crate::clock::SharedClock;
 use crate::cloud::{Api, Cloud};
+use crate::health::FailureKind;
 use crate::http::{HttpResponse, Transport, TransportError};
 
 pub use error::SourceError;
 pub use pacing::{
-    BACKGROUND_RESERVE, Backoff, Bucket, PaceError, Pacer, Priority, Rate, RequestBudget,
+    BACKGROUND_RESERVE, Backoff, Bucket, PaceError, Pacer, Priority, Rate, RequestBudget, Slot,
 };
 
 /// The tenant a call is made for.
@@ -47,12 +48,15 @@ pub struct Tenant {
 }
 
 /// One page of a Graph collection.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct Page {
     /// The records on the page (possibly none, even when more pages follow).
     pub value: Vec<serde_json::Value>,
     /// The validated link to the next page.
     pub next_link: Option<Url>,
+    /// A link to the next page that was refused (another host): the page's records are kept,
+    /// the rest of the collection cannot be read safely.
+    pub refused_link: Option<SourceError>,
     /// Size of the response body in bytes.
     pub bytes: usize,
     /// What getting the page cost.
@@ -366,7 +370,7 @@ impl ApiClient {
                     continue;
                 }
                 SourceError::Unauthorized { .. } => return Err(err),
-                SourceError::DeadlineExceeded => return Err(err),
+                SourceError::DeadlineExceeded { .. } => return Err(err),
                 e if !e.is_retryable() => return Err(err),
                 _ => {}
             }
@@ -388,7 +392,9 @@ impl ApiClient {
             }
             if until > call.deadline {
                 tracing::warn!(tenant = %tenant.id, api = %call.api, kind = %err.kind(), "retry would pass the deadline");
-                return Err(SourceError::DeadlineExceeded);
+                return Err(SourceError::DeadlineExceeded {
+                    cause: Some(err.kind()),
+                });
             }
             tracing::warn!(tenant = %tenant.id, api = %call.api, kind = %err.kind(), attempt, wait_ms = wait.as_millis() as u64, "request failed, retrying");
             self.bump(&tenant.id, |s| s.retries += 1);
@@ -404,59 +410,73 @@ impl ApiClient {
     ) -> Result<HttpResponse, SourceError> {
         let tenant = call.tenant;
         if self.clock.now() >= call.deadline {
-            return Err(SourceError::DeadlineExceeded);
+            return Err(SourceError::DeadlineExceeded { cause: None });
         }
         let token = self
             .tokens
-            .token(tenant.cloud, &tenant.id, call.api)
+            .token(tenant.cloud, &tenant.id, call.api, call.deadline)
             .await?;
         if token.roles.is_empty() {
             return Err(SourceError::ConsentRevoked);
         }
-        self.pacer
+        let paced = |e: PaceError| match e {
+            PaceError::Deadline { blocked } => SourceError::DeadlineExceeded {
+                cause: blocked.then_some(FailureKind::Throttled),
+            },
+        };
+        let slot = self
+            .pacer
             .acquire_as(call.bucket, &tenant.id, call.deadline, call.priority)
             .await
-            .map_err(|_| SourceError::DeadlineExceeded)?;
+            .map_err(paced)?;
         if call.bucket == Bucket::Reports
             && let Some(b) = &self.budget
         {
-            b.acquire(call.deadline)
-                .await
-                .map_err(|_| SourceError::DeadlineExceeded)?;
+            b.acquire(call.deadline).await.map_err(paced)?;
         }
         let headers = request_headers(&token)?;
         self.bump(&tenant.id, |s| s.requests += 1);
         cost.requests = cost.requests.saturating_add(1);
         let expected = call.api.host(tenant.cloud).unwrap_or("<none>");
-        let resp = self
+        let time_left = (call.deadline - self.clock.now())
+            .to_std()
+            .unwrap_or_default();
+        let sent = self
             .transport
-            .send(call.method.clone(), call.url, headers, None)
-            .await
-            .map_err(|e| match e {
-                TransportError::Timeout { .. } => SourceError::Transient {
-                    status: None,
-                    retry_after: None,
-                    detail: "timeout".into(),
-                },
-                TransportError::Connect { kind, .. } => SourceError::Transient {
-                    status: None,
-                    retry_after: None,
-                    detail: kind,
-                },
-                TransportError::ForeignHost { host } => SourceError::ForeignLink {
-                    api: call.api,
-                    host,
-                    expected,
-                },
-                TransportError::BadUrl => SourceError::ForeignLink {
-                    api: call.api,
-                    host: "<bad url>".into(),
-                    expected,
-                },
-                TransportError::BodyTooLarge { limit_bytes, .. } => {
-                    SourceError::ResponseTooLarge { limit_bytes }
-                }
-            })?;
+            .send_within(
+                call.method.clone(),
+                call.url,
+                headers,
+                None,
+                Some(time_left),
+            )
+            .await;
+        self.pacer.settle(&slot);
+        let resp = sent.map_err(|e| match e {
+            TransportError::Timeout { .. } => SourceError::Transient {
+                status: None,
+                retry_after: None,
+                detail: "timeout".into(),
+            },
+            TransportError::Connect { kind, .. } => SourceError::Transient {
+                status: None,
+                retry_after: None,
+                detail: kind,
+            },
+            TransportError::ForeignHost { host } => SourceError::ForeignLink {
+                api: call.api,
+                host,
+                expected,
+            },
+            TransportError::BadUrl => SourceError::ForeignLink {
+                api: call.api,
+                host: "<bad url>".into(),
+                expected,
+            },
+            TransportError::BodyTooLarge { limit_bytes, .. } => {
+                SourceError::ResponseTooLarge { limit_bytes }
+            }
+        })?;
         let now = self.clock.now();
         let retry_after = resp
             .header("retry-after")
@@ -508,13 +528,20 @@ impl ApiClient {
                     .map_err(|e| error::decode_error(&e, &http.body))
             })
             .await?;
-        let next_link = match raw.next_link {
-            Some(l) => Some(Self::validate_link(tenant, Api::Graph, &l)?),
-            None => None,
+        let (next_link, refused_link) = match raw.next_link {
+            Some(l) => match Self::validate_link(tenant, Api::Graph, &l) {
+                Ok(u) => (Some(u), None),
+                Err(e) => {
+                    refused_link_logged(tenant, &e);
+                    (None, Some(e))
+                }
+            },
+            None => (None, None),
         };
         Ok(Page {
             value: raw.value,
             next_link,
+            refused_link,
             bytes: resp.http.body.len(),
             cost: resp.cost,
         })
@@ -537,6 +564,9 @@ impl ApiClient {
                 .get_page_as(tenant, bucket, &url, deadline, Priority::Regular)
                 .await?;
             out.extend(page.value);
+            if let Some(e) = page.refused_link {
+                return Err(e);
+            }
             next = page.next_link;
         }
         Ok(out)
@@ -557,6 +587,25 @@ fn request_headers(token: &AccessToken) -> Result<HeaderMap, SourceError> {
     headers.insert(AUTHORIZATION, bearer);
     headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
     Ok(headers)
+}
+
+/// A refused paging link is an error an operator must see: it names the host (never the
+/// query, which may hold tokens).
+pub fn refused_link_logged(tenant: &Tenant, e: &SourceError) {
+    if let SourceError::ForeignLink {
+        api,
+        host,
+        expected,
+    } = e
+    {
+        tracing::error!(
+            tenant = %tenant.id,
+            api = %api,
+            host = %host,
+            expected = %expected,
+            "refused a paging link to a host outside the tenant's cloud; the rest of that collection was not read"
+        );
+    }
 }
 
 fn is_app_scope(scope: Option<&str>) -> bool {
@@ -873,6 +922,7 @@ mod tests {
             _cloud: Cloud,
             _tenant: &str,
             _api: Api,
+            _deadline: DateTime<Utc>,
         ) -> Result<AccessToken, crate::auth::AuthError> {
             Ok(token())
         }
@@ -926,13 +976,13 @@ mod tests {
             let deadline = t0() + TimeDelta::seconds(60);
             let r = client.get_page(&t, &signins_url(&t), deadline).await;
             assert!(
-                matches!(r, Err(SourceError::DeadlineExceeded)),
+                matches!(r, Err(SourceError::DeadlineExceeded { .. })),
                 "{ra}: {r:?}"
             );
             assert_eq!(client.stats(&t.id).throttled, 1);
             // The tenant's bucket is held for the capped wait only.
             let later = t0() + TimeDelta::hours(1);
-            assert_eq!(client.pacer().acquire(&t.id, later).await, Ok(()));
+            assert!(client.pacer().acquire(&t.id, later).await.is_ok());
             assert_eq!(
                 clock.now(),
                 t0() + TimeDelta::seconds(pacing::MAX_RETRY_AFTER.as_secs() as i64),

@@ -307,7 +307,12 @@ pub async fn run(stack: &ClientStack, req: Request) -> Report {
             let result = stack
                 .client
                 .tokens()
-                .token(cloud, &d.tenant_id, Api::Graph)
+                .token(
+                    cloud,
+                    &d.tenant_id,
+                    Api::Graph,
+                    stack.clock.now() + TimeDelta::seconds(90),
+                )
                 .await;
             credential_check(&result, app, cloud)
         }

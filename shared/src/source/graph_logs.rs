@@ -150,6 +150,11 @@ impl WindowedSource for GraphLogSource {
                             raw,
                         });
                     }
+                    if let Some(refused) = page.refused_link {
+                        // The page's records are kept; the rest cannot be read safely.
+                        f.error = Some(refused);
+                        return f;
+                    }
                     next = page.next_link;
                 }
                 Err(e) => {

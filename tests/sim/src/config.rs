@@ -112,6 +112,7 @@ impl TenantSpec {
             self.app_id.clone(),
             itdr_shared::auth::SecretString::new(self.client_secret.clone()),
         )
+        .for_group(self.cloud.group())
     }
 
     /// A tenant with sensible defaults: deterministic GUID and domain derived from `seed_index`
