@@ -24,7 +24,35 @@ pub(crate) struct Src<'n> {
 }
 
 fn find<'n>(entries: &'n [Entry<'n>], key: &str) -> Option<&'n Entry<'n>> {
-    entries.iter().find(|e| e.key == key)
+    let first = key.as_bytes().first();
+    entries
+        .iter()
+        .find(|e| e.key.len() == key.len() && e.key.as_bytes().first() == first && e.key == key)
+}
+
+/// Splits the first segment off a dotted path.
+fn split_path(path: &str) -> (&str, Option<&str>) {
+    match path.as_bytes().iter().position(|&b| b == b'.') {
+        Some(i) => (&path[..i], Some(&path[i + 1..])),
+        None => (path, None),
+    }
+}
+
+/// A member found by dotted path, with the members on the way to it.
+struct Found<'n> {
+    leaf: &'n Entry<'n>,
+    parents: [Option<&'n Entry<'n>>; 4],
+}
+
+impl Found<'_> {
+    fn mark(&self) {
+        for e in self.parents.iter().flatten() {
+            if e.mark.get() == Mark::None {
+                e.mark.set(Mark::Partly);
+            }
+        }
+        self.leaf.mark.set(Mark::Full);
+    }
 }
 
 impl<'n> Src<'n> {
@@ -39,31 +67,43 @@ impl<'n> Src<'n> {
         }
     }
 
+    /// The member at a dotted path of at most five segments, null or not.
+    fn find(&self, path: &str) -> Option<Found<'n>> {
+        let mut cur = self.root;
+        let mut parents = [None; 4];
+        let mut rest = path;
+        let mut depth = 0;
+        loop {
+            let (part, tail) = split_path(rest);
+            let e = find(cur, part)?;
+            let Some(tail) = tail else {
+                return Some(Found { leaf: e, parents });
+            };
+            *parents.get_mut(depth)? = Some(e);
+            depth += 1;
+            cur = e.val.as_object()?;
+            rest = tail;
+        }
+    }
+
     /// The non-null value at a dotted path, without marking it as mapped.
     pub(crate) fn raw(&self, path: &str) -> Option<&'n Node<'n>> {
-        let mut cur = self.root;
-        let mut parts = path.split('.').peekable();
-        while let Some(part) = parts.next() {
-            let v = &find(cur, part)?.val;
-            if parts.peek().is_none() {
-                return (!v.is_null()).then_some(v);
-            }
-            cur = v.as_object()?;
-        }
-        None
+        let v = &self.find(path)?.leaf.val;
+        (!v.is_null()).then_some(v)
     }
 
     /// Marks a path as mapped (it will not be copied to `unmapped`); the objects on the way
     /// are marked as partly mapped.
     pub(crate) fn mark(&self, path: &str) {
         let mut cur = self.root;
-        let mut parts = path.split('.').peekable();
-        while let Some(part) = parts.next() {
+        let mut rest = path;
+        loop {
+            let (part, tail) = split_path(rest);
             let Some(e) = find(cur, part) else { return };
-            if parts.peek().is_none() {
+            let Some(tail) = tail else {
                 e.mark.set(Mark::Full);
                 return;
-            }
+            };
             if e.mark.get() == Mark::None {
                 e.mark.set(Mark::Partly);
             }
@@ -71,6 +111,7 @@ impl<'n> Src<'n> {
                 Some(o) => cur = o,
                 None => return,
             }
+            rest = tail;
         }
     }
 
@@ -84,40 +125,47 @@ impl<'n> Src<'n> {
 
     /// A non-blank string; marks it as mapped.
     pub(crate) fn str(&self, path: &str) -> Option<&'n str> {
-        let s = self.peek_str(path)?;
-        self.mark(path);
+        let f = self.find(path)?;
+        let s = f
+            .leaf
+            .val
+            .as_str()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())?;
+        f.mark();
         Some(s)
     }
 
     /// A boolean; marks it as mapped.
     pub(crate) fn bool(&self, path: &str) -> Option<bool> {
-        let b = self.raw(path)?.as_bool()?;
-        self.mark(path);
+        let f = self.find(path)?;
+        let b = f.leaf.val.as_bool()?;
+        f.mark();
         Some(b)
     }
 
     /// An integer, also from a numeric string; marks it as mapped.
     pub(crate) fn i64(&self, path: &str) -> Option<i64> {
-        let v = self.raw(path)?;
-        let n = match v {
+        let f = self.find(path)?;
+        let n = match &f.leaf.val {
             Node::Num(n) => n.as_i64(),
             Node::Str(s) => s.trim().parse().ok(),
             _ => None,
         }?;
-        self.mark(path);
+        f.mark();
         Some(n)
     }
 
     /// A finite number, also from a numeric string; marks it as mapped.
     pub(crate) fn f64(&self, path: &str) -> Option<f64> {
-        let v = self.raw(path)?;
-        let n = match v {
+        let f = self.find(path)?;
+        let n = match &f.leaf.val {
             Node::Num(n) => n.as_f64(),
             Node::Str(s) => s.trim().parse().ok(),
             _ => None,
         }
         .filter(|f: &f64| f.is_finite())?;
-        self.mark(path);
+        f.mark();
         Some(n)
     }
 
@@ -264,13 +312,27 @@ const UID_NAMESPACE: Uuid = Uuid::from_u128(0x5d2c_8f4e_1b7a_4e0c_9a63_2f80_c4d1
 /// The deterministic `metadata.uid`: a UUID v5 over the tenant (trimmed, lowercase), the
 /// Graph log name and the source record id (as is).
 pub fn event_uid(tenant_id: &str, log_name: &str, source_id: &str) -> String {
-    let name = format!(
-        "{}\n{}\n{}",
-        tenant_id.trim().to_ascii_lowercase(),
-        log_name,
-        source_id
-    );
-    Uuid::new_v5(&UID_NAMESPACE, name.as_bytes()).to_string()
+    let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    event_uid_into(tenant_id, log_name, source_id, &mut buf).to_string()
+}
+
+/// [`event_uid`] written into `buf`.
+pub(crate) fn event_uid_into<'b>(
+    tenant_id: &str,
+    log_name: &str,
+    source_id: &str,
+    buf: &'b mut [u8; uuid::fmt::Hyphenated::LENGTH],
+) -> &'b str {
+    let tenant = tenant_id.trim();
+    let mut name = Vec::with_capacity(tenant.len() + log_name.len() + source_id.len() + 2);
+    name.extend(tenant.bytes().map(|b| b.to_ascii_lowercase()));
+    name.push(b'\n');
+    name.extend_from_slice(log_name.as_bytes());
+    name.push(b'\n');
+    name.extend_from_slice(source_id.as_bytes());
+    Uuid::new_v5(&UID_NAMESPACE, &name)
+        .hyphenated()
+        .encode_lower(buf)
 }
 
 /// Removes nulls, blank strings, empty arrays and empty objects, recursively. Returns whether
@@ -456,10 +518,7 @@ pub(crate) fn finish<O: Out>(
         "type_uid",
         u64::from(class.uid()) * 100 + u64::from(env.activity_id),
     );
-    o.str(
-        "type_name",
-        &format!("{}: {}", class.caption(), activity_caption),
-    );
+    o.str_parts("type_name", &[class.caption(), ": ", activity_caption]);
     o.i64("time", env.time_ms);
     o.u64("timezone_offset", 0);
     o.u64("severity_id", u64::from(env.severity_id));
@@ -509,7 +568,11 @@ pub(crate) fn finish<O: Out>(
 
     o.begin_obj("metadata");
     o.str("version", OCSF_VERSION);
-    o.str("uid", &event_uid(tenant, log_name, env.source_id));
+    let mut uid = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    o.str(
+        "uid",
+        event_uid_into(tenant, log_name, env.source_id, &mut uid),
+    );
     o.str("original_event_uid", env.source_id);
     o.str("original_time", env.original_time);
     o.opt_str("correlation_uid", env.correlation_uid);

@@ -103,6 +103,8 @@ pub struct Record<'a> {
     node: Node<'a>,
     /// The `Value` it was built from, if any (`raw_data` is rendered from it).
     value: Option<&'a Value>,
+    /// Whether a normalization has marked it.
+    used: std::cell::Cell<bool>,
 }
 
 impl<'a> Record<'a> {
@@ -110,8 +112,9 @@ impl<'a> Record<'a> {
     /// normalization, with [`NormalizeError::NotAnObject`].
     pub fn parse(json: &'a str) -> Result<Self, serde_json::Error> {
         Ok(Record {
-            node: serde_json::from_str(json)?,
+            node: node::parse(json)?,
             value: None,
+            used: std::cell::Cell::new(false),
         })
     }
 
@@ -120,12 +123,15 @@ impl<'a> Record<'a> {
         Record {
             node: Node::from_value(value),
             value: Some(value),
+            used: std::cell::Cell::new(false),
         }
     }
 
     /// A fresh source view (clears the marks of an earlier normalization).
     fn src(&self) -> Result<Src<'_>, NormalizeError> {
-        self.node.clear_marks();
+        if self.used.replace(true) {
+            self.node.clear_marks();
+        }
         Src::new(&self.node, self.value)
     }
 }

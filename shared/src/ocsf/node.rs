@@ -9,7 +9,7 @@ use std::borrow::Cow;
 use std::cell::Cell;
 use std::fmt;
 
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Number, Value};
 
 /// How much of an object member the mapping has read (see `Src::mark`).
@@ -180,27 +180,70 @@ impl<'a> Node<'a> {
     }
 }
 
-/// Adds a member, replacing the value of an earlier member with the same key.
-fn insert<'a>(entries: &mut Vec<Entry<'a>>, key: Cow<'a, str>, val: Node<'a>) {
-    match entries.iter_mut().find(|e| e.key == key) {
-        Some(e) => e.val = val,
-        None => entries.push(Entry {
-            key,
-            val,
-            mark: Cell::new(Mark::None),
-        }),
+/// Parses JSON text into a tree.
+pub(crate) fn parse(json: &str) -> Result<Node<'_>, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_str(json);
+    // The scratch space of the previous parse on this thread, if any.
+    let (entries, items) = SCRATCH.with(|s| s.take());
+    let mut scratch = Scratch {
+        entries: recycle(entries),
+        items: recycle(items),
+    };
+    let node = NodeSeed(&mut scratch).deserialize(&mut de);
+    let Scratch { entries, items } = scratch;
+    SCRATCH.with(|s| s.set((recycle(entries), recycle(items))));
+    let node = node?;
+    de.end()?;
+    Ok(node)
+}
+
+thread_local! {
+    /// Scratch space kept between parses (always empty: only its allocation is reused).
+    static SCRATCH: Cell<(Vec<Entry<'static>>, Vec<Node<'static>>)> =
+        const { Cell::new((Vec::new(), Vec::new())) };
+}
+
+/// An empty vector with the allocation of `v` (emptied) for a type of the same layout: the
+/// same type with another lifetime. The standard library collects `into_iter` chains in
+/// place, so this moves no data and allocates nothing; were it not to, it would still be
+/// correct, only slower.
+fn recycle<T, U>(mut v: Vec<T>) -> Vec<U> {
+    v.clear();
+    v.into_iter().filter_map(|_| None::<U>).collect()
+}
+
+/// Members and items of the containers being parsed, shared by every nesting level: each
+/// container collects above the ones it is nested in, then moves its own out in one
+/// allocation of the exact size.
+#[derive(Default)]
+struct Scratch<'de> {
+    entries: Vec<Entry<'de>>,
+    items: Vec<Node<'de>>,
+}
+
+/// A small hash of a key, for the repeated-key check.
+fn key_bit(k: &[u8]) -> u128 {
+    let mut head = [0u8; 8];
+    let mut tail = [0u8; 8];
+    let n = k.len().min(8);
+    head[..n].copy_from_slice(&k[..n]);
+    tail[..n].copy_from_slice(&k[k.len() - n..]);
+    let h = (u64::from_le_bytes(head) ^ u64::from_le_bytes(tail).rotate_left(29) ^ k.len() as u64)
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    1u128 << (h >> 57)
+}
+
+struct NodeSeed<'s, 'de>(&'s mut Scratch<'de>);
+
+impl<'de> DeserializeSeed<'de> for NodeSeed<'_, 'de> {
+    type Value = Node<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Node<'de>, D::Error> {
+        d.deserialize_any(self)
     }
 }
 
-impl<'de> Deserialize<'de> for Node<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(NodeVisitor)
-    }
-}
-
-struct NodeVisitor;
-
-impl<'de> Visitor<'de> for NodeVisitor {
+impl<'de> Visitor<'de> for NodeSeed<'_, 'de> {
     type Value = Node<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -245,24 +288,40 @@ impl<'de> Visitor<'de> for NodeVisitor {
     }
 
     fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Node<'de>, D::Error> {
-        Node::deserialize(d)
+        d.deserialize_any(self)
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node<'de>, A::Error> {
-        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
-        while let Some(v) = seq.next_element::<Node<'de>>()? {
-            items.push(v);
+        let base = self.0.items.len();
+        while let Some(v) = seq.next_element_seed(NodeSeed(&mut *self.0))? {
+            self.0.items.push(v);
         }
-        Ok(Node::Arr(items))
+        Ok(Node::Arr(self.0.items.drain(base..).collect()))
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node<'de>, A::Error> {
-        let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0).min(64));
-        while let Some(Key(k)) = map.next_key::<Key<'de>>()? {
-            let v = map.next_value::<Node<'de>>()?;
-            insert(&mut entries, k, v);
+        let base = self.0.entries.len();
+        let mut seen = 0u128;
+        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+            let val = map.next_value_seed(NodeSeed(&mut *self.0))?;
+            let bit = key_bit(key.as_bytes());
+            // A repeated key keeps its last value (and its first position).
+            let earlier = if seen & bit == 0 {
+                None
+            } else {
+                self.0.entries[base..].iter_mut().find(|e| e.key == key)
+            };
+            seen |= bit;
+            match earlier {
+                Some(e) => e.val = val,
+                None => self.0.entries.push(Entry {
+                    key,
+                    val,
+                    mark: Cell::new(Mark::None),
+                }),
+            }
         }
-        Ok(Node::Obj(entries))
+        Ok(Node::Obj(self.0.entries.drain(base..).collect()))
     }
 }
 
@@ -297,38 +356,80 @@ impl<'de> Visitor<'de> for KeyVisitor {
     }
 }
 
+/// Whether a byte must be escaped in a JSON string (control characters, `"` and `\\`).
+const fn needs_escape(b: u8) -> bool {
+    b < 0x20 || b == b'"' || b == b'\\'
+}
+
+/// Whether any of 8 bytes must be escaped (SWAR: a byte below 0x20, or equal to `"` or `\\`).
+fn any_needs_escape(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+    (below_space | has_zero(w ^ (ONES * u64::from(b'"'))) | has_zero(w ^ (ONES * u64::from(b'\\'))))
+        != 0
+}
+
 /// Writes `s` as a JSON string, escaped exactly as `serde_json` escapes it.
 pub(crate) fn write_json_str(buf: &mut Vec<u8>, s: &str) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     buf.reserve(s.len() + 2);
     buf.push(b'"');
+    write_escaped(buf, s);
+    buf.push(b'"');
+}
+
+/// Writes the concatenation of `parts` as one JSON string.
+pub(crate) fn write_json_str_parts(buf: &mut Vec<u8>, parts: &[&str]) {
+    buf.push(b'"');
+    for p in parts {
+        write_escaped(buf, p);
+    }
+    buf.push(b'"');
+}
+
+/// Writes the escaped content of a JSON string.
+fn write_escaped(buf: &mut Vec<u8>, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let bytes = s.as_bytes();
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let esc: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0x08 => b"\\b",
-            0x0c => b"\\f",
-            0x00..=0x1f => &[
+    let mut i = 0;
+    while i < bytes.len() {
+        // Skip 8 plain bytes at a time.
+        if let Some(chunk) = bytes.get(i..i + 8)
+            && let Ok(w) = <[u8; 8]>::try_from(chunk)
+            && !any_needs_escape(u64::from_le_bytes(w))
+        {
+            i += 8;
+            continue;
+        }
+        let b = bytes[i];
+        if !needs_escape(b) {
+            i += 1;
+            continue;
+        }
+        buf.extend_from_slice(&bytes[start..i]);
+        match b {
+            b'"' => buf.extend_from_slice(b"\\\""),
+            b'\\' => buf.extend_from_slice(b"\\\\"),
+            b'\n' => buf.extend_from_slice(b"\\n"),
+            b'\r' => buf.extend_from_slice(b"\\r"),
+            b'\t' => buf.extend_from_slice(b"\\t"),
+            0x08 => buf.extend_from_slice(b"\\b"),
+            0x0c => buf.extend_from_slice(b"\\f"),
+            _ => buf.extend_from_slice(&[
                 b'\\',
                 b'u',
                 b'0',
                 b'0',
                 HEX[usize::from(b >> 4)],
                 HEX[usize::from(b & 0xf)],
-            ],
-            _ => continue,
-        };
-        buf.extend_from_slice(&bytes[start..i]);
-        buf.extend_from_slice(esc);
-        start = i + 1;
+            ]),
+        }
+        i += 1;
+        start = i;
     }
     buf.extend_from_slice(&bytes[start..]);
-    buf.push(b'"');
 }
 
 /// A `fmt::Write` over a byte buffer.
@@ -382,7 +483,7 @@ mod tests {
     fn parses_like_value_and_writes_like_to_string() {
         let text = r#"{"b":[1,-2,3.5,1e3,18446744073709551615,-9223372036854775808,true,null],
             "a\u0041":"x\"\\\n\u0001é","a":{"z":{},"y":[]},"dup":1,"dup":{"k":"v"}}"#;
-        let node: Node<'_> = serde_json::from_str(text).unwrap();
+        let node = parse(text).unwrap();
         let value: Value = serde_json::from_str(text).unwrap();
         let mut buf = Vec::new();
         node.write_canonical(&mut buf);
@@ -398,6 +499,20 @@ mod tests {
             .map(|e| e.key.as_ref())
             .collect();
         assert_eq!(keys, vec!["b", "aA", "a", "dup"]);
+        let Some(Node::Obj(dup)) = node.as_object().unwrap().last().map(|e| &e.val) else {
+            panic!("dup is an object");
+        };
+        assert_eq!(dup.len(), 1);
+        // Many keys (hash collisions) and trailing garbage.
+        let many: String = (0..300).map(|i| format!("\"k{}\":{i},", i % 150)).collect();
+        let text = format!("{{{}\"end\":1}}", many);
+        let node = parse(&text).unwrap();
+        let value: Value = serde_json::from_str(&text).unwrap();
+        let mut buf = Vec::new();
+        node.write_canonical(&mut buf);
+        assert_eq!(String::from_utf8(buf).unwrap(), value.to_string());
+        assert!(parse("{} x").is_err());
+        assert!(parse("{\"a\":1,}").is_err());
     }
 
     #[test]

@@ -7,7 +7,17 @@
 
 use serde_json::{Map, Number, Value};
 
-use super::node::{Node, write_i64, write_json_str, write_number, write_u64};
+use super::node::{Node, write_i64, write_json_str, write_json_str_parts, write_number, write_u64};
+
+/// Whether a string is empty or only whitespace (as `str::trim` sees it); cheap for the usual
+/// string that starts with a visible ASCII character.
+pub(crate) fn is_blank(s: &str) -> bool {
+    match s.as_bytes().first() {
+        None => true,
+        Some(&b) if b.is_ascii() && !matches!(b, b'\t'..=b'\r' | b' ') => false,
+        Some(_) => s.trim().is_empty(),
+    }
+}
 
 /// The event being written.
 pub(crate) trait Out {
@@ -26,6 +36,9 @@ pub(crate) trait Out {
     fn bool(&mut self, key: &str, v: bool);
     /// A copy of a source value, pruned; skipped when nothing survives.
     fn node(&mut self, key: &str, v: &Node<'_>);
+
+    /// The concatenation of `parts`; skipped when blank.
+    fn str_parts(&mut self, key: &str, parts: &[&str]);
 
     fn opt_str(&mut self, key: &str, v: Option<&str>) {
         if let Some(v) = v {
@@ -100,7 +113,7 @@ impl<'b> JsonOut<'b> {
     fn node_member(&mut self, key: &str, v: &Node<'_>) -> bool {
         match v {
             Node::Null => false,
-            Node::Str(s) if s.trim().is_empty() => false,
+            Node::Str(s) if is_blank(s) => false,
             Node::Str(s) => {
                 self.member(key);
                 write_json_str(self.buf, s);
@@ -163,9 +176,16 @@ impl Out for JsonOut<'_> {
     }
 
     fn str(&mut self, key: &str, v: &str) {
-        if !v.trim().is_empty() {
+        if !is_blank(v) {
             self.member(key);
             write_json_str(self.buf, v);
+        }
+    }
+
+    fn str_parts(&mut self, key: &str, parts: &[&str]) {
+        if !parts.iter().all(|p| is_blank(p)) {
+            self.member(key);
+            write_json_str_parts(self.buf, parts);
         }
     }
 
@@ -260,9 +280,13 @@ impl Out for ValueOut {
     }
 
     fn str(&mut self, key: &str, v: &str) {
-        if !v.trim().is_empty() {
+        if !is_blank(v) {
             self.put(key, Value::String(v.to_string()));
         }
+    }
+
+    fn str_parts(&mut self, key: &str, parts: &[&str]) {
+        self.str(key, &parts.concat());
     }
 
     fn u64(&mut self, key: &str, v: u64) {
@@ -313,6 +337,10 @@ mod tests {
         let (j, v) = both(|o| {
             o.str("a", "x");
             o.str("blank", "  ");
+            o.str_parts("parts", &["a", " ", "b\"c"]);
+            o.str_parts("blank_parts", &[" ", "\u{a0}", ""]);
+            o.str("nbsp", "\u{a0}");
+            o.str("vt", "\u{b}x");
             o.begin_obj("empty");
             o.begin_obj("inner");
             o.str("b", "");
@@ -335,7 +363,7 @@ mod tests {
             o.begin_obj("open");
             o.str("c", "d");
         });
-        let want = json!({"a": "x", "list": ["one", {"n": 2}], "neg": -3, "f": 1.5, "t": false,
+        let want = json!({"a": "x", "parts": "a b\"c", "vt": "\u{b}x", "list": ["one", {"n": 2}], "neg": -3, "f": 1.5, "t": false,
             "src": {"keep": [1]}, "open": {"c": "d"}});
         assert_eq!(j, want);
         assert_eq!(v, want);

@@ -204,18 +204,26 @@ fn auth_details<'a>(src: &Src<'a>, succeeded: bool) -> Auth<'a> {
 }
 
 fn os_type(os: &str) -> u32 {
-    let o = os.to_ascii_lowercase().replace(' ', "");
-    if o.starts_with("windows") {
+    // The first letters, lowercase, without spaces.
+    let mut folded = [0u8; 16];
+    let mut n = 0;
+    for b in os.bytes().filter(|b| *b != b' ').take(folded.len()) {
+        folded[n] = b.to_ascii_lowercase();
+        n += 1;
+    }
+    let o = &folded[..n];
+    let any = |prefixes: &[&str]| prefixes.iter().any(|p| o.starts_with(p.as_bytes()));
+    if any(&["windows"]) {
         100
-    } else if o.starts_with("ipados") {
+    } else if any(&["ipados"]) {
         302
-    } else if o.starts_with("ios") || o.starts_with("iphone") {
+    } else if any(&["ios", "iphone"]) {
         301
-    } else if o.starts_with("macos") || o.starts_with("osx") || o.starts_with("mac") {
+    } else if any(&["macos", "osx", "mac"]) {
         300
-    } else if o.starts_with("android") {
+    } else if any(&["android"]) {
         201
-    } else if o.starts_with("linux") || o.starts_with("ubuntu") || o.starts_with("chromeos") {
+    } else if any(&["linux", "ubuntu", "chromeos"]) {
         200
     } else {
         OTHER
@@ -296,14 +304,8 @@ pub(crate) fn write_signin<O: Out>(
         Some(_) => 2,
         None => 0,
     };
-    let status_detail = match (
-        src.str("status.failureReason"),
-        src.str("status.additionalDetails"),
-    ) {
-        (Some(a), Some(b)) => Some(format!("{a} {b}")),
-        (Some(a), None) | (None, Some(a)) => Some(a.to_string()),
-        (None, None) => None,
-    };
+    let failure = src.str("status.failureReason");
+    let details = src.str("status.additionalDetails");
     let succeeded = status_id == 1;
 
     // The subject that authenticated.
@@ -490,12 +492,19 @@ pub(crate) fn write_signin<O: Out>(
     observable(o, obs::USER_AGENT, "http_request.user_agent", user_agent);
     o.end();
 
-    let message = match (service_name, status_id) {
-        (Some(r), 1) => Some(format!("Sign-in to {r} succeeded")),
-        (Some(r), 2) => Some(format!("Sign-in to {r} failed")),
-        (Some(r), _) => Some(format!("Sign-in to {r}")),
-        (None, _) => None,
-    };
+    match (failure, details) {
+        (Some(a), Some(b)) => o.str_parts("status_detail", &[a, " ", b]),
+        (Some(a), None) | (None, Some(a)) => o.str("status_detail", a),
+        (None, None) => {}
+    }
+    if let Some(r) = service_name {
+        let outcome = match status_id {
+            1 => " succeeded",
+            2 => " failed",
+            _ => "",
+        };
+        o.str_parts("message", &["Sign-in to ", r, outcome]);
+    }
     let code = error_code.map(|c| c.to_string());
     let envelope = Envelope {
         class: Class::Authentication,
@@ -505,8 +514,8 @@ pub(crate) fn write_signin<O: Out>(
         status_id,
         status_other: None,
         status_code: code.as_deref(),
-        status_detail: status_detail.as_deref(),
-        message: message.as_deref(),
+        status_detail: None,
+        message: None,
         time_ms: head.time_ms,
         original_time: head.original_time,
         source_id: head.id,
@@ -553,5 +562,9 @@ mod tests {
         assert_eq!(os_type("Android"), 201);
         assert_eq!(os_type("Linux"), 200);
         assert_eq!(os_type("PlayStation"), OTHER);
+        assert_eq!(os_type("  i Pad OS 17"), 302);
+        assert_eq!(os_type("Mac OS X"), 300);
+        assert_eq!(os_type("Chrome OS"), 200);
+        assert_eq!(os_type(""), OTHER);
     }
 }
