@@ -850,8 +850,16 @@ pub(crate) fn write_directory_audit<O: Out>(
     let initiator = (!initiator.is_empty()).then_some(initiator);
     let app_id = src.str("initiatedBy.app.appId");
     let app_name = src.str("initiatedBy.app.displayName");
-    let sp_id = src.str("initiatedBy.app.servicePrincipalId");
-    let sp_name = src.str("initiatedBy.app.servicePrincipalName");
+    // The service principal's id and name only appear in the event when there is no user
+    // initiator (id) or no app display name (name); otherwise they stay under `unmapped`.
+    let sp_id = src.peek_str("initiatedBy.app.servicePrincipalId");
+    let sp_name = src.peek_str("initiatedBy.app.servicePrincipalName");
+    if sp_id.is_some() && initiator.is_none() {
+        src.mark("initiatedBy.app.servicePrincipalId");
+    }
+    if sp_name.is_some() && app_name.is_none() {
+        src.mark("initiatedBy.app.servicePrincipalName");
+    }
     let actor_user = match initiator {
         Some(u) => Some(u),
         None if sp_id.is_some() || app_name.is_some() || sp_name.is_some() => {
@@ -1265,6 +1273,58 @@ mod tests {
                 .as_deref(),
             Some("Restore")
         );
+    }
+
+    /// Every string leaf of `v`.
+    fn leaves(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::String(s) => out.push(s.clone()),
+            Value::Array(a) => a.iter().for_each(|v| leaves(v, out)),
+            Value::Object(o) => o.values().for_each(|v| leaves(v, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_initiator_field_reaches_the_event() {
+        let opts =
+            NormalizeOptions::new("72f988bf-86f1-41af-91ab-2d7cd011db47", crate::Cloud::Global);
+        let user = serde_json::json!({"id": "user-id-1", "userPrincipalName": "admin@contoso.com",
+            "displayName": "Admin Person", "ipAddress": "203.0.113.7"});
+        let app = serde_json::json!({"appId": "app-id-2", "displayName": "App Display Name",
+            "servicePrincipalId": "sp-id-3", "servicePrincipalName": "sp-name-4"});
+        let mut apps = vec![Value::Null, app.clone()];
+        for k in [
+            "appId",
+            "displayName",
+            "servicePrincipalId",
+            "servicePrincipalName",
+        ] {
+            let mut a = app.clone();
+            a[k] = Value::Null;
+            apps.push(a);
+        }
+        for u in [Value::Null, user] {
+            for a in &apps {
+                for (category, activity) in
+                    [("UserManagement", "Update user"), ("Other", "Do things")]
+                {
+                    let rec = serde_json::json!({"id": "x", "activityDateTime": "2024-05-01T19:15:41Z",
+                        "category": category, "activityDisplayName": activity,
+                        "initiatedBy": {"user": u, "app": a}});
+                    let ev = normalize_directory_audit(&rec, &opts).unwrap();
+                    let text = ev.to_string();
+                    let mut want = Vec::new();
+                    leaves(&rec["initiatedBy"], &mut want);
+                    for w in want {
+                        assert!(
+                            text.contains(&format!("\"{w}\"")),
+                            "{w} lost from {rec}: {ev}"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]
