@@ -149,8 +149,7 @@ impl<'n> Src<'n> {
         let f = self.find(path)?;
         let n = match &f.leaf.val {
             Node::Num(n) => n.as_i64(),
-            Node::Str(s) => s.trim().parse().ok(),
-            _ => None,
+            v => v.as_str().and_then(|s| s.trim().parse().ok()),
         }?;
         f.mark();
         Some(n)
@@ -161,8 +160,7 @@ impl<'n> Src<'n> {
         let f = self.find(path)?;
         let n = match &f.leaf.val {
             Node::Num(n) => n.as_f64(),
-            Node::Str(s) => s.trim().parse().ok(),
-            _ => None,
+            v => v.as_str().and_then(|s| s.trim().parse().ok()),
         }
         .filter(|f: &f64| f.is_finite())?;
         f.mark();

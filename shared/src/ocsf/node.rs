@@ -31,6 +31,9 @@ pub(crate) enum Node<'a> {
     Bool(bool),
     Num(Number),
     Str(Cow<'a, str>),
+    /// A string borrowed from JSON text where it had no escape sequence: it holds no `"`,
+    /// `\\` or control character, so it is written back as is.
+    Plain(&'a str),
     Arr(Vec<Node<'a>>),
     Obj(Vec<Entry<'a>>),
 }
@@ -81,6 +84,7 @@ impl<'a> Node<'a> {
     pub(crate) fn as_str(&self) -> Option<&str> {
         match self {
             Node::Str(s) => Some(s),
+            Node::Plain(s) => Some(s),
             _ => None,
         }
     }
@@ -116,6 +120,7 @@ impl<'a> Node<'a> {
         match self {
             Node::Null => false,
             Node::Str(s) => !s.trim().is_empty(),
+            Node::Plain(s) => !s.trim().is_empty(),
             Node::Arr(a) => a.iter().any(Node::survives_prune),
             Node::Obj(o) => o.iter().any(|e| e.val.survives_prune()),
             Node::Bool(_) | Node::Num(_) => true,
@@ -129,6 +134,7 @@ impl<'a> Node<'a> {
             Node::Bool(b) => Some(Value::Bool(*b)),
             Node::Num(n) => Some(Value::Number(n.clone())),
             Node::Str(s) => (!s.trim().is_empty()).then(|| Value::String(s.to_string())),
+            Node::Plain(s) => (!s.trim().is_empty()).then(|| Value::String(s.to_string())),
             Node::Arr(a) => {
                 let items: Vec<Value> = a.iter().filter_map(Node::to_pruned_value).collect();
                 (!items.is_empty()).then_some(Value::Array(items))
@@ -152,6 +158,7 @@ impl<'a> Node<'a> {
             Node::Bool(false) => buf.extend_from_slice(b"false"),
             Node::Num(n) => write_number(buf, n),
             Node::Str(s) => write_json_str(buf, s),
+            Node::Plain(s) => write_plain_str(buf, s),
             Node::Arr(a) => {
                 buf.push(b'[');
                 for (i, v) in a.iter().enumerate() {
@@ -268,7 +275,9 @@ impl<'de> Visitor<'de> for NodeSeed<'_, 'de> {
     }
 
     fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Node<'de>, E> {
-        Ok(Node::Str(Cow::Borrowed(s)))
+        // serde_json lends a string only when it had no escape sequence (and it rejects raw
+        // control characters), so nothing in it needs escaping.
+        Ok(Node::Plain(s))
     }
 
     fn visit_str<E: de::Error>(self, s: &str) -> Result<Node<'de>, E> {
@@ -376,6 +385,14 @@ pub(crate) fn write_json_str(buf: &mut Vec<u8>, s: &str) {
     buf.reserve(s.len() + 2);
     buf.push(b'"');
     write_escaped(buf, s);
+    buf.push(b'"');
+}
+
+/// Writes a string that needs no escaping (see [`Node::Plain`]).
+pub(crate) fn write_plain_str(buf: &mut Vec<u8>, s: &str) {
+    buf.reserve(s.len() + 2);
+    buf.push(b'"');
+    buf.extend_from_slice(s.as_bytes());
     buf.push(b'"');
 }
 
@@ -513,6 +530,19 @@ mod tests {
         assert_eq!(String::from_utf8(buf).unwrap(), value.to_string());
         assert!(parse("{} x").is_err());
         assert!(parse("{\"a\":1,}").is_err());
+    }
+
+    #[test]
+    fn only_unescaped_strings_are_plain() {
+        let node = parse(r#"["plain é", "esc\"aped", "tab\t", "\u0041"]"#).unwrap();
+        let kinds: Vec<bool> = node
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| matches!(n, Node::Plain(_)))
+            .collect();
+        assert_eq!(kinds, vec![true, false, false, false]);
+        assert!(parse("[\"raw\u{1}control\"]").is_err());
     }
 
     #[test]

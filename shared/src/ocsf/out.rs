@@ -7,7 +7,9 @@
 
 use serde_json::{Map, Number, Value};
 
-use super::node::{Node, write_i64, write_json_str, write_json_str_parts, write_number, write_u64};
+use super::node::{
+    Node, write_i64, write_json_str, write_json_str_parts, write_number, write_plain_str, write_u64,
+};
 
 /// Whether a string is empty or only whitespace (as `str::trim` sees it); cheap for the usual
 /// string that starts with a visible ASCII character.
@@ -114,6 +116,12 @@ impl<'b> JsonOut<'b> {
         match v {
             Node::Null => false,
             Node::Str(s) if is_blank(s) => false,
+            Node::Plain(s) if is_blank(s) => false,
+            Node::Plain(s) => {
+                self.member(key);
+                write_plain_str(self.buf, s);
+                true
+            }
             Node::Str(s) => {
                 self.member(key);
                 write_json_str(self.buf, s);
