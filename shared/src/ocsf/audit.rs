@@ -249,8 +249,8 @@ struct Target<'a> {
     kind: Kind,
     raw_kind: Option<&'a str>,
     group_type: Option<&'a str>,
-    /// `modifiedProperties[]` as (displayName, newValue, oldValue).
-    modified: Vec<(&'a str, Option<&'a str>, Option<&'a str>)>,
+    /// `modifiedProperties[]`.
+    modified: &'a [Node<'a>],
 }
 
 fn text<'a>(o: &'a [Entry<'a>], k: &str) -> Option<&'a str> {
@@ -280,17 +280,7 @@ fn targets<'a>(src: &Src<'a>) -> Vec<Target<'a>> {
             group_type: text(t, "groupType"),
             modified: member(t, "modifiedProperties")
                 .and_then(Node::as_array)
-                .unwrap_or_default()
-                .iter()
-                .filter_map(Node::as_object)
-                .filter_map(|p| {
-                    Some((
-                        text(p, "displayName")?,
-                        text(p, "newValue"),
-                        text(p, "oldValue"),
-                    ))
-                })
-                .collect(),
+                .unwrap_or_default(),
         })
         .collect()
 }
@@ -371,8 +361,14 @@ fn modified(targets: &[Target<'_>], name: &str) -> Option<String> {
     targets
         .iter()
         .flat_map(|t| t.modified.iter())
-        .filter(|(n, _, _)| n.eq_ignore_ascii_case(name))
-        .find_map(|(_, new, old)| new.or(*old).map(unquote).filter(|s| !s.trim().is_empty()))
+        .filter_map(Node::as_object)
+        .filter(|p| text(p, "displayName").is_some_and(|n| n.eq_ignore_ascii_case(name)))
+        .find_map(|p| {
+            text(p, "newValue")
+                .or_else(|| text(p, "oldValue"))
+                .map(unquote)
+                .filter(|s| !s.trim().is_empty())
+        })
 }
 
 fn target_user<'a>(t: &Target<'a>) -> Option<UserOut<'a>> {
@@ -745,8 +741,8 @@ fn map_targets<'m>(
 
 /// `additionalDetails[] {key, value}`, as an object (repeated keys collect into an array).
 struct Details<'a> {
-    /// Each key with its values in order.
-    keys: Vec<(&'a str, Vec<&'a Node<'a>>)>,
+    /// Each key with its first value and any later ones, in order.
+    keys: Vec<(&'a str, &'a Node<'a>, Vec<&'a Node<'a>>)>,
     user_agent: Option<&'a str>,
 }
 
@@ -766,9 +762,9 @@ fn additional_details<'a>(src: &Src<'a>) -> Option<Details<'a>> {
         if k.eq_ignore_ascii_case("User-Agent") {
             d.user_agent = v.as_str();
         }
-        match d.keys.iter_mut().find(|(key, _)| *key == k) {
-            Some((_, values)) => values.push(v),
-            None => d.keys.push((k, vec![v])),
+        match d.keys.iter_mut().find(|(key, _, _)| *key == k) {
+            Some((_, _, more)) => more.push(v),
+            None => d.keys.push((k, v, Vec::new())),
         }
     }
     Some(d)
@@ -777,29 +773,27 @@ fn additional_details<'a>(src: &Src<'a>) -> Option<Details<'a>> {
 impl Details<'_> {
     /// Whether the object keeps anything once pruned.
     fn survives_prune(&self) -> bool {
-        self.keys
-            .iter()
-            .any(|(_, values)| values.iter().any(|v| v.survives_prune()))
+        self.keys.iter().any(|(_, first, more)| {
+            first.survives_prune() || more.iter().any(|v| v.survives_prune())
+        })
     }
 
     /// Writes the object under `additionalDetails`. A repeated key becomes an array of its
     /// values; when the first value is itself an array, the later ones are appended to it.
     fn write<O: Out>(&self, o: &mut O) {
         o.begin_obj("additionalDetails");
-        for (k, values) in &self.keys {
-            match values.as_slice() {
-                [one] => o.node(k, one),
-                [first, rest @ ..] => {
-                    o.begin_arr(k);
-                    match first {
-                        Node::Arr(items) => items.iter().for_each(|v| o.node("", v)),
-                        v => o.node("", v),
-                    }
-                    rest.iter().for_each(|v| o.node("", v));
-                    o.end();
-                }
-                [] => {}
+        for (k, first, more) in &self.keys {
+            if more.is_empty() {
+                o.node(k, first);
+                continue;
             }
+            o.begin_arr(k);
+            match first {
+                Node::Arr(items) => items.iter().for_each(|v| o.node("", v)),
+                v => o.node("", v),
+            }
+            more.iter().for_each(|v| o.node("", v));
+            o.end();
         }
         o.end();
     }
