@@ -587,6 +587,7 @@ TELEMETRY_ALARMS = {
     "Throttled": ("SUM", "Throttled", "CloudGroup, Stream", {"Ref": "ThrottledAlarmThreshold"}, True),
     "FreshnessP99": ("MAX", "FreshnessP99Seconds", "CloudGroup, Stream", {"Ref": "FreshnessP99AlarmSeconds"}, True),
     "DeadLetters": ("SUM", "DeadLetters", "CloudGroup, Stream", 0, False),
+    "LinksRefused": ("SUM", "LinksRefused", "CloudGroup, Stream", 0, False),
     "JobsDeferred": ("SUM", "JobsDeferred", "CloudGroup, Kind", {"Ref": "JobsDeferredAlarmThreshold"}, True),
 }
 MI_QUERY = re.compile(r"^SELECT (SUM|MAX|MIN|AVG|COUNT)\((\w+)\) FROM SCHEMA\(ITDR, ([\w, ]+)\) WHERE CloudGroup = '(\w+)'$")
@@ -597,6 +598,7 @@ DASHBOARD_SEARCHES = {
     ("DeadLetters", "CloudGroup,Stream", "Sum"),
     ("Requests", "CloudGroup,Stream", "Sum"),
     ("Throttled", "CloudGroup,Stream", "Sum"),
+    ("LinksRefused", "CloudGroup,Stream", "Sum"),
     # Per-poll percentiles: the median poll's median lag, and the worst poll's p99 (what the
     # freshness alarm evaluates).
     ("FreshnessP50Seconds", "CloudGroup,Stream", "p50"),
