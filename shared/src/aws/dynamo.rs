@@ -379,8 +379,9 @@ impl DynamoRegistry {
         ))
     }
 
-    /// Reads one page of the registry (at most `limit` items), starting after `start`.
-    /// Undecodable items are logged by tenant id and counted, not returned.
+    /// Reads one page of the registry (at most `limit` items, guard items included, so a page
+    /// may hold fewer tenants), starting after `start`. Guard and bookkeeping items are
+    /// skipped; undecodable tenant items are logged by tenant id and counted, not returned.
     pub async fn scan_page(
         &self,
         start: Option<Item>,
