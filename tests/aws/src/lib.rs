@@ -5,7 +5,11 @@
 //! `moto_server` is found through `ITDR_MOTO_SERVER` (set by `make test`), else at
 //! `.tools/venv/bin/moto_server` under the workspace root. When it is missing the harness
 //! fails with a message saying to run `make tools`; it never skips a test.
+//!
+//! [`contract`] is the store contract suite every `CursorStore` and `TenantRegistry` runs.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod contract;
 
 use std::collections::HashMap;
 use std::net::TcpListener;
@@ -169,6 +173,12 @@ impl AwsFixture {
             events: self.create_queue("itdr-events").await,
             dead_letters: self.create_queue("itdr-dead-letters").await,
         };
+    }
+
+    /// Creates another pair of registry and cursor tables, keyed as the stack's are.
+    pub async fn create_store_tables(&self, registry: &str, cursors: &str) {
+        self.create_table(registry, &["tenant_id"]).await;
+        self.create_table(cursors, &["tenant_id", "stream"]).await;
     }
 
     async fn create_table(&self, name: &str, keys: &[&str]) {
