@@ -65,7 +65,7 @@ enum Command {
     },
     /// Normalize raw Microsoft records (a Graph page or NDJSON) from stdin to OCSF NDJSON.
     Normalize {
-        /// The stream the records come from: signins or directory_audits.
+        /// The stream the records come from: signins, directory_audits or unified_audit.
         #[arg(long)]
         stream: itdr_shared::Stream,
         /// Tenant GUID for metadata.tenant_uid.

@@ -1,4 +1,5 @@
-//! OCSF 1.8.0 normalization of Microsoft Graph sign-in and directory-audit records.
+//! OCSF 1.8.0 normalization of Microsoft Graph sign-in and directory-audit records, and of
+//! Unified Audit Log records.
 //!
 //! * [`normalize_signin`]: Graph `signIn` (v1.0 or beta) → **3002 Authentication**, activity 1
 //!   Logon whatever the outcome (the outcome is `status_id`).
@@ -6,6 +7,11 @@
 //!   `activityDisplayName` ([`route_directory_audit`]) to **3001 Account Change**, **3006 Group
 //!   Management**, **3005 User Access Management** or **3004 Entity Management**, with **6003
 //!   API Activity** as the fallback — also when a routed record lacks what its class requires.
+//! * [`normalize_unified_audit`]: a Unified Audit Log record (Office 365 Management Activity
+//!   API) → routed by its `Operation` ([`route_unified_audit`]) to **3004 Entity Management**
+//!   (inbox rules, mailbox forwarding, transport rules, Power Automate flows), **3005 User
+//!   Access Management** (mailbox permissions, consent), **3002 Authentication**
+//!   (`UserLoggedIn`, `UserLoginFailed`) or **6003 API Activity** (everything else).
 //! * [`check_event`]: the rules a JSON Schema cannot express (type_uid arithmetic, captions,
 //!   "Other" labels, declared profiles).
 //!
@@ -14,6 +20,7 @@
 //! parseable time is an error ([`NormalizeError`]), which never carries record content.
 //! The design choices are in `DESIGN.md` next to this file.
 
+mod activity;
 mod audit;
 mod check;
 mod common;
@@ -24,6 +31,7 @@ use serde_json::Value;
 
 use crate::{Cloud, Stream};
 
+pub use activity::{LOG_PROVIDER, UalRoute, normalize_unified_audit, route_unified_audit};
 pub use audit::{Route, normalize_directory_audit, route_directory_audit};
 pub use check::check_event;
 pub use common::{clean_ip, event_uid, is_valid_email, parse_time_ms, prune};
@@ -94,6 +102,7 @@ pub fn normalize(
     match stream {
         Stream::Signins => normalize_signin(record, opts),
         Stream::DirectoryAudits => normalize_directory_audit(record, opts),
+        Stream::UnifiedAudit => normalize_unified_audit(record, opts),
     }
 }
 

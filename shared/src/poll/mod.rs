@@ -21,7 +21,7 @@ use crate::cursor::{
 };
 use crate::health::FailureKind;
 use crate::ocsf::NormalizeOptions;
-use crate::source::{Fetched, Sources, Window, WindowedSource, sources_for};
+use crate::source::{Fetched, Sources, UnifiedAuditConfig, Window, WindowedSource, sources_with};
 use crate::store::{CursorStore, DeadLetter, DeadLetterSink, EventSink, SinkError, StoreError};
 use crate::stream::Stream;
 
@@ -48,6 +48,8 @@ pub struct PollConfig {
     pub sweep_budget_secs: u64,
     /// How often a snapshot stream (an inventory) is read again in full.
     pub snapshot_interval_secs: u64,
+    /// Which Management Activity content types the unified audit stream reads.
+    pub unified_audit: UnifiedAuditConfig,
 }
 
 impl Default for PollConfig {
@@ -62,6 +64,7 @@ impl Default for PollConfig {
             retention_days: 30,
             sweep_budget_secs: 240,
             snapshot_interval_secs: 86_400,
+            unified_audit: UnifiedAuditConfig::default(),
         }
     }
 }
@@ -201,6 +204,9 @@ pub struct PollOutcome {
     pub freshness_secs: Vec<u32>,
     /// Whether the poll stopped early at its deadline (the rest is left for the next poll).
     pub stopped_at_deadline: bool,
+    /// Content lost for good (an expired or vanished Management Activity blob), each sent to
+    /// the dead-letter sink with its reason (and counted in `dead_lettered` too).
+    pub content_lost: usize,
 }
 
 /// Why a poll failed. Work delivered and committed before the failure is in `progress`.
@@ -263,7 +269,12 @@ pub async fn poll(
     deadline: DateTime<Utc>,
 ) -> Result<PollOutcome, PollFailure> {
     let mut out = PollOutcome::default();
-    let result = match sources_for(job.stream, job.cloud, job.include_noninteractive) {
+    let result = match sources_with(
+        job.stream,
+        job.cloud,
+        job.include_noninteractive,
+        &ctx.config.unified_audit,
+    ) {
         Ok(Sources::Windowed(sources)) => {
             poll_windowed(ctx, job, &sources, deadline, &mut out).await
         }
@@ -311,6 +322,12 @@ impl CursorState {
             .retention_days
             .filter(|d| (1..=90).contains(d))
             .unwrap_or(cfg.retention_days);
+        // A stream whose API keeps less (the Management Activity API: 7 days) never reaches
+        // further back than that, whatever the licence.
+        let retention_days = job
+            .stream
+            .max_retention_days()
+            .map_or(retention_days, |max| retention_days.min(max));
         let retention_floor =
             now - TimeDelta::days(i64::from(retention_days)) + TimeDelta::minutes(10);
         let cursor = Cursor::begin(old.as_ref(), now, retention_floor, &cfg.cursor);
@@ -545,6 +562,17 @@ async fn deliver(
     let mut events = Vec::new();
     let mut letters = Vec::new();
     for ((source, f), new) in read.fetched.iter().zip(new) {
+        // Content the source could never read: reported, not skipped.
+        for lost in &f.lost {
+            letters.push(DeadLetter {
+                tenant_id: job.tenant_id.clone(),
+                stream: job.stream,
+                reason: format!("content lost ({}): {}", source.spec().name, lost.reason),
+                record: lost.content.clone(),
+                at: now,
+            });
+            out.content_lost += 1;
+        }
         let opts = NormalizeOptions {
             include_raw: cfg.include_raw,
             raw_max_bytes: cfg.raw_max_bytes,
