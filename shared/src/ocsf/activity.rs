@@ -1612,7 +1612,7 @@ mod tests {
     use crate::ocsf::{check_event, event_class_uid};
 
     fn opts() -> NormalizeOptions {
-        NormalizeOptions::new("8d4121ed-0008-406d-bff9-0d5bb312183c", Cloud::Global)
+        NormalizeOptions::new("2b6f0c1e-5a7d-4e93-8c4b-7f1a0d9e6c52", Cloud::Global)
     }
 
     #[test]
@@ -1688,11 +1688,11 @@ mod tests {
     #[test]
     fn a_forwarding_and_deleting_inbox_rule_keeps_its_actions_in_structured_form() {
         let rec = json!({
-            "CreationTime": "2023-05-29T12:29:35", "Id": "76c3fa50-cee0-4fa9-abf5-08db60405cbf",
+            "CreationTime": "2024-03-11T08:41:07", "Id": "4f1a9c2e-7d3b-4e85-b6a0-08dc11e2f0a7",
             "Operation": "New-InboxRule", "RecordType": 1, "ResultStatus": "True",
-            "UserKey": "1003200280FF7557", "UserType": 2, "Workload": "Exchange",
-            "ClientIP": "104.28.196.199:9808", "UserId": "stinger@contoso.onmicrosoft.com",
-            "ObjectId": "APCPR03A010.PROD.OUTLOOK.COM/Microsoft Exchange Hosted Organizations/contoso.onmicrosoft.com/311b45d6-1a3e-46ac-8434-721367961e19\\Direct",
+            "UserKey": "10032003B1C2D4E5", "UserType": 2, "Workload": "Exchange",
+            "ClientIP": "203.0.113.45:50122", "UserId": "it.admin@contoso.onmicrosoft.com",
+            "ObjectId": "EURPR05A004.PROD.OUTLOOK.COM/Microsoft Exchange Hosted Organizations/contoso.onmicrosoft.com/6b0e2f7a-93d1-4c55-8e2a-1f4d7c9b3a60\\Direct",
             "Parameters": [
                 {"Name": "Name", "Value": "Direct"},
                 {"Name": "SubjectContainsWords", "Value": "Attention;invoice"},
@@ -1709,7 +1709,7 @@ mod tests {
         let e = &ev["entity"];
         assert_eq!(e["type"], "Inbox Rule");
         assert_eq!(e["name"], "Direct");
-        assert_eq!(e["user"]["name"], "311b45d6-1a3e-46ac-8434-721367961e19");
+        assert_eq!(e["user"]["name"], "6b0e2f7a-93d1-4c55-8e2a-1f4d7c9b3a60");
         let a = &e["data"]["actions"];
         assert_eq!(a["forward_to"], json!(["attacker@evil.example"]));
         assert_eq!(a["delete"], true);
@@ -1719,8 +1719,8 @@ mod tests {
             e["data"]["conditions"]["SubjectContainsWords"],
             json!(["Attention", "invoice"])
         );
-        assert_eq!(ev["src_endpoint"]["ip"], "104.28.196.199");
-        assert_eq!(ev["src_endpoint"]["port"], 9808);
+        assert_eq!(ev["src_endpoint"]["ip"], "203.0.113.45");
+        assert_eq!(ev["src_endpoint"]["port"], 50122);
         assert_eq!(ev["actor"]["user"]["type_id"], 2);
         assert_eq!(ev["status_id"], 1);
         assert!(

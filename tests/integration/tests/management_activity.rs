@@ -53,7 +53,9 @@ struct Harness {
     ctx: PollContext,
 }
 
-async fn harness(cfg: SimConfig, poll_cfg: PollConfig) -> Harness {
+async fn harness(mut cfg: SimConfig, poll_cfg: PollConfig) -> Harness {
+    // Half a day of history is all these tests read (the ground truth walks all of it).
+    cfg.history = TimeDelta::hours(12);
     let env = common::start(cfg, Rate::REPORTS_PER_TENANT).await;
     let store = SqliteStore::in_memory().unwrap();
     let sink = Arc::new(MemorySink::new());
