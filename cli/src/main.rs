@@ -7,6 +7,7 @@ mod preflight;
 mod registry;
 mod run;
 mod sim;
+mod subscriptions;
 mod tenants;
 
 use std::path::PathBuf;
