@@ -44,6 +44,18 @@ pub struct RunConfig {
     /// Where `itdr tenants` and `itdr preflight` keep the registry.
     #[serde(default)]
     pub registry: RegistryConfig,
+    /// The Office 365 Management Activity API (the unified_audit stream).
+    #[serde(default)]
+    pub management_activity: ManagementActivityConfig,
+}
+
+/// The Office 365 Management Activity API.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ManagementActivityConfig {
+    /// Our own tenant id (a GUID), sent as `PublisherIdentifier` on every request: Microsoft
+    /// counts the API's rate limits by it. Needed to poll the unified_audit stream.
+    pub publisher_id: Option<String>,
 }
 
 /// Which tenant registry the operator commands use.
@@ -416,6 +428,13 @@ impl RunConfig {
         {
             bail!("[registry] kind = \"dynamodb\" needs tenants_table and cursors_table");
         }
+        if let Some(p) = &self.management_activity.publisher_id
+            && !itdr_shared::onboard::is_guid(p.trim())
+        {
+            bail!(
+                "[management_activity] publisher_id must be your own tenant id, a GUID like 72f988bf-86f1-41af-91ab-2d7cd011db47"
+            );
+        }
         if self.deployment.groups.is_empty() {
             bail!("[deployment] groups must name at least one of commercial, usgov");
         }
@@ -444,6 +463,7 @@ mod tests {
         let cfg: RunConfig = toml::from_str(text).expect("parses");
         cfg.validate().expect("valid");
         assert!(cfg.simulator.as_ref().is_some_and(|s| s.tenants.len() >= 5));
+        assert!(cfg.management_activity.publisher_id.is_some());
     }
 
     #[test]
@@ -460,6 +480,15 @@ mod tests {
         ))
         .expect("parses");
         assert!(cfg.validate().is_err());
+        let cfg: RunConfig = toml::from_str(&format!(
+            "{base}[management_activity]\npublisher_id='not-a-guid'\n"
+        ))
+        .expect("parses");
+        let e = format!("{:#}", cfg.validate().expect_err("refused"));
+        assert!(
+            e.contains("publisher_id") && !e.contains("not-a-guid"),
+            "{e}"
+        );
     }
 
     const BASE: &str = "[store]\npath='x.db'\n[output]\nevents='e'\ndead_letters='d'\n";

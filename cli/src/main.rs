@@ -7,6 +7,7 @@ mod preflight;
 mod registry;
 mod run;
 mod sim;
+mod subscriptions;
 mod tenants;
 
 use std::path::PathBuf;
@@ -65,7 +66,7 @@ enum Command {
     },
     /// Normalize raw Microsoft records (a Graph page or NDJSON) from stdin to OCSF NDJSON.
     Normalize {
-        /// The stream the records come from: signins or directory_audits.
+        /// The stream the records come from: signins, directory_audits or unified_audit.
         #[arg(long)]
         stream: itdr_shared::Stream,
         /// Tenant GUID for metadata.tenant_uid.

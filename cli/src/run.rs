@@ -177,6 +177,7 @@ async fn setup(cfg: RunConfig) -> anyhow::Result<Runtime> {
             requests: cfg.schedule.app_requests_per_10s,
             window: Duration::from_secs(10),
         }))
+        .publisher_id(cfg.management_activity.publisher_id.clone())
         .build()
         .map_err(|e| anyhow!("cannot build the HTTP client: {e}"))?;
 
@@ -472,18 +473,18 @@ async fn summarize(
                 .and_then(|c| Cursor::from_doc(&c.doc).ok());
             let (generated, pending, lost) = match (&rt.sim, &delivered, cursor) {
                 (Some(h), Some(ids), Some(cursor)) if !unavailable => {
-                    let gt = match stream {
-                        Stream::Signins => GroundTruthStream::SignIns,
-                        Stream::DirectoryAudits => GroundTruthStream::DirectoryAudits,
-                    };
+                    let gts = ground_truth_streams(*stream, &rt.cfg.poll.unified_audit);
                     let origin = cursor.origin.unwrap_or(start);
                     let horizon = TimeDelta::seconds(
                         i64::try_from(rt.cfg.poll.cursor.horizon_secs).unwrap_or(0),
                     );
-                    let truth: Vec<_> = h
-                        .ground_truth(&t.tenant_id, gt, end)
-                        .into_iter()
-                        .filter(|e| e.event_time >= origin && e.visible_at <= end)
+                    // The stream's window axis: event time for Graph, the blob's availability
+                    // (`contentCreated`) for the Management Activity API.
+                    let axis = |e: &itdr_sim::TruthEvent| e.content_created.unwrap_or(e.event_time);
+                    let truth: Vec<_> = gts
+                        .iter()
+                        .flat_map(|gt| h.ground_truth(&t.tenant_id, *gt, end))
+                        .filter(|e| axis(e) >= origin && e.visible_at <= end)
                         .filter(|e| {
                             *stream != Stream::Signins
                                 || t.include_noninteractive
@@ -498,7 +499,7 @@ async fn summarize(
                         // The promise: an event visible within the horizon is delivered by
                         // the first sweep that starts after it became visible.
                         let promised = cursor.last_sweep_start.is_some_and(|s| e.visible_at <= s)
-                            && e.visible_at - e.event_time <= horizon;
+                            && e.visible_at - axis(e) <= horizon;
                         if promised {
                             lost += 1;
                         } else {
@@ -541,6 +542,27 @@ async fn summarize(
         compared: rt.sim.is_some(),
         crashed_jobs: 0,
     })
+}
+
+/// The simulator's ground truth behind a stream: its Graph log, or the unified audit log's
+/// content types the deployment reads.
+fn ground_truth_streams(
+    stream: Stream,
+    unified_audit: &itdr_shared::source::UnifiedAuditConfig,
+) -> Vec<GroundTruthStream> {
+    match stream {
+        Stream::Signins => vec![GroundTruthStream::SignIns],
+        Stream::DirectoryAudits => vec![GroundTruthStream::DirectoryAudits],
+        Stream::UnifiedAudit => GroundTruthStream::UNIFIED_AUDIT
+            .into_iter()
+            .filter(|gt| {
+                unified_audit
+                    .content_types()
+                    .iter()
+                    .any(|ct| gt.content_type() == Some(ct.as_str()))
+            })
+            .collect(),
+    }
 }
 
 /// (tenant, source id) of every event in the events file.

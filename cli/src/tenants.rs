@@ -66,7 +66,8 @@ pub enum Action {
         #[arg(long)]
         json: bool,
     },
-    /// Offboard a tenant: stop polling it; keep its cursors unless --purge.
+    /// Offboard a tenant: stop polling it and stop its Management Activity subscriptions;
+    /// keep its cursors unless --purge.
     Remove {
         /// Tenant GUID or recorded domain.
         #[arg(long)]
@@ -168,6 +169,9 @@ pub async fn main(
                 cloud.group(),
                 record.app_ref
             );
+            for line in crate::subscriptions::start(&env, &record).await {
+                println!("{line}");
+            }
             println!("next: itdr preflight --tenant {}", record.tenant_id);
         }
         Action::Remap { tenant, org } => {
@@ -239,6 +243,11 @@ pub async fn main(
             }
         }
         Action::Remove { tenant, purge } => {
+            if let Some(r) = env.find(&tenant).await? {
+                for line in crate::subscriptions::stop(&env, &r).await {
+                    println!("{line}");
+                }
+            }
             let record = lifecycle::offboard(reg, env.cursors.as_ref(), &tenant, purge).await?;
             if purge {
                 println!("removed {} and its cursors", record.tenant_id);

@@ -39,6 +39,9 @@ stop_after_secs = 21600
 initial_lookback_secs = 3600
 sweep_interval_secs = 3600
 
+[management_activity]
+publisher_id = "3f2a9c61-0b7e-4d25-9a18-c6e5d4f3b2a1"
+
 [simulator]
 seed = 3
 speed = 3600
@@ -66,11 +69,22 @@ fn a_short_simulated_run_writes_valid_ocsf_and_loses_nothing() {
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let rows = summary["rows"].as_array().unwrap();
-    assert_eq!(rows.len(), 6);
+    assert_eq!(rows.len(), 9, "three tenants, three streams");
     for r in rows {
         assert_eq!(r["lost"], 0, "{r}");
         assert!(r["generated"].as_u64().unwrap() > 0, "{r}");
     }
+    let unified: Vec<_> = rows
+        .iter()
+        .filter(|r| r["stream"] == "unified_audit")
+        .collect();
+    assert_eq!(unified.len(), 3);
+    assert!(
+        unified
+            .iter()
+            .all(|r| r["emitted"].as_u64().unwrap() > 0 && r["dead_letters"] == 0),
+        "{unified:?}"
+    );
     let revoked: Vec<_> = rows.iter().filter(|r| r["org"] == "Revoked").collect();
     assert!(
         revoked.iter().all(|r| r["health"] == "consent_revoked"),

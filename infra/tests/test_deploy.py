@@ -286,7 +286,11 @@ def resources_of_type(template, type_):
 
 # ------------------------------------------------------------------------------------ stacks
 
-FULL_PARAMS = {"Deployment": "full", "AlarmEmail": "secops@example.com"}
+FULL_PARAMS = {
+    "Deployment": "full",
+    "AlarmEmail": "secops@example.com",
+    "PublisherId": "3f2a9c61-0b7e-4d25-9a18-c6e5d4f3b2a1",
+}
 USGOV_PARAMS = {"Deployment": "usgov", "ScheduleTrigger": "rule", "PollerMaxConcurrency": "4"}
 GOV_REGION = "us-gov-west-1"
 
@@ -433,6 +437,7 @@ def test_full_stack_functions_and_event_sources(full):
         env = cfg["Environment"]["Variables"]
         assert env["ITDR_CLOUD_GROUP"] == group
         assert env["ITDR_SECRET_PREFIX"] == "itdr"
+        assert env["ITDR_PUBLISHER_ID"] == FULL_PARAMS["PublisherId"]
         # two pollers at concurrency 5: floor(0.8 * 122 / 10)
         assert env["ITDR_APP_REQUESTS_PER_10S"] == "9"
         assert env["ITDR_EVENTS_QUEUE_URL"] == full.outputs["EventsQueueUrl"]

@@ -43,6 +43,7 @@ pub struct StackBuilder {
     budget: Option<Arc<dyn RequestBudget>>,
     backoff: Option<Backoff>,
     jitter_seed: Option<u64>,
+    publisher_id: Option<String>,
 }
 
 impl StackBuilder {
@@ -59,7 +60,15 @@ impl StackBuilder {
             budget: None,
             backoff: None,
             jitter_seed: None,
+            publisher_id: None,
         }
+    }
+
+    /// Our own tenant GUID, sent as `PublisherIdentifier` on every Management Activity API
+    /// request (Microsoft's rate limits are counted by it).
+    pub fn publisher_id(mut self, publisher_id: Option<String>) -> Self {
+        self.publisher_id = publisher_id;
+        self
     }
 
     /// Sends Microsoft's hosts to a loopback simulator instead (tests, local runs).
@@ -125,6 +134,7 @@ impl StackBuilder {
         if let Some(seed) = self.jitter_seed {
             client = client.with_jitter_seed(seed);
         }
+        client = client.with_publisher_id(self.publisher_id);
         Ok(ClientStack {
             clock: self.clock,
             transport,

@@ -9,7 +9,7 @@
 //!
 //! | event | metrics (dimensions) |
 //! |---|---|
-//! | [`Event::PollCompleted`] | `EventsEmitted`, `DuplicatesFiltered`, `DeadLetters`, `Requests`, `Throttled`, `FreshnessP50Seconds`, `FreshnessP99Seconds`, `PollDurationMs`, `LinksRefused` (CloudGroup, Stream) |
+//! | [`Event::PollCompleted`] | `EventsEmitted`, `DuplicatesFiltered`, `DeadLetters`, `ContentLost`, `Requests`, `Throttled`, `FreshnessP50Seconds`, `FreshnessP99Seconds`, `PollDurationMs`, `LinksRefused` (CloudGroup, Stream) |
 //! | [`Event::PollFailed`] | `PollFailures` (CloudGroup, Kind) |
 //! | [`Event::SourceUnavailable`] | `SourceFailures` (CloudGroup, Kind) |
 //! | [`Event::JobRefused`] | `JobsRefused` (CloudGroup, Reason) |
@@ -155,6 +155,7 @@ impl Event<'_> {
                 emitted = o.emitted,
                 duplicates = o.duplicates_filtered,
                 dead_lettered = o.dead_lettered,
+                content_lost = o.content_lost,
                 requests = o.requests,
                 throttled = o.throttled,
                 freshness_p50_secs = percentile(&o.freshness_secs, 50.0),
@@ -237,6 +238,7 @@ impl Event<'_> {
                     ("EventsEmitted", o.emitted as f64),
                     ("DuplicatesFiltered", o.duplicates_filtered as f64),
                     ("DeadLetters", o.dead_lettered as f64),
+                    ("ContentLost", o.content_lost as f64),
                     ("Requests", f64::from(o.requests)),
                     ("Throttled", f64::from(o.throttled)),
                     ("PollDurationMs", *elapsed_ms as f64),

@@ -103,6 +103,7 @@ impl PollerContext {
             .endpoint_override(cfg.endpoint_override.clone())
             .request_timeout(GRAPH_REQUEST_TIMEOUT)
             .budget(app_budget(clock.clone(), cfg.app_rate()))
+            .publisher_id(cfg.publisher_id.clone())
             .build()?;
         let env = JobEnv {
             served: vec![cfg.cloud_group],

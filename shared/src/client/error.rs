@@ -104,6 +104,27 @@ pub enum SourceError {
     /// This cloud does not serve the requested API.
     #[error("{0} is not available in this national cloud")]
     Unsupported(&'static str),
+    /// The Management Activity API says the tenant's unified audit log is off: starting a
+    /// subscription fails with `…DataServiceException: Tenant <id> does not exist.`
+    #[error("the tenant's unified audit log is off (Management Activity API)")]
+    AuditingDisabled,
+    /// AF20022: no subscription for the content type.
+    #[error("no Management Activity subscription for the content type (AF20022)")]
+    SubscriptionMissing,
+    /// AF20023: a tenant or service administrator disabled the subscription.
+    #[error("the Management Activity subscription was disabled by an administrator (AF20023)")]
+    SubscriptionDisabled,
+    /// AF20050 (not found), AF20051 (expired, older than 7 days) or AF20052 (invalid id): the
+    /// content blob cannot be fetched, now or later.
+    #[error("content blob unavailable ({code})")]
+    ContentUnavailable {
+        /// The Management Activity API's error code.
+        code: String,
+    },
+    /// A Management Activity call without our publisher tenant id (`PublisherIdentifier`),
+    /// which every request must carry: the deployment's configuration lacks it.
+    #[error("no publisher identifier is configured for the Management Activity API")]
+    PublisherIdMissing,
 }
 
 impl SourceError {
@@ -123,7 +144,12 @@ impl SourceError {
             | SourceError::BadRequest { .. }
             | SourceError::ForeignLink { .. }
             | SourceError::ResponseTooLarge { .. }
-            | SourceError::Unsupported(_) => false,
+            | SourceError::Unsupported(_)
+            | SourceError::AuditingDisabled
+            | SourceError::SubscriptionMissing
+            | SourceError::SubscriptionDisabled
+            | SourceError::ContentUnavailable { .. }
+            | SourceError::PublisherIdMissing => false,
         }
     }
 
@@ -144,6 +170,11 @@ impl SourceError {
             SourceError::DeadlineExceeded { cause } => cause.unwrap_or(FailureKind::Deadline),
             SourceError::Auth(a) => a.kind(),
             SourceError::Unsupported(_) => FailureKind::Unsupported,
+            SourceError::AuditingDisabled => FailureKind::AuditingDisabled,
+            SourceError::SubscriptionMissing => FailureKind::SubscriptionMissing,
+            SourceError::SubscriptionDisabled => FailureKind::SubscriptionDisabled,
+            SourceError::ContentUnavailable { .. } => FailureKind::ContentUnavailable,
+            SourceError::PublisherIdMissing => FailureKind::Config,
         }
     }
 

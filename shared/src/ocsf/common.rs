@@ -503,6 +503,7 @@ pub(crate) fn finish<O: Out>(
     let feature = match env.stream {
         Stream::Signins => "Sign-in logs",
         Stream::DirectoryAudits => "Audit logs",
+        Stream::UnifiedAudit => "Unified Audit Log",
     };
     let tenant = opts.tenant_id.trim();
 

@@ -1,4 +1,5 @@
-//! OCSF 1.8.0 normalization of Microsoft Graph sign-in and directory-audit records.
+//! OCSF 1.8.0 normalization of Microsoft Graph sign-in and directory-audit records, and of
+//! Unified Audit Log records.
 //!
 //! * [`normalize_signin`]: Graph `signIn` (v1.0 or beta) → **3002 Authentication**, activity 1
 //!   Logon whatever the outcome (the outcome is `status_id`).
@@ -6,6 +7,11 @@
 //!   `activityDisplayName` ([`route_directory_audit`]) to **3001 Account Change**, **3006 Group
 //!   Management**, **3005 User Access Management** or **3004 Entity Management**, with **6003
 //!   API Activity** as the fallback — also when a routed record lacks what its class requires.
+//! * [`normalize_unified_audit`]: a Unified Audit Log record (Office 365 Management Activity
+//!   API) → routed by its `Operation` ([`route_unified_audit`]) to **3004 Entity Management**
+//!   (inbox rules, mailbox forwarding, transport rules, Power Automate flows), **3005 User
+//!   Access Management** (mailbox permissions, consent), **3002 Authentication**
+//!   (`UserLoggedIn`, `UserLoginFailed`) or **6003 API Activity** (everything else).
 //! * [`check_event`]: the rules a JSON Schema cannot express (type_uid arithmetic, captions,
 //!   "Other" labels, declared profiles).
 //!
@@ -19,6 +25,7 @@
 //! parseable time is an error ([`NormalizeError`]), which never carries record content.
 //! The design choices are in `DESIGN.md` next to this file.
 
+mod activity;
 mod audit;
 mod check;
 mod common;
@@ -35,6 +42,7 @@ use out::{JsonOut, Out, ValueOut};
 
 use crate::{Cloud, Stream};
 
+pub use activity::{LOG_PROVIDER, UalRoute, normalize_unified_audit, route_unified_audit};
 pub use audit::{Route, normalize_directory_audit, route_directory_audit};
 pub use check::check_event;
 pub use common::{clean_ip, event_uid, is_valid_email, parse_time_ms, prune};
@@ -127,6 +135,14 @@ impl<'a> Record<'a> {
         }
     }
 
+    /// Runs `f` on the record as a `Value` (converted from the parsed text when needed).
+    fn with_value<T>(&self, f: impl FnOnce(&Value) -> T) -> T {
+        match self.value {
+            Some(v) => f(v),
+            None => f(&self.node.to_value()),
+        }
+    }
+
     /// A fresh source view (clears the marks of an earlier normalization).
     fn src(&self) -> Result<Src<'_>, NormalizeError> {
         if self.used.replace(true) {
@@ -144,10 +160,28 @@ pub(crate) struct Head<'a> {
     pub time_ms: i64,
 }
 
-fn head<'a>(stream: Stream, src: &Src<'a>) -> Result<Head<'a>, NormalizeError> {
+/// The streams whose events are written through [`Out`] (the Graph collections); unified
+/// audit records are mapped on `Value`s by `activity`.
+#[derive(Debug, Clone, Copy)]
+enum Written {
+    Signin,
+    DirectoryAudit,
+}
+
+impl Written {
+    fn of(stream: Stream) -> Option<Written> {
+        match stream {
+            Stream::Signins => Some(Written::Signin),
+            Stream::DirectoryAudits => Some(Written::DirectoryAudit),
+            Stream::UnifiedAudit => None,
+        }
+    }
+}
+
+fn head<'a>(stream: Written, src: &Src<'a>) -> Result<Head<'a>, NormalizeError> {
     let field = match stream {
-        Stream::Signins => "createdDateTime",
-        Stream::DirectoryAudits => "activityDateTime",
+        Written::Signin => "createdDateTime",
+        Written::DirectoryAudit => "activityDateTime",
     };
     let id = src.str("id").ok_or(NormalizeError::MissingField("id"))?;
     let original_time = src.str(field).ok_or(NormalizeError::MissingField(field))?;
@@ -162,15 +196,15 @@ fn head<'a>(stream: Stream, src: &Src<'a>) -> Result<Head<'a>, NormalizeError> {
 }
 
 fn write_event<O: Out>(
-    stream: Stream,
+    stream: Written,
     src: &Src<'_>,
     head: Head<'_>,
     opts: &NormalizeOptions,
     o: &mut O,
 ) {
     match stream {
-        Stream::Signins => signin::write_signin(src, head, opts, o),
-        Stream::DirectoryAudits => audit::write_directory_audit(src, head, opts, o),
+        Written::Signin => signin::write_signin(src, head, opts, o),
+        Written::DirectoryAudit => audit::write_directory_audit(src, head, opts, o),
     }
 }
 
@@ -189,6 +223,9 @@ pub fn normalize_to_value(
     record: &Record<'_>,
     opts: &NormalizeOptions,
 ) -> Result<Value, NormalizeError> {
+    let Some(stream) = Written::of(stream) else {
+        return record.with_value(|v| normalize_unified_audit(v, opts));
+    };
     let src = record.src()?;
     let head = head(stream, &src)?;
     let mut o = ValueOut::new();
@@ -204,6 +241,11 @@ pub fn normalize_record(
     opts: &NormalizeOptions,
     out: &mut Vec<u8>,
 ) -> Result<(), NormalizeError> {
+    let Some(stream) = Written::of(stream) else {
+        let event = record.with_value(|v| normalize_unified_audit(v, opts))?;
+        out.extend_from_slice(event.to_string().as_bytes());
+        return Ok(());
+    };
     let src = record.src()?;
     let head = head(stream, &src)?;
     let mut o = JsonOut::new(out);

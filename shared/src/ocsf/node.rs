@@ -127,6 +127,23 @@ impl<'a> Node<'a> {
         }
     }
 
+    /// A `Value` copy of everything, nulls and blanks included.
+    pub(crate) fn to_value(&self) -> Value {
+        match self {
+            Node::Null => Value::Null,
+            Node::Bool(b) => Value::Bool(*b),
+            Node::Num(n) => Value::Number(n.clone()),
+            Node::Str(s) => Value::String(s.to_string()),
+            Node::Plain(s) => Value::String(s.to_string()),
+            Node::Arr(a) => Value::Array(a.iter().map(Node::to_value).collect()),
+            Node::Obj(o) => Value::Object(
+                o.iter()
+                    .map(|e| (e.key.to_string(), e.val.to_value()))
+                    .collect(),
+            ),
+        }
+    }
+
     /// A pruned `Value` copy; `None` when nothing survives.
     pub(crate) fn to_pruned_value(&self) -> Option<Value> {
         match self {

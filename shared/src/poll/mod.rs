@@ -21,7 +21,7 @@ use crate::cursor::{
 };
 use crate::health::FailureKind;
 use crate::ocsf::NormalizeOptions;
-use crate::source::{Fetched, Sources, Window, WindowedSource, sources_for};
+use crate::source::{Fetched, Sources, UnifiedAuditConfig, Window, WindowedSource, sources_with};
 use crate::store::{CursorStore, DeadLetter, DeadLetterSink, EventSink, SinkError, StoreError};
 use crate::stream::Stream;
 
@@ -48,6 +48,8 @@ pub struct PollConfig {
     pub sweep_budget_secs: u64,
     /// How often a snapshot stream (an inventory) is read again in full.
     pub snapshot_interval_secs: u64,
+    /// Which Management Activity content types the unified audit stream reads.
+    pub unified_audit: UnifiedAuditConfig,
 }
 
 impl Default for PollConfig {
@@ -62,6 +64,7 @@ impl Default for PollConfig {
             retention_days: 30,
             sweep_budget_secs: 240,
             snapshot_interval_secs: 86_400,
+            unified_audit: UnifiedAuditConfig::default(),
         }
     }
 }
@@ -204,6 +207,9 @@ pub struct PollOutcome {
     /// Paging links refused because they pointed outside the tenant's cloud. The records
     /// before them were delivered; later passes read the window again.
     pub links_refused: u32,
+    /// Content lost for good (an expired or vanished Management Activity blob), each sent to
+    /// the dead-letter sink with its reason (and counted in `dead_lettered` too).
+    pub content_lost: usize,
 }
 
 /// Why a poll failed. Work delivered and committed before the failure is in `progress`.
@@ -266,7 +272,12 @@ pub async fn poll(
     deadline: DateTime<Utc>,
 ) -> Result<PollOutcome, PollFailure> {
     let mut out = PollOutcome::default();
-    let result = match sources_for(job.stream, job.cloud, job.include_noninteractive) {
+    let result = match sources_with(
+        job.stream,
+        job.cloud,
+        job.include_noninteractive,
+        &ctx.config.unified_audit,
+    ) {
         Ok(Sources::Windowed(sources)) => {
             poll_windowed(ctx, job, &sources, deadline, &mut out).await
         }
@@ -314,6 +325,12 @@ impl CursorState {
             .retention_days
             .filter(|d| (1..=90).contains(d))
             .unwrap_or(cfg.retention_days);
+        // A stream whose API keeps less (the Management Activity API: 7 days) never reaches
+        // further back than that, whatever the licence.
+        let retention_days = job
+            .stream
+            .max_retention_days()
+            .map_or(retention_days, |max| retention_days.min(max));
         let retention_floor =
             now - TimeDelta::days(i64::from(retention_days)) + TimeDelta::minutes(10);
         let cursor = Cursor::begin(old.as_ref(), now, retention_floor, &cfg.cursor);
@@ -387,6 +404,8 @@ fn stops_the_slice(e: &SourceError) -> bool {
         | SourceError::Unauthorized { .. }
         | SourceError::ConsentRevoked
         | SourceError::LicenceRequired
+        | SourceError::AuditingDisabled
+        | SourceError::PublisherIdMissing
         | SourceError::Auth(_) => true,
         SourceError::Forbidden { .. }
         | SourceError::NotFound { .. }
@@ -395,6 +414,9 @@ fn stops_the_slice(e: &SourceError) -> bool {
         | SourceError::Decode { .. }
         | SourceError::ForeignLink { .. }
         | SourceError::ResponseTooLarge { .. }
+        | SourceError::SubscriptionMissing
+        | SourceError::SubscriptionDisabled
+        | SourceError::ContentUnavailable { .. }
         | SourceError::Unsupported(_) => false,
     }
 }
@@ -592,6 +614,17 @@ async fn deliver(
     let mut events = Vec::new();
     let mut letters = Vec::new();
     for ((source, f, _), new) in read.fetched.iter().zip(new) {
+        // Content the source could never read: reported, not skipped.
+        for lost in &f.lost {
+            letters.push(DeadLetter {
+                tenant_id: job.tenant_id.clone(),
+                stream: job.stream,
+                reason: format!("content lost ({}): {}", source.spec().name, lost.reason),
+                record: lost.content.clone(),
+                at: now,
+            });
+            out.content_lost += 1;
+        }
         let opts = NormalizeOptions {
             include_raw: cfg.include_raw,
             raw_max_bytes: cfg.raw_max_bytes,

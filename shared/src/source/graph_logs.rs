@@ -13,9 +13,7 @@ use serde_json::Value;
 use super::{Fetched, Record, SourceSpec, Window, WindowedSource};
 use crate::client::{ApiClient, Bucket, SourceError};
 use crate::cloud::{Api, Cloud};
-use crate::ocsf::{
-    NormalizeError, NormalizeOptions, normalize_directory_audit, normalize_signin, parse_time_ms,
-};
+use crate::ocsf::{NormalizeError, NormalizeOptions, parse_time_ms};
 use crate::stream::Stream;
 
 /// One Graph audit-log query.
@@ -77,6 +75,8 @@ impl GraphLogSource {
                 }
                 v
             }
+            // Not a Graph audit log: the Management Activity API serves it.
+            Stream::UnifiedAudit => Vec::new(),
         })
     }
 
@@ -167,10 +167,7 @@ impl WindowedSource for GraphLogSource {
     }
 
     fn normalize(&self, record: &Value, opts: &NormalizeOptions) -> Result<Value, NormalizeError> {
-        match self.spec.stream {
-            Stream::Signins => normalize_signin(record, opts),
-            Stream::DirectoryAudits => normalize_directory_audit(record, opts),
-        }
+        crate::ocsf::normalize(self.spec.stream, record, opts)
     }
 }
 

@@ -33,6 +33,8 @@ pub const REGISTRY_TABLE: &str = "itdr-registry";
 pub const CURSOR_TABLE: &str = "itdr-cursors";
 /// Secret prefix.
 pub const SECRET_PREFIX: &str = "itdr";
+/// Our own tenant id, the pollers' `ITDR_PUBLISHER_ID`.
+pub const PUBLISHER_ID: &str = "3f2a9c61-0b7e-4d25-9a18-c6e5d4f3b2a1";
 
 /// A running `moto_server`, killed on drop.
 pub struct Moto {
@@ -277,7 +279,8 @@ impl AwsFixture {
         SchedulerConfig::from_lookup(&|k| env.get(k).cloned()).expect("scheduler config")
     }
 
-    /// The environment a poller would get.
+    /// The environment a poller would get (with our publisher id for the Management
+    /// Activity API).
     pub fn poller_env(
         &self,
         group: CloudGroup,
@@ -302,6 +305,7 @@ impl AwsFixture {
             ),
             ("ITDR_POLL_CONFIG", poll_config.to_string()),
             ("ITDR_ENDPOINT_OVERRIDE", endpoint_override.to_string()),
+            ("ITDR_PUBLISHER_ID", PUBLISHER_ID.to_string()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
