@@ -44,6 +44,18 @@ pub struct RunConfig {
     /// Where `itdr tenants` and `itdr preflight` keep the registry.
     #[serde(default)]
     pub registry: RegistryConfig,
+    /// The Office 365 Management Activity API (the unified_audit stream).
+    #[serde(default)]
+    pub management_activity: ManagementActivityConfig,
+}
+
+/// The Office 365 Management Activity API.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ManagementActivityConfig {
+    /// Our own tenant id (a GUID), sent as `PublisherIdentifier` on every request: Microsoft
+    /// counts the API's rate limits by it. Needed to poll the unified_audit stream.
+    pub publisher_id: Option<String>,
 }
 
 /// Which tenant registry the operator commands use.
@@ -170,6 +182,11 @@ pub struct AppConfig {
     /// PEM private key file (certificate credential).
     #[serde(default)]
     pub private_key_pem: Option<PathBuf>,
+    /// The cloud group the app registration lives in (`commercial`, `usgov`); defaults to the
+    /// app's name when that names a group. Its credential is only ever sent to that group's
+    /// login hosts, and only tenants of that group may use it.
+    #[serde(default)]
+    pub group: Option<CloudGroup>,
 }
 
 /// The accelerated demo against the in-process simulator.
@@ -222,9 +239,25 @@ fn yes() -> bool {
 }
 
 impl AppConfig {
+    /// The app's cloud group: `group`, or its name when that names a group.
+    pub fn cloud_group(&self, name: &str) -> anyhow::Result<CloudGroup> {
+        match (self.group, name.parse::<CloudGroup>()) {
+            (Some(g), _) => Ok(g),
+            (None, Ok(g)) => Ok(g),
+            (None, Err(_)) => bail!(
+                "[apps.{name}] group: set it to commercial or usgov (the cloud group of the app registration)"
+            ),
+        }
+    }
+
     /// Loads the credential: the secret from its environment variable or file, or the
     /// certificate and key. Errors name the setting, never the secret.
     pub fn credential(&self, name: &str) -> anyhow::Result<AppCredential> {
+        let credential = self.load_credential(name)?;
+        Ok(credential.for_group(self.cloud_group(name)?))
+    }
+
+    fn load_credential(&self, name: &str) -> anyhow::Result<AppCredential> {
         if let Some(var) = &self.client_secret_env {
             check_env_var_name(name, var)?;
             let secret = std::env::var(var)
@@ -353,8 +386,8 @@ impl RunConfig {
         if let Err(e) = self.poll.validate() {
             bail!("[poll] {e}");
         }
-        if self.schedule.interval_secs == 0 {
-            bail!("[schedule] interval_secs must be at least 1");
+        if self.schedule.interval_secs == 0 || self.schedule.interval_secs > 86_400 {
+            bail!("[schedule] interval_secs must be between 1 and 86400");
         }
         if self.schedule.max_concurrent_tenants == 0 {
             bail!("[schedule] max_concurrent_tenants must be at least 1");
@@ -381,11 +414,26 @@ impl RunConfig {
                     "[apps.{name}] a certificate credential needs both certificate_pem and private_key_pem"
                 );
             }
+            app.cloud_group(name)?;
+        }
+        if self.poll.sweep_budget_secs > self.schedule.interval_secs {
+            bail!(
+                "[poll] sweep_budget_secs ({}) must not exceed [schedule] interval_secs ({}): a poll's background work must end before the next poll starts",
+                self.poll.sweep_budget_secs,
+                self.schedule.interval_secs
+            );
         }
         if self.registry.kind == RegistryKind::Dynamodb
             && (self.registry.tenants_table.is_none() || self.registry.cursors_table.is_none())
         {
             bail!("[registry] kind = \"dynamodb\" needs tenants_table and cursors_table");
+        }
+        if let Some(p) = &self.management_activity.publisher_id
+            && !itdr_shared::onboard::is_guid(p.trim())
+        {
+            bail!(
+                "[management_activity] publisher_id must be your own tenant id, a GUID like 72f988bf-86f1-41af-91ab-2d7cd011db47"
+            );
         }
         if self.deployment.groups.is_empty() {
             bail!("[deployment] groups must name at least one of commercial, usgov");
@@ -415,6 +463,7 @@ mod tests {
         let cfg: RunConfig = toml::from_str(text).expect("parses");
         cfg.validate().expect("valid");
         assert!(cfg.simulator.as_ref().is_some_and(|s| s.tenants.len() >= 5));
+        assert!(cfg.management_activity.publisher_id.is_some());
     }
 
     #[test]
@@ -431,6 +480,15 @@ mod tests {
         ))
         .expect("parses");
         assert!(cfg.validate().is_err());
+        let cfg: RunConfig = toml::from_str(&format!(
+            "{base}[management_activity]\npublisher_id='not-a-guid'\n"
+        ))
+        .expect("parses");
+        let e = format!("{:#}", cfg.validate().expect_err("refused"));
+        assert!(
+            e.contains("publisher_id") && !e.contains("not-a-guid"),
+            "{e}"
+        );
     }
 
     const BASE: &str = "[store]\npath='x.db'\n[output]\nevents='e'\ndead_letters='d'\n";

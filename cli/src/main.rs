@@ -8,6 +8,7 @@ mod preflight;
 mod registry;
 mod run;
 mod sim;
+mod subscriptions;
 mod tenants;
 
 use std::path::PathBuf;
@@ -76,7 +77,7 @@ enum Command {
     },
     /// Normalize raw Microsoft records (a Graph page or NDJSON) from stdin to OCSF NDJSON.
     Normalize {
-        /// The stream the records come from: signins or directory_audits.
+        /// The stream the records come from: signins, directory_audits or unified_audit.
         #[arg(long)]
         stream: itdr_shared::Stream,
         /// Tenant GUID for metadata.tenant_uid.
@@ -150,6 +151,12 @@ fn main() -> ExitCode {
                     println!("{}", serde_json::to_string_pretty(&summary)?);
                 } else {
                     run::print_table(&summary);
+                }
+                if summary.crashed_jobs > 0 {
+                    anyhow::bail!(
+                        "{} job(s) crashed during the run; their tenants' health says crash (see the log above)",
+                        summary.crashed_jobs
+                    );
                 }
                 Ok(ExitCode::SUCCESS)
             }

@@ -17,6 +17,7 @@ use itdr_shared::http::EndpointOverride;
 use itdr_shared::onboard::lifecycle;
 use itdr_shared::onboard::preflight::{self, Report, Request, Status};
 use itdr_shared::onboard::{Discovery, discover};
+use itdr_shared::source::UnifiedAuditConfig;
 use itdr_shared::stack::{ClientStack, StackBuilder};
 use itdr_shared::store::{CursorStore, TenantRecord, TenantRegistry};
 use itdr_shared::{CloudGroup, Stream};
@@ -36,6 +37,8 @@ pub struct Env {
     pub apps: BTreeMap<String, AppConfig>,
     /// Poller groups this deployment runs.
     pub served: Vec<CloudGroup>,
+    /// The content types the unified audit stream reads.
+    pub unified_audit: UnifiedAuditConfig,
 }
 
 impl Env {
@@ -79,6 +82,10 @@ impl Env {
         // Preflight retries a little, then reports: an operator is waiting.
         let stack = StackBuilder::new(Arc::new(SystemClock))
             .endpoint_override(endpoint)
+            .publisher_id(
+                cfg.as_ref()
+                    .and_then(|c| c.management_activity.publisher_id.clone()),
+            )
             .backoff(Backoff {
                 floor: Duration::from_secs(1),
                 base: Duration::from_secs(2),
@@ -92,6 +99,10 @@ impl Env {
             cursors,
             stack,
             apps: cfg.as_ref().map(|c| c.apps.clone()).unwrap_or_default(),
+            unified_audit: cfg
+                .as_ref()
+                .map(|c| c.poll.unified_audit.clone())
+                .unwrap_or_default(),
             served: cfg
                 .map(|c| c.deployment.groups)
                 .unwrap_or_else(|| DeploymentConfig::default().groups),
@@ -127,6 +138,7 @@ impl Env {
             app,
             app_ref,
             discovery,
+            unified_audit: self.unified_audit.clone(),
         };
         Ok(preflight::run(&self.stack, req).await)
     }

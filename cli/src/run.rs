@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, anyhow};
 use chrono::{DateTime, TimeDelta, Utc};
 use itdr_shared::Stream;
-use itdr_shared::auth::{AppCredential, SecretString, StaticCredentials};
+use itdr_shared::auth::StaticCredentials;
 use itdr_shared::client::{ApiClient, Rate};
 use itdr_shared::clock::{ScaledClock, SharedClock, SystemClock};
 use itdr_shared::cursor::Cursor;
@@ -21,7 +21,9 @@ use itdr_shared::http::EndpointOverride;
 use itdr_shared::poll::{PollContext, percentile};
 use itdr_shared::runner::{JobEnv, JobRequest, JobStatus, run_job};
 use itdr_shared::stack::StackBuilder;
-use itdr_shared::store::{CursorStore, Health, HealthState, TenantRecord, TenantRegistry};
+use itdr_shared::store::{
+    CursorStore, Health, HealthState, HealthUpdate, TenantRecord, TenantRegistry,
+};
 use itdr_shared::telemetry::LogTelemetry;
 use itdr_sim::{GroundTruthStream, SimConfig, SimHandle, Simulator, TenantSpec};
 use serde::Serialize;
@@ -63,6 +65,8 @@ pub struct Summary {
     pub compared: bool,
     /// The identity inventory of each tenant (`crate::inventory`).
     pub inventory: Vec<crate::inventory::InventoryRow>,
+    /// Jobs that crashed (a bug: the run exits with an error).
+    pub crashed_jobs: usize,
 }
 
 /// One summary row.
@@ -175,6 +179,7 @@ async fn setup(cfg: RunConfig) -> anyhow::Result<Runtime> {
             requests: cfg.schedule.app_requests_per_10s,
             window: Duration::from_secs(10),
         }))
+        .publisher_id(cfg.management_activity.publisher_id.clone())
         .build()
         .map_err(|e| anyhow!("cannot build the HTTP client: {e}"))?;
 
@@ -201,13 +206,7 @@ async fn setup(cfg: RunConfig) -> anyhow::Result<Runtime> {
             if store.get(&record.tenant_id).await?.is_none() {
                 store.insert(&record).await?;
             }
-            credentials.insert(
-                app_ref,
-                AppCredential::with_secret(
-                    spec.app_id.clone(),
-                    SecretString::new(spec.client_secret.clone()),
-                ),
-            );
+            credentials.insert(app_ref, spec.app_credential());
         }
     }
 
@@ -261,6 +260,7 @@ pub async fn run(cfg: RunConfig, once: bool, json: bool) -> anyhow::Result<Summa
         .map(|s| start + TimeDelta::seconds(i64::try_from(s).unwrap_or(i64::MAX / 2)));
     let interval = Duration::from_secs(rt.cfg.schedule.interval_secs);
     let mut totals: BTreeMap<(String, Stream), StreamTotals> = BTreeMap::new();
+    let mut crashes = 0usize;
     let revocations: Vec<(String, DateTime<Utc>)> = match &rt.cfg.simulator {
         Some(s) => s
             .tenants
@@ -325,38 +325,62 @@ pub async fn run(cfg: RunConfig, once: bool, json: bool) -> anyhow::Result<Summa
                 let _permit = sem.acquire_owned().await;
                 // The tenant's streams run side by side; they share its request pacing.
                 let mut streams = tokio::task::JoinSet::new();
+                let mut requests = std::collections::HashMap::new();
                 for stream in t.streams.clone() {
                     let env = env.clone();
                     let req = JobRequest {
                         tenant_id: t.tenant_id.clone(),
                         stream,
                         cloud: Some(t.cloud),
+                        message_id: None,
                     };
-                    streams.spawn(async move {
-                        let report = run_job(&env, &req, deadline).await;
-                        (req, report)
+                    let task = req.clone();
+                    let handle = streams.spawn(async move {
+                        let report = run_job(&env, &task, deadline).await;
+                        (task, report)
                     });
+                    requests.insert(handle.id(), req);
                 }
                 let mut results = Vec::new();
-                while let Some(joined) = streams.join_next().await {
+                let mut crashed = Vec::new();
+                while let Some(joined) = streams.join_next_with_id().await {
                     match joined {
-                        Ok(r) => results.push(r),
+                        Ok((_, r)) => results.push(r),
                         Err(e) => {
-                            tracing::error!(tenant = %t.tenant_id, error = %e, "a stream's job task ended abnormally")
+                            tracing::error!(tenant = %t.tenant_id, error = %e, "a stream's job crashed");
+                            crashed.extend(requests.remove(&e.id()));
                         }
                     }
                 }
-                results
+                (results, crashed)
             });
         }
         while let Some(joined) = tasks.join_next().await {
-            let results = match joined {
+            let (results, crashed) = match joined {
                 Ok(r) => r,
                 Err(e) => {
-                    tracing::error!(error = %e, "a tenant's task ended abnormally");
+                    tracing::error!(error = %e, "a tenant's task crashed");
+                    crashes += 1;
                     continue;
                 }
             };
+            for req in crashed {
+                // A crashed job is a failure the operator must see: in the tenant's health,
+                // and in the exit code.
+                crashes += 1;
+                let update = HealthUpdate::Failure {
+                    stream: req.stream,
+                    at: rt.clock.now(),
+                    kind: FailureKind::Crash,
+                };
+                if let Err(e) = rt.store.update_health(&req.tenant_id, &update).await {
+                    tracing::error!(tenant = %req.tenant_id, error = %e, "health of a crashed job could not be recorded");
+                }
+                let tot = totals.entry((req.tenant_id, req.stream)).or_default();
+                tot.polls += 1;
+                tot.failures += 1;
+                tot.last_error = Some(FailureKind::Crash);
+            }
             for (req, report) in results {
                 let tot = totals.entry((req.tenant_id, req.stream)).or_default();
                 tot.polls += 1;
@@ -404,7 +428,8 @@ pub async fn run(cfg: RunConfig, once: bool, json: bool) -> anyhow::Result<Summa
     if tty {
         eprintln!();
     }
-    let summary = summarize(&rt, &totals, start, start_real).await?;
+    let mut summary = summarize(&rt, &totals, start, start_real).await?;
+    summary.crashed_jobs = crashes;
     if let Some(h) = rt.sim {
         h.shutdown().await;
     }
@@ -450,19 +475,18 @@ async fn summarize(
                 .and_then(|c| Cursor::from_doc(&c.doc).ok());
             let (generated, pending, lost) = match (&rt.sim, &delivered, cursor) {
                 (Some(h), Some(ids), Some(cursor)) if !unavailable && !stream.is_inventory() => {
-                    let gt = match stream {
-                        Stream::Signins => GroundTruthStream::SignIns,
-                        // Inventory streams have no ground truth to compare (guard above).
-                        _ => GroundTruthStream::DirectoryAudits,
-                    };
+                    let gts = ground_truth_streams(*stream, &rt.cfg.poll.unified_audit);
                     let origin = cursor.origin.unwrap_or(start);
                     let horizon = TimeDelta::seconds(
                         i64::try_from(rt.cfg.poll.cursor.horizon_secs).unwrap_or(0),
                     );
-                    let truth: Vec<_> = h
-                        .ground_truth(&t.tenant_id, gt, end)
-                        .into_iter()
-                        .filter(|e| e.event_time >= origin && e.visible_at <= end)
+                    // The stream's window axis: event time for Graph, the blob's availability
+                    // (`contentCreated`) for the Management Activity API.
+                    let axis = |e: &itdr_sim::TruthEvent| e.content_created.unwrap_or(e.event_time);
+                    let truth: Vec<_> = gts
+                        .iter()
+                        .flat_map(|gt| h.ground_truth(&t.tenant_id, *gt, end))
+                        .filter(|e| axis(e) >= origin && e.visible_at <= end)
                         .filter(|e| {
                             *stream != Stream::Signins
                                 || t.include_noninteractive
@@ -477,7 +501,7 @@ async fn summarize(
                         // The promise: an event visible within the horizon is delivered by
                         // the first sweep that starts after it became visible.
                         let promised = cursor.last_sweep_start.is_some_and(|s| e.visible_at <= s)
-                            && e.visible_at - e.event_time <= horizon;
+                            && e.visible_at - axis(e) <= horizon;
                         if promised {
                             lost += 1;
                         } else {
@@ -519,7 +543,36 @@ async fn summarize(
             .unwrap_or(0),
         compared: rt.sim.is_some(),
         inventory: crate::inventory::rows(&rt.store, &rt.store.list().await?).await?,
+        crashed_jobs: 0,
     })
+}
+
+/// The simulator's ground truth behind a stream: its Graph log, or the unified audit log's
+/// content types the deployment reads.
+fn ground_truth_streams(
+    stream: Stream,
+    unified_audit: &itdr_shared::source::UnifiedAuditConfig,
+) -> Vec<GroundTruthStream> {
+    match stream {
+        Stream::Signins => vec![GroundTruthStream::SignIns],
+        Stream::DirectoryAudits => vec![GroundTruthStream::DirectoryAudits],
+        Stream::UnifiedAudit => GroundTruthStream::UNIFIED_AUDIT
+            .into_iter()
+            .filter(|gt| {
+                unified_audit
+                    .content_types()
+                    .iter()
+                    .any(|ct| gt.content_type() == Some(ct.as_str()))
+            })
+            .collect(),
+        // Snapshots of what is: nothing to compare with a log's ground truth.
+        Stream::Users
+        | Stream::Apps
+        | Stream::Roles
+        | Stream::Mfa
+        | Stream::ConditionalAccess
+        | Stream::InboxRules => Vec::new(),
+    }
 }
 
 /// (tenant, source id) of every event in the events file.

@@ -29,7 +29,8 @@ pub struct SimArgs {
     clouds: Vec<Cloud>,
     /// Serve the onboarding scenarios instead: a healthy tenant in each cloud and one tenant
     /// per prerequisite problem (no P1, no Exchange, partial or revoked consent, expired
-    /// secret, removed app, no data, third-party MFA).
+    /// secret, removed app, no data, third-party MFA, audit log off, a disabled Management
+    /// Activity subscription).
     #[arg(long)]
     scenarios: bool,
     /// Simulated seconds per real second.
@@ -133,7 +134,9 @@ fn write_config(path: &Path, base_url: &str, tenants: &[TenantSpec]) -> anyhow::
          [output]\nevents = \"{}\"\ndead_letters = \"{}\"\n\n\
          # Short polls for trying things out (`itdr run --once` returns in seconds); the\n\
          # backfill continues on later polls. Production defaults: 300 s and 240 s.\n\
-         [schedule]\ninterval_secs = 60\n\n[poll]\nsweep_budget_secs = 15\n{apps}",
+         [schedule]\ninterval_secs = 60\n\n[poll]\nsweep_budget_secs = 15\n\n\
+         # Our own tenant id for the Management Activity API (any GUID against the simulator).\n\
+         [management_activity]\npublisher_id = \"{SIM_PUBLISHER_ID}\"\n{apps}",
         at(format!("{stem}.db")),
         at(format!("{stem}-events.ndjson")),
         at(format!("{stem}-dead-letters.ndjson")),
@@ -141,6 +144,9 @@ fn write_config(path: &Path, base_url: &str, tenants: &[TenantSpec]) -> anyhow::
     std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }
+
+/// The publisher id the configurations for the simulator use.
+pub const SIM_PUBLISHER_ID: &str = "3f2a9c61-0b7e-4d25-9a18-c6e5d4f3b2a1";
 
 /// A path as a TOML basic-string body (backslashes and quotes escaped).
 fn toml_path(p: &Path) -> String {

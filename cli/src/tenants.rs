@@ -67,7 +67,8 @@ pub enum Action {
         #[arg(long)]
         json: bool,
     },
-    /// Offboard a tenant: stop polling it; keep its cursors unless --purge.
+    /// Offboard a tenant: stop polling it and stop its Management Activity subscriptions;
+    /// keep its cursors unless --purge.
     Remove {
         /// Tenant GUID or recorded domain.
         #[arg(long)]
@@ -126,6 +127,21 @@ pub async fn main(
                     (d.tenant_id, d.domain, d.cloud)
                 }
             };
+            // An app registration serves the tenants of its own cloud group only: its
+            // credential must never reach another cloud's login host.
+            if let Some(name) = &app
+                && let Some(cfg) = env.apps.get(name)
+            {
+                let group = cfg.cloud_group(name)?;
+                if group != cloud.group() {
+                    bail!(
+                        "app {name:?} is an app registration of the {group} cloud group, but the tenant is in {} (the {} group): use --app with an app of the {} group",
+                        cloud.label(),
+                        cloud.group(),
+                        cloud.group()
+                    );
+                }
+            }
             let record = lifecycle::register(
                 reg,
                 NewTenant {
@@ -154,6 +170,9 @@ pub async fn main(
                 cloud.group(),
                 record.app_ref
             );
+            for line in crate::subscriptions::start(&env, &record).await {
+                println!("{line}");
+            }
             println!("next: itdr preflight --tenant {}", record.tenant_id);
         }
         Action::Remap { tenant, org } => {
@@ -253,6 +272,11 @@ pub async fn main(
             }
         }
         Action::Remove { tenant, purge } => {
+            if let Some(r) = env.find(&tenant).await? {
+                for line in crate::subscriptions::stop(&env, &r).await {
+                    println!("{line}");
+                }
+            }
             let record = lifecycle::offboard(reg, env.cursors.as_ref(), &tenant, purge).await?;
             if purge {
                 println!("removed {} and its cursors", record.tenant_id);

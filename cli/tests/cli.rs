@@ -39,6 +39,9 @@ stop_after_secs = 21600
 initial_lookback_secs = 3600
 sweep_interval_secs = 3600
 
+[management_activity]
+publisher_id = "3f2a9c61-0b7e-4d25-9a18-c6e5d4f3b2a1"
+
 [simulator]
 seed = 3
 speed = 3600
@@ -66,11 +69,22 @@ fn a_short_simulated_run_writes_valid_ocsf_and_loses_nothing() {
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let rows = summary["rows"].as_array().unwrap();
-    assert_eq!(rows.len(), 6);
+    assert_eq!(rows.len(), 9, "three tenants, three streams");
     for r in rows {
         assert_eq!(r["lost"], 0, "{r}");
         assert!(r["generated"].as_u64().unwrap() > 0, "{r}");
     }
+    let unified: Vec<_> = rows
+        .iter()
+        .filter(|r| r["stream"] == "unified_audit")
+        .collect();
+    assert_eq!(unified.len(), 3);
+    assert!(
+        unified
+            .iter()
+            .all(|r| r["emitted"].as_u64().unwrap() > 0 && r["dead_letters"] == 0),
+        "{unified:?}"
+    );
     let revoked: Vec<_> = rows.iter().filter(|r| r["org"] == "Revoked").collect();
     assert!(
         revoked.iter().all(|r| r["health"] == "consent_revoked"),
@@ -294,8 +308,107 @@ fn the_readme_poller_group_names_are_accepted() {
         let err = text(&out.stderr);
         assert!(!out.status.success());
         assert!(
-            err.contains("interval_secs must be at least 1"),
+            err.contains("interval_secs must be between 1 and 86400"),
             "{spelling}: {err}"
         );
+    }
+}
+
+fn itdr_with_stdin(args: &[&str], dir: &Path, stdin: &[u8]) -> Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_itdr"))
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("itdr runs");
+    let mut input = child.stdin.take().expect("stdin");
+    let data = stdin.to_vec();
+    let writer = std::thread::spawn(move || input.write_all(&data));
+    let out = child.wait_with_output().expect("itdr ends");
+    writer.join().expect("writer").expect("stdin written");
+    out
+}
+
+const SIGNIN: &str = r#"{"id":"66ea54eb-6301-4ee5-be62-ff5a759b0100","createdDateTime":"2024-05-01T19:15:41.6195833Z","userPrincipalName":"secret.person@contoso.com","userId":"26be570a-ae82-4189-b4e2-a37c6808512d","appDisplayName":"Graph Explorer","resourceDisplayName":"Microsoft Graph","ipAddress":"131.107.159.37","status":{"errorCode":0}}"#;
+
+fn events(out: &Output) -> Vec<serde_json::Value> {
+    text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn normalize_reports_non_utf8_and_bad_lines_by_number_keeps_the_rest_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    // A byte-order mark, then a good line, a line that is not UTF-8, one that is not JSON,
+    // one without an id, and a last good line without a final line break.
+    let mut input = b"\xEF\xBB\xBF".to_vec();
+    input.extend_from_slice(SIGNIN.as_bytes());
+    input.extend_from_slice(b"\n{\"id\":\"secret caf\xE9\"}\nsecret not json\n\n{\"no\":\"id\"}\n");
+    input.extend_from_slice(SIGNIN.as_bytes());
+    let out = itdr_with_stdin(
+        &["normalize", "--stream", "signins", "--json"],
+        dir.path(),
+        &input,
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let events = events(&out);
+    assert_eq!(events.len(), 2, "the first and the last record");
+    for ev in &events {
+        assert!(ocsf::all_errors(ev).is_empty(), "{ev}");
+        assert_eq!(ev["src_endpoint"]["ip"], "131.107.159.37");
+    }
+    let err = text(&out.stderr);
+    assert!(err.contains("line 2: not valid UTF-8"), "{err}");
+    assert!(err.contains("line 3: not valid JSON"), "{err}");
+    assert!(
+        err.contains("line 5: record has no usable \"id\" field"),
+        "{err}"
+    );
+    assert!(!err.contains("secret"), "errors never quote records: {err}");
+    let summary: serde_json::Value =
+        serde_json::from_str(err.lines().last().unwrap_or_default()).unwrap();
+    assert_eq!(
+        summary,
+        serde_json::json!({"records": 5, "events": 2, "errors": 3})
+    );
+}
+
+#[test]
+fn normalize_streams_pages_and_arrays_with_or_without_a_byte_order_mark() {
+    let dir = tempfile::tempdir().unwrap();
+    let records: Vec<String> = (0..50)
+        .map(|i| SIGNIN.replace("0100", &format!("{i:04}")))
+        .collect();
+    let page = format!(
+        "{{\"@odata.context\":\"https://graph.microsoft.com/v1.0/$metadata#auditLogs/signIns\",\"value\":[\n{}\n],\"@odata.nextLink\":\"https://graph.microsoft.com/v1.0/auditLogs/signIns?$skiptoken=x\"}}",
+        records.join(",\n")
+    );
+    let array = format!("[{}]", records.join(","));
+    for input in [
+        page.clone(),
+        format!("\u{feff}{page}"),
+        array.clone(),
+        format!("\u{feff}{array}"),
+    ] {
+        let out = itdr_with_stdin(
+            &["normalize", "--stream", "signins", "--raw"],
+            dir.path(),
+            input.as_bytes(),
+        );
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let events = events(&out);
+        assert_eq!(events.len(), 50);
+        let uids: std::collections::BTreeSet<&str> = events
+            .iter()
+            .filter_map(|e| e["metadata"]["original_event_uid"].as_str())
+            .collect();
+        assert_eq!(uids.len(), 50, "every record once");
+        assert!(events.iter().all(|e| e["raw_data"].is_string()));
     }
 }

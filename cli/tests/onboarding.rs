@@ -49,6 +49,7 @@ impl World {
         let config = format!(
             "endpoint_override = \"{}\"\n[store]\npath = \"itdr.db\"\n[output]\nevents = \"events.ndjson\"\ndead_letters = \"dead.ndjson\"\n\
              [schedule]\ninterval_secs = 60\n[poll]\nsweep_budget_secs = 2\n[poll.cursor]\ninitial_lookback_secs = 3600\n\
+             [management_activity]\npublisher_id = \"3f2a9c61-0b7e-4d25-9a18-c6e5d4f3b2a1\"\n\
              [apps.commercial]\nclient_id = \"{}\"\nclient_secret_file = \"commercial.secret\"\n\
              [apps.usgov]\nclient_id = \"{}\"\nclient_secret_file = \"usgov.secret\"\n",
             sim.base_url(),
@@ -279,6 +280,27 @@ async fn tenants_are_added_by_domain_with_their_cloud_detected() {
         .unwrap();
     assert_eq!(t["org"], "Able Moose");
 
+    // An app registration of the commercial group is refused for a GCC High tenant: its
+    // credential must never reach the US Government login host.
+    let out = w
+        .itdr(&[
+            "tenants",
+            "add",
+            "--tenant",
+            &w.domain("gcc-high"),
+            "--org",
+            "Gov with the wrong app",
+            "--app",
+            "commercial",
+        ])
+        .await;
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("app registration of the commercial cloud group"),
+        "{}",
+        text(&out.stderr)
+    );
+
     // A deployment without the US Government poller refuses GCC High tenants.
     let out = w
         .itdr_with(
@@ -407,6 +429,37 @@ async fn preflight_finds_every_prerequisite_problem() {
         assert!(remedy.contains(cause), "{cause}: {remedy}");
     }
 
+    // The Unified Audit Log: audit logging off, a subscription an administrator disabled, and
+    // no content in 24 hours, each with the seed's remedy.
+    let (code, r) = w.preflight(&w.domain("audit-log-off")).await;
+    assert_eq!(code, 1, "{r:#}");
+    assert_eq!(status(&r, "audit_log"), "fail");
+    assert_eq!(status(&r, "audit_subscriptions"), "skip");
+    let remedy = check(&r, "audit_log")["remedy"].as_str().unwrap();
+    for must in [
+        "audit logging is on",
+        "Organization Management",
+        "Exchange Online licence",
+    ] {
+        assert!(remedy.contains(must), "{must}: {remedy}");
+    }
+    assert_eq!(r["implied_state"], "permission_missing");
+    let (code, r) = w.preflight(&w.domain("subscription-disabled")).await;
+    assert_eq!(code, 1, "{r:#}");
+    assert_eq!(status(&r, "audit_log"), "pass");
+    assert_eq!(status(&r, "audit_subscriptions"), "fail");
+    let c = check(&r, "audit_subscriptions");
+    assert!(c["detail"].as_str().unwrap().contains("AF20023"));
+    assert!(c["detail"].as_str().unwrap().contains("Audit.Exchange"));
+    let (_, r) = w.preflight(&w.domain("no-data")).await;
+    assert_eq!(status(&r, "audit_content"), "warn");
+    assert!(
+        check(&r, "audit_content")["remedy"]
+            .as_str()
+            .unwrap()
+            .contains("Organization Management")
+    );
+
     let (code, r) = w.preflight(&w.domain("third-party-mfa")).await;
     assert_eq!(code, 0);
     assert_eq!(status(&r, "mfa_registration"), "warn");
@@ -492,6 +545,14 @@ async fn lifecycle_reauthorize_offboard_and_remove() {
             .itdr(&["tenants", "add", "--tenant", &w.domain(name), "--org", name])
             .await;
         assert!(out.status.success(), "{}", text(&out.stderr));
+        if name == "healthy" {
+            // Onboarding starts the subscriptions (the simulator's are enabled already).
+            assert!(
+                text(&out.stdout).contains("subscription Audit.Exchange: already enabled"),
+                "{}",
+                text(&out.stdout)
+            );
+        }
     }
     // Partial consent: reauthorize reports it; after the customer re-consents it clears.
     let out = w
@@ -574,11 +635,24 @@ async fn lifecycle_reauthorize_offboard_and_remove() {
         "{table}"
     );
 
-    // Remove keeps cursors unless --purge.
+    // Remove keeps cursors unless --purge, and stops the Management Activity subscriptions.
+    assert_eq!(w.sim.subscriptions(&w.id("healthy")).len(), 4);
     let out = w
         .itdr(&["tenants", "remove", "--tenant", &w.domain("healthy")])
         .await;
     assert!(out.status.success());
+    assert!(
+        text(&out.stdout).contains("subscription Audit.Exchange: stopped"),
+        "{}",
+        text(&out.stdout)
+    );
+    let left: Vec<String> = w
+        .sim
+        .subscriptions(&w.id("healthy"))
+        .into_iter()
+        .map(|(c, _)| c)
+        .collect();
+    assert_eq!(left, ["Audit.SharePoint"], "the three it reads are stopped");
     let t = w.list().await;
     let h = t
         .iter()

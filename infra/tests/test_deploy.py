@@ -2,9 +2,9 @@
 
 Transforms the SAM template with aws-sam-translator, creates the stack in a moto server that this
 module starts on a free loopback port, and checks what moto really creates (tables, queues and
-their redrive policies, event source mappings, IAM policies). moto ignores schedules,
-point-in-time recovery, encryption, log retention and the architecture, so those are asserted
-from the transformed template itself.
+their redrive policies, event source mappings, IAM policies, the dashboard body after
+substitution). moto ignores schedules, point-in-time recovery, encryption, log retention, the
+architecture and CloudWatch alarms, so those are asserted from the transformed template itself.
 
 The functions' code is a placeholder zip: this test checks the stack, not the code.
 """
@@ -96,7 +96,6 @@ EXPECTED_ACTIONS = {
         "kms:GenerateDataKey",
         "logs:CreateLogStream",
         "logs:PutLogEvents",
-        "cloudwatch:PutMetricData",
     },
     "ScheduleRole": {"lambda:InvokeFunction"},
 }
@@ -287,7 +286,11 @@ def resources_of_type(template, type_):
 
 # ------------------------------------------------------------------------------------ stacks
 
-FULL_PARAMS = {"Deployment": "full", "AlarmEmail": "secops@example.com"}
+FULL_PARAMS = {
+    "Deployment": "full",
+    "AlarmEmail": "secops@example.com",
+    "PublisherId": "3f2a9c61-0b7e-4d25-9a18-c6e5d4f3b2a1",
+}
 USGOV_PARAMS = {"Deployment": "usgov", "ScheduleTrigger": "rule", "PollerMaxConcurrency": "4"}
 GOV_REGION = "us-gov-west-1"
 
@@ -434,6 +437,7 @@ def test_full_stack_functions_and_event_sources(full):
         env = cfg["Environment"]["Variables"]
         assert env["ITDR_CLOUD_GROUP"] == group
         assert env["ITDR_SECRET_PREFIX"] == "itdr"
+        assert env["ITDR_PUBLISHER_ID"] == FULL_PARAMS["PublisherId"]
         # two pollers at concurrency 5: floor(0.8 * 122 / 10)
         assert env["ITDR_APP_REQUESTS_PER_10S"] == "9"
         assert env["ITDR_EVENTS_QUEUE_URL"] == full.outputs["EventsQueueUrl"]
@@ -456,12 +460,10 @@ def test_full_stack_iam_least_privilege(full):
     policies = {role: role_statements(full, role) for role in EXPECTED_ACTIONS}
     for role, statements in policies.items():
         assert actions_of(statements) == EXPECTED_ACTIONS[role], role
+        # Metrics are Embedded Metric Format log lines: no PutMetricData, no "*" resource.
+        assert not any(a.startswith("cloudwatch:") for a in actions_of(statements)), role
         for s in statements:
-            for r in as_list(s["Resource"]):
-                if r == "*":
-                    # CloudWatch has no resource-level permission for PutMetricData.
-                    assert as_list(s["Action"]) == ["cloudwatch:PutMetricData"], (role, s)
-                    assert s["Condition"] == {"StringEquals": {"cloudwatch:namespace": "ITDR"}}
+            assert "*" not in as_list(s["Resource"]), (role, s)
 
     commercial, usgov, scheduler = policies["PollerRole"], policies["PollerGcchRole"], policies["SchedulerRole"]
     assert allows(commercial, "secretsmanager:GetSecretValue", secret.format(account, "commercial"))
@@ -547,8 +549,15 @@ def test_alarms(full):
     res = full.template["Resources"]
     alarms = resources_of_type(full.template, "AWS::CloudWatch::Alarm")
     for name, a in alarms.items():
-        assert a["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}], name
-        assert a["Properties"]["TreatMissingData"] == "notBreaching", name
+        p = a["Properties"]
+        assert p["AlarmActions"] == [{"Ref": "AlarmTopic"}], name
+        assert p["OKActions"] == [{"Ref": "AlarmTopic"}], name
+        assert p["TreatMissingData"] == "notBreaching", name
+        assert p["ComparisonOperator"] == "GreaterThanThreshold", name
+        # What it means and what to check, within CloudWatch's 1024 characters.
+        assert 60 <= len(p["AlarmDescription"]) <= 1024, name
+        # Either one metric or one query, never both.
+        assert ("Metrics" in p) != ("MetricName" in p), name
     sub = res["AlarmEmailSubscription"]
     assert sub["Condition"] == "HasAlarmEmail"
     assert sub["Properties"]["Protocol"] == "email"
@@ -560,13 +569,173 @@ def test_alarms(full):
     } | {"DeadLettersQueue"}
     watched = {
         a["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0]
-        for a in resources_of_type(full.template, "AWS::CloudWatch::Alarm").values()
-        if a["Properties"]["MetricName"] == "ApproximateNumberOfMessagesVisible"
+        for a in alarms.values()
+        if a["Properties"].get("MetricName") == "ApproximateNumberOfMessagesVisible"
     }
     assert dlqs == watched
-    metrics = {(a["Properties"]["Namespace"], a["Properties"]["MetricName"]) for a in resources_of_type(full.template, "AWS::CloudWatch::Alarm").values()}
+    metrics = {(a["Properties"]["Namespace"], a["Properties"]["MetricName"]) for a in alarms.values() if "MetricName" in a["Properties"]}
     assert {("AWS/Lambda", "Errors"), ("AWS/Lambda", "Throttles"), ("AWS/SQS", "ApproximateAgeOfOldestMessage"), ("ITDR", "TenantsUnhealthy")} <= metrics
     assert "Dashboard" in res
+
+
+# ------------------------------------------------------------------------------------ telemetry
+
+# The pollers' metrics (shared/src/telemetry.rs; the Rust test shared/tests/telemetry_infra.rs
+# checks every name and dimension set below against what the code emits).
+GROUPS = {"commercial": ("Commercial", "HasCommercial"), "usgov": ("Usgov", "HasUsgov")}
+ALARM_PERIOD = {"Fn::FindInMap": ["ScheduleByMinutes", {"Ref": "ScheduleRateMinutes"}, "AlarmPeriod"]}
+SUSTAINED_PERIODS = {"Fn::FindInMap": ["ScheduleByMinutes", {"Ref": "ScheduleRateMinutes"}, "SustainedPeriods"]}
+# alarm prefix -> (Metrics Insights function, metric, dimension set, threshold, sustained)
+TELEMETRY_ALARMS = {
+    "JobsRefused": ("SUM", "JobsRefused", "CloudGroup, Reason", 0, False),
+    "SourceFailures": ("SUM", "SourceFailures", "CloudGroup, Kind", {"Ref": "SourceFailuresAlarmThreshold"}, True),
+    "Throttled": ("SUM", "Throttled", "CloudGroup, Stream", {"Ref": "ThrottledAlarmThreshold"}, True),
+    "FreshnessP99": ("MAX", "FreshnessP99Seconds", "CloudGroup, Stream", {"Ref": "FreshnessP99AlarmSeconds"}, True),
+    "DeadLetters": ("SUM", "DeadLetters", "CloudGroup, Stream", 0, False),
+    "LinksRefused": ("SUM", "LinksRefused", "CloudGroup, Stream", 0, False),
+    "JobsDeferred": ("SUM", "JobsDeferred", "CloudGroup, Kind", {"Ref": "JobsDeferredAlarmThreshold"}, True),
+}
+MI_QUERY = re.compile(r"^SELECT (SUM|MAX|MIN|AVG|COUNT)\((\w+)\) FROM SCHEMA\(ITDR, ([\w, ]+)\) WHERE CloudGroup = '(\w+)'$")
+# Every figure of a poll, per cloud group: (metric, dimension set, statistic).
+DASHBOARD_SEARCHES = {
+    ("EventsEmitted", "CloudGroup,Stream", "Sum"),
+    ("DuplicatesFiltered", "CloudGroup,Stream", "Sum"),
+    ("DeadLetters", "CloudGroup,Stream", "Sum"),
+    ("Requests", "CloudGroup,Stream", "Sum"),
+    ("Throttled", "CloudGroup,Stream", "Sum"),
+    ("LinksRefused", "CloudGroup,Stream", "Sum"),
+    # Per-poll percentiles: the median poll's median lag, and the worst poll's p99 (what the
+    # freshness alarm evaluates).
+    ("FreshnessP50Seconds", "CloudGroup,Stream", "p50"),
+    ("FreshnessP99Seconds", "CloudGroup,Stream", "Maximum"),
+    ("PollDurationMs", "CloudGroup,Stream", "p50"),
+    ("PollDurationMs", "CloudGroup,Stream", "p99"),
+    ("CursorConflicts", "CloudGroup,Stream", "Sum"),
+    ("PollFailures", "CloudGroup,Kind", "Sum"),
+    ("SourceFailures", "CloudGroup,Kind", "Sum"),
+    ("JobsDeferred", "CloudGroup,Kind", "Sum"),
+    ("JobsRefused", "CloudGroup,Reason", "Sum"),
+    ("TenantsUnhealthy", "CloudGroup", "Sum"),
+}
+SEARCH = re.compile(r"SEARCH\('\{ITDR,([\w,]+)\} MetricName=\"(\w+)\" CloudGroup=\"(\w+)\"', '(\w+)', 300\)")
+
+
+def test_telemetry_alarms(full):
+    """Each group has every telemetry alarm, on the metric and dimensions the pollers emit."""
+    res = full.template["Resources"]
+    params = full.template["Parameters"]
+    for group, (suffix, condition) in GROUPS.items():
+        for prefix, (fn, metric, dims, threshold, sustained) in TELEMETRY_ALARMS.items():
+            name = f"{prefix}{suffix}Alarm"
+            alarm = res[name]
+            assert alarm["Condition"] == condition, name
+            p = alarm["Properties"]
+            assert not {"Namespace", "MetricName", "Statistic", "Dimensions", "Period"} & set(p), name
+            (query,) = p["Metrics"]
+            assert query["ReturnData"] is True
+            assert MI_QUERY.match(query["Expression"]).groups() == (fn, metric, dims, group), name
+            assert p["Threshold"] == threshold, name
+            if isinstance(threshold, dict):
+                param = params[threshold["Ref"]]
+                assert param["Type"] == "Number" and param["Default"] >= 0, name
+            if sustained:
+                assert query["Period"] == ALARM_PERIOD, name
+                assert p["EvaluationPeriods"] == SUSTAINED_PERIODS, name
+                assert p["DatapointsToAlarm"] == SUSTAINED_PERIODS, name
+            else:
+                # Any occurrence is an operator action.
+                assert query["Period"] == 300 and p["EvaluationPeriods"] == 1, name
+                assert threshold == 0
+            assert metric in p["AlarmDescription"], name
+    # The existing health alarm keeps its metric, now with schedule-aware periods.
+    for group, (suffix, condition) in GROUPS.items():
+        p = res[f"TenantsUnhealthy{suffix}Alarm"]["Properties"]
+        assert (p["Namespace"], p["MetricName"], p["Statistic"]) == ("ITDR", "TenantsUnhealthy", "Maximum")
+        assert p["Dimensions"] == [{"Name": "CloudGroup", "Value": group}]
+        assert p["Period"] == ALARM_PERIOD and p["EvaluationPeriods"] == SUSTAINED_PERIODS
+        assert p["Threshold"] == 0
+    itdr = [
+        a for a in resources_of_type(full.template, "AWS::CloudWatch::Alarm").values()
+        if a["Properties"].get("Namespace") == "ITDR" or "Metrics" in a["Properties"]
+    ]
+    assert len(itdr) == len(GROUPS) * (len(TELEMETRY_ALARMS) + 1)
+
+
+def test_alarm_periods_follow_the_schedule():
+    """A sustained alarm needs a poll of every job in each of its periods, and Metrics
+    Insights alarms evaluate at most the last 3 hours."""
+    for minutes, row in raw_template()["Mappings"]["ScheduleByMinutes"].items():
+        slot = 60 * int(minutes)
+        assert row["AlarmPeriod"] == max(300, slot), minutes
+        assert row["AlarmPeriod"] % 60 == 0
+        assert 2 <= row["SustainedPeriods"] and row["AlarmPeriod"] * row["SustainedPeriods"] <= 3 * 3600, minutes
+    assert raw_template()["Mappings"]["ScheduleByMinutes"]["5"]["SustainedPeriods"] == 3
+
+
+@pytest.fixture(scope="module")
+def commercial(moto_url):
+    return deploy(moto_url, "us-west-2", "itdr-commercial", {"Deployment": "commercial"})
+
+
+def _dashboard(stack):
+    name = stack.outputs["DashboardName"]
+    return json.loads(stack.client("cloudwatch").get_dashboard(DashboardName=name)["DashboardBody"])
+
+
+@pytest.mark.parametrize("stack_name", ["full", "commercial", "usgov"])
+def test_dashboard_as_deployed(stack_name, request):
+    """The body moto stores after substitution: valid JSON, every figure per cloud group."""
+    stack = request.getfixturevalue(stack_name)
+    body = _dashboard(stack)
+    groups = {"full": {"commercial", "usgov"}, "commercial": {"commercial"}, "usgov": {"usgov"}}[stack_name]
+    found = {}
+    for w in body["widgets"]:
+        assert {"type", "width", "height", "properties"} <= set(w)
+        assert w["width"] <= 24
+        if w["type"] != "metric":
+            continue
+        assert w["properties"]["region"] == stack.region
+        for row in w["properties"]["metrics"]:
+            # ITDR metrics only through SEARCH: dimension sets exactly as emitted.
+            assert "ITDR" not in [x for x in row if isinstance(x, str)], row
+            for item in row:
+                if isinstance(item, dict) and "expression" in item:
+                    assert re.fullmatch(r"[a-z][a-zA-Z0-9_]*", item["id"])
+                    for dims, metric, group, stat in SEARCH.findall(item["expression"]):
+                        found.setdefault(group, set()).add((metric, dims, stat))
+    assert set(found) == groups
+    for group in groups:
+        assert found[group] == DASHBOARD_SEARCHES, group
+    titles = [w["properties"].get("title") for w in body["widgets"]]
+    assert ("Commercial poller" in titles) == ("commercial" in groups)
+    assert ("US Government poller" in titles) == ("usgov" in groups)
+    text = json.dumps(body)
+    assert "${" not in text.replace("${PROP(", "")  # only dynamic labels are left
+    # The freshness graph marks the alarm threshold (default).
+    marks = [a["value"] for w in body["widgets"] for a in w["properties"].get("annotations", {}).get("horizontal", [])]
+    assert marks == [3600] * len(groups)
+    # The per-group Lambda and jobs widgets name this stack's function and queues.
+    for group in groups:
+        fn = "PollerFunction" if group == "commercial" else "PollerGcchFunction"
+        assert stack.physical[fn] in text
+        jobs = "JobsCommercialQueue" if group == "commercial" else "JobsUsgovQueue"
+        assert stack.physical[jobs].rsplit("/", 1)[-1] in text
+
+
+def test_dashboard_group_blocks_are_one_text():
+    """Both groups' widgets come from the same text, so they cannot drift apart."""
+    parts = raw_template()["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Join"][1]
+    blocks = {}
+    for part in parts:
+        if isinstance(part, dict) and "Fn::If" in part:
+            cond, yes, no = part["Fn::If"]
+            assert no == ""
+            text, variables = yes["Fn::Sub"]
+            blocks[cond] = (text, variables)
+    assert set(blocks) == {"HasCommercial", "HasUsgov"}
+    assert blocks["HasCommercial"][0] == blocks["HasUsgov"][0]
+    assert blocks["HasCommercial"][1]["CloudGroup"] == "commercial"
+    assert blocks["HasUsgov"][1]["CloudGroup"] == "usgov"
 
 
 # ------------------------------------------------------------------------------------ US Government stack
@@ -617,8 +786,8 @@ def test_usgov_stack_deploys_alone_in_govcloud(usgov):
     assert rule["ScheduleExpression"] == "rate(5 minutes)"
 
 
-def test_commercial_only_stack_deploys(moto_url):
-    stack = deploy(moto_url, "us-west-2", "itdr-commercial", {"Deployment": "commercial"})
+def test_commercial_only_stack_deploys(commercial):
+    stack = commercial
     present = set(stack.physical)
     assert {"JobsCommercialQueue", "PollerFunction"} <= present
     assert not present & {"JobsUsgovQueue", "JobsUsgovDLQ", "PollerGcchFunction", "PollerGcchRole"}
@@ -634,22 +803,3 @@ def test_sam_conditions_reach_generated_resources():
     esms = resources_of_type(out, "AWS::Lambda::EventSourceMapping")
     conditions = {v["Properties"]["FunctionName"]["Ref"]: v.get("Condition") for v in esms.values()}
     assert conditions == {"PollerFunction": "HasCommercial", "PollerGcchFunction": "HasUsgov"}
-
-
-@pytest.mark.parametrize("deployment", ["full", "commercial", "usgov"])
-def test_dashboard_body_is_valid_json(deployment):
-    """moto stores the dashboard body without checking it; CloudWatch rejects invalid JSON."""
-    conditions = {"HasCommercial": deployment != "usgov", "HasUsgov": deployment != "commercial"}
-    parts = raw_template()["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Join"][1]
-    text = ""
-    for part in parts:
-        if isinstance(part, dict) and "Fn::If" in part:
-            cond, yes, no = part["Fn::If"]
-            part = yes if conditions[cond] else no
-        if isinstance(part, dict):
-            part = part["Fn::Sub"]
-        text += part
-    body = json.loads(re.sub(r"\$\{[^}]+\}", "x", text))
-    titles = [w["properties"]["title"] for w in body["widgets"]]
-    assert ("Commercial poller" in titles) == conditions["HasCommercial"]
-    assert ("US Government poller" in titles) == conditions["HasUsgov"]

@@ -144,6 +144,8 @@ pub enum FailureKind {
     WrongCloud,
     /// The client assertion was rejected (clock skew, signature).
     AssertionRejected,
+    /// The tenant's app registration belongs to another cloud group (never sent).
+    CredentialCloudMismatch,
     /// The token endpoint refused for a reason without its own kind.
     Rejected,
     /// The token request could not be sent.
@@ -186,7 +188,7 @@ pub enum FailureKind {
 
 impl FailureKind {
     /// Every kind that is not parameterized (for exhaustive tests and label round trips).
-    pub const SIMPLE: [FailureKind; 45] = [
+    pub const SIMPLE: [FailureKind; 46] = [
         FailureKind::Throttled,
         FailureKind::Unauthorized,
         FailureKind::ConsentRevoked,
@@ -216,6 +218,7 @@ impl FailureKind {
         FailureKind::TenantNotFound,
         FailureKind::WrongCloud,
         FailureKind::AssertionRejected,
+        FailureKind::CredentialCloudMismatch,
         FailureKind::Rejected,
         FailureKind::Transport,
         FailureKind::MalformedToken,
@@ -266,6 +269,7 @@ impl FailureKind {
             FailureKind::TenantNotFound => "tenant_not_found",
             FailureKind::WrongCloud => "wrong_cloud",
             FailureKind::AssertionRejected => "assertion_rejected",
+            FailureKind::CredentialCloudMismatch => "credential_cloud_mismatch",
             FailureKind::Rejected => "rejected",
             FailureKind::Transport => "transport",
             FailureKind::MalformedToken => "malformed_token",
@@ -316,6 +320,7 @@ impl FailureKind {
             | FailureKind::SecretExpired
             | FailureKind::InvalidCertificate
             | FailureKind::AssertionRejected
+            | FailureKind::CredentialCloudMismatch
             | FailureKind::SecretBadReference
             | FailureKind::SecretNotFound
             | FailureKind::SecretAccessDenied
@@ -372,6 +377,10 @@ impl<'de> Deserialize<'de> for FailureKind {
     }
 }
 
+/// Consecutive polls of a stream that met throttling before the stream shows `degraded`: a
+/// single 429 that the client waited out is normal operation, throttling that persists is not.
+pub const THROTTLED_POLLS_DEGRADED: u32 = 3;
+
 /// Health of one stream of a tenant.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StreamHealth {
@@ -389,6 +398,13 @@ pub struct StreamHealth {
     /// Failed polls since its last success.
     #[serde(default)]
     pub consecutive_failures: u32,
+    /// Consecutive successful polls that met throttling.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub throttled_polls: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// Health of one tenant.
@@ -456,7 +472,8 @@ pub enum HealthUpdate {
         at: DateTime<Utc>,
         /// Newest event time emitted by this poll.
         newest_event: Option<DateTime<Utc>>,
-        /// Whether Microsoft's throttling persisted through the poll (it still completed).
+        /// Whether Microsoft throttled the poll (it still completed); the stream shows
+        /// `degraded` once [`THROTTLED_POLLS_DEGRADED`] polls in a row were throttled.
         throttled: bool,
     },
     /// A poll failed.
@@ -491,8 +508,14 @@ pub fn apply_health(h: &Health, update: &HealthUpdate) -> Health {
                 last_error_kind: None,
                 last_error_at: None,
                 consecutive_failures: 0,
+                throttled_polls: 0,
             });
-            s.state = if *throttled {
+            s.throttled_polls = if *throttled {
+                s.throttled_polls.saturating_add(1)
+            } else {
+                0
+            };
+            s.state = if s.throttled_polls >= THROTTLED_POLLS_DEGRADED {
                 HealthState::Degraded
             } else {
                 HealthState::Healthy
@@ -510,6 +533,7 @@ pub fn apply_health(h: &Health, update: &HealthUpdate) -> Health {
                 last_error_kind: None,
                 last_error_at: None,
                 consecutive_failures: 0,
+                throttled_polls: 0,
             });
             s.state = kind.health_state();
             s.last_error_kind = Some(*kind);
@@ -593,7 +617,14 @@ mod tests {
         let h = apply_health(&h, &ok(s, 0, Some(0), false));
         assert_eq!(h.state, HealthState::Healthy);
         let h = apply_health(&h, &ok(s, 1, None, true));
-        assert_eq!(h.state, HealthState::Degraded, "throttled but finished");
+        assert_eq!(
+            h.state,
+            HealthState::Healthy,
+            "one throttled poll is normal"
+        );
+        let h = apply_health(&h, &ok(s, 1, None, true));
+        let h = apply_health(&h, &ok(s, 1, None, true));
+        assert_eq!(h.state, HealthState::Degraded, "throttling persists");
         let h = apply_health(&h, &ok(s, 25, None, false));
         assert_eq!(h.state, HealthState::NoData, "no event for 24 h");
         let h = apply_health(&h, &ok(s, 26, Some(26), false));

@@ -52,6 +52,8 @@ pub struct JobRequest {
     pub stream: Stream,
     /// The tenant's cloud when the job was scheduled, if the job says.
     pub cloud: Option<Cloud>,
+    /// The queue message that carried the job, if any (for logs and refusals).
+    pub message_id: Option<String>,
 }
 
 /// What to do with the job's message.
@@ -162,6 +164,7 @@ pub fn handling(kind: FailureKind) -> Handling {
         | FailureKind::TenantNotFound
         | FailureKind::WrongCloud
         | FailureKind::AssertionRejected
+        | FailureKind::CredentialCloudMismatch
         | FailureKind::Rejected
         | FailureKind::SecretBadReference
         | FailureKind::SecretNotFound
@@ -178,7 +181,8 @@ pub fn handling(kind: FailureKind) -> Handling {
 /// Runs one job until `deadline` and says what to do with its message.
 pub async fn run_job(env: &JobEnv, req: &JobRequest, deadline: DateTime<Utc>) -> JobReport {
     let clock = env.poll.client.clock().clone();
-    let refuse = |message_id: &str| {
+    let message_id = req.message_id.as_deref().unwrap_or_default();
+    let refuse = || {
         env.telemetry.emit(
             &Event::JobRefused {
                 reason: RefusalReason::CloudGroupMismatch,
@@ -195,7 +199,7 @@ pub async fn run_job(env: &JobEnv, req: &JobRequest, deadline: DateTime<Utc>) ->
         && !env.served.contains(&cloud.group())
     {
         tracing::error!(tenant = %req.tenant_id, cloud = cloud.as_str(), "the job's cloud belongs to another cloud group (sovereignty); check the scheduler's queue routing");
-        return refuse("");
+        return refuse();
     }
     let tenant = match env.registry.get(&req.tenant_id).await {
         Ok(Some(t)) => t,
@@ -210,7 +214,7 @@ pub async fn run_job(env: &JobEnv, req: &JobRequest, deadline: DateTime<Utc>) ->
     };
     if !env.served.contains(&tenant.cloud.group()) {
         tracing::error!(tenant = %req.tenant_id, cloud = tenant.cloud.as_str(), "the registered tenant's cloud belongs to another cloud group (sovereignty)");
-        return refuse("");
+        return refuse();
     }
     if !tenant.enabled || tenant.health.state == HealthState::Offboarded {
         tracing::info!(tenant = %req.tenant_id, "tenant is disabled or offboarded; job dropped");
@@ -251,7 +255,8 @@ pub async fn run_job(env: &JobEnv, req: &JobRequest, deadline: DateTime<Utc>) ->
                 stream: req.stream,
                 at: clock.now(),
                 newest_event: outcome.newest_event,
-                // Microsoft answered 429 at least once: the poll finished, degraded.
+                // Microsoft answered 429 at least once; the stream shows degraded when that
+                // persists over several polls.
                 throttled: outcome.throttled > 0,
             };
             let health = record_health(env, &req.tenant_id, &update).await;

@@ -8,6 +8,12 @@
 //! - [`EventSink::send`] returns only once every event in the batch is durable downstream (or
 //!   reports which were not). The poller commits a cursor only after that.
 //! - [`TenantRegistry`] holds tenants, their cloud, credential reference, streams and health.
+//!   A tenant id, a verified domain ([`domain_key`]) and an organization ([`org_key`]) each
+//!   belong to at most one tenant; a change that would share one is refused with
+//!   [`StoreError::Invalid`] and writes nothing.
+//!
+//! Every implementation (`crate::embedded`'s SQLite and memory stores, the DynamoDB adapters)
+//! is held to these contracts by one test suite (`tests/aws/src/contract.rs`).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -76,7 +82,8 @@ pub trait CursorStore: Send + Sync {
         expected: Option<u64>,
         doc: &serde_json::Value,
     ) -> Result<u64, StoreError>;
-    /// Deletes every cursor of a tenant (offboarding with purge).
+    /// Deletes every cursor of a tenant, and no other tenant's (offboarding with purge). A
+    /// tenant without cursors is not an error.
     async fn purge(&self, tenant: &str) -> Result<(), StoreError>;
 
     /// The per-object store of the inventory streams kept beside these cursors, if this
@@ -111,24 +118,68 @@ pub struct TenantRecord {
     pub created_at: DateTime<Utc>,
 }
 
+impl TenantRecord {
+    /// Checks what every registry refuses to store: an empty tenant id, and a domain or an
+    /// organization that is empty or blank (a tenant without one has `None`).
+    pub fn validate(&self) -> Result<(), StoreError> {
+        if self.tenant_id.trim().is_empty() {
+            return Err(StoreError::Invalid("tenant id is empty".to_string()));
+        }
+        if self.domain.as_deref().is_some_and(|d| d.trim().is_empty()) {
+            return Err(StoreError::Invalid(format!(
+                "tenant {}: domain is empty (use none)",
+                self.tenant_id
+            )));
+        }
+        if self.org.as_deref().is_some_and(|o| o.trim().is_empty()) {
+            return Err(StoreError::Invalid(format!(
+                "tenant {}: organization is empty (use none)",
+                self.tenant_id
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// What makes two verified domains the same for uniqueness: ASCII case is ignored (DNS names).
+pub fn domain_key(domain: &str) -> String {
+    domain.to_ascii_lowercase()
+}
+
+/// What makes two organizations the same for uniqueness: surrounding white space and ASCII
+/// case are ignored (as the onboarding commands compare them).
+pub fn org_key(org: &str) -> String {
+    org.trim().to_ascii_lowercase()
+}
+
 /// The tenant registry.
+///
+/// Uniqueness: a tenant id, a domain (compared by [`domain_key`]) and an organization
+/// (compared by [`org_key`]) belong to at most one tenant. [`TenantRegistry::insert`] and
+/// [`TenantRegistry::update`] refuse a record that would share one with another tenant, or
+/// that fails [`TenantRecord::validate`], with [`StoreError::Invalid`] (its message names the
+/// field and the tenant holding it, never the value), and then write nothing. Deleting a
+/// tenant, or changing its domain or organization, frees the old ones.
 #[async_trait]
 pub trait TenantRegistry: Send + Sync {
     /// All tenants (enabled or not), ordered by tenant id.
     async fn list(&self) -> Result<Vec<TenantRecord>, StoreError>;
     /// One tenant.
     async fn get(&self, tenant_id: &str) -> Result<Option<TenantRecord>, StoreError>;
-    /// Registers a new tenant; refuses an id that is already registered.
+    /// Registers a new tenant; refuses an id, domain or organization already registered.
     async fn insert(&self, record: &TenantRecord) -> Result<(), StoreError>;
-    /// Replaces a tenant's record (it must exist).
+    /// Replaces a tenant's record; an unknown tenant is [`StoreError::UnknownTenant`], a
+    /// domain or organization another tenant holds is refused.
     async fn update(&self, record: &TenantRecord) -> Result<(), StoreError>;
-    /// Applies a health update atomically and returns the new health.
+    /// Applies a health update atomically (concurrent updates are all applied, none lost)
+    /// and returns the new health; an unknown tenant is [`StoreError::UnknownTenant`].
     async fn update_health(
         &self,
         tenant_id: &str,
         update: &HealthUpdate,
     ) -> Result<Health, StoreError>;
-    /// Removes a tenant from the registry entirely.
+    /// Removes a tenant from the registry entirely (an unknown tenant is
+    /// [`StoreError::UnknownTenant`]); its cursors stay until [`CursorStore::purge`].
     async fn delete(&self, tenant_id: &str) -> Result<(), StoreError>;
 }
 

@@ -14,6 +14,9 @@ pub enum Stream {
     Signins,
     /// Graph `/auditLogs/directoryAudits`.
     DirectoryAudits,
+    /// The Unified Audit Log through the Office 365 Management Activity API (Exchange, Entra ID
+    /// and general workloads; SharePoint when configured), windowed on content availability.
+    UnifiedAudit,
     /// Inventory: every user (members and guests), licences, last sign-in, mailbox purpose.
     Users,
     /// Inventory: service principals with their delegated and application permissions.
@@ -29,8 +32,13 @@ pub enum Stream {
 }
 
 impl Stream {
-    /// The log streams (windowed: sign-ins and directory audits), in a stable order.
-    pub const ALL: [Stream; 2] = [Stream::Signins, Stream::DirectoryAudits];
+    /// The log streams (windowed on time: the two Graph logs and the Unified Audit Log), in a
+    /// stable order.
+    pub const ALL: [Stream; 3] = [
+        Stream::Signins,
+        Stream::DirectoryAudits,
+        Stream::UnifiedAudit,
+    ];
 
     /// The inventory streams (snapshots of what is), in a stable order.
     pub const INVENTORY: [Stream; 6] = [
@@ -43,9 +51,10 @@ impl Stream {
     ];
 
     /// Every stream, logs then inventory: what a new tenant gets by default.
-    pub const EVERY: [Stream; 8] = [
+    pub const EVERY: [Stream; 9] = [
         Stream::Signins,
         Stream::DirectoryAudits,
+        Stream::UnifiedAudit,
         Stream::Users,
         Stream::Apps,
         Stream::Roles,
@@ -70,6 +79,7 @@ impl Stream {
             Stream::Mfa => "mfa",
             Stream::ConditionalAccess => "conditional_access",
             Stream::InboxRules => "inbox_rules",
+            Stream::UnifiedAudit => "unified_audit",
         }
     }
 
@@ -84,16 +94,40 @@ impl Stream {
             Stream::Mfa => "userRegistrationDetails",
             Stream::ConditionalAccess => "conditionalAccessPolicies",
             Stream::InboxRules => "messageRules",
+            Stream::UnifiedAudit => "unifiedAuditLog",
         }
     }
 
-    /// The record property Graph filters this stream's time on (`""` for an inventory,
-    /// which has no event time).
+    /// The record property holding the event time (Graph filters its streams on it; the
+    /// Management Activity API windows on content availability instead; `""` for an
+    /// inventory, which has no event time).
     pub fn time_property(self) -> &'static str {
         match self {
             Stream::Signins => "createdDateTime",
             Stream::DirectoryAudits => "activityDateTime",
-            _ => "",
+            Stream::UnifiedAudit => "CreationTime",
+            Stream::Users
+            | Stream::Apps
+            | Stream::Roles
+            | Stream::Mfa
+            | Stream::ConditionalAccess
+            | Stream::InboxRules => "",
+        }
+    }
+
+    /// The longest the stream's API keeps records, in days, when it is shorter than any
+    /// licence's retention: the Management Activity API lists content of the last 7 days only,
+    /// so no pass of the unified audit stream reaches further back.
+    pub fn max_retention_days(self) -> Option<u32> {
+        match self {
+            Stream::UnifiedAudit => Some(7),
+            Stream::Signins | Stream::DirectoryAudits => None,
+            Stream::Users
+            | Stream::Apps
+            | Stream::Roles
+            | Stream::Mfa
+            | Stream::ConditionalAccess
+            | Stream::InboxRules => None,
         }
     }
 }
@@ -107,7 +141,7 @@ impl fmt::Display for Stream {
 /// A stream name that is not one of ours.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error(
-    "unknown stream {0:?}: expected signins, directory_audits, users, apps, roles, mfa, conditional_access or inbox_rules"
+    "unknown stream {0:?}: expected signins, directory_audits, unified_audit, users, apps, roles, mfa, conditional_access or inbox_rules"
 )]
 pub struct UnknownStream(pub String);
 
@@ -117,6 +151,9 @@ impl FromStr for Stream {
         match s.trim().to_ascii_lowercase().replace('-', "_").as_str() {
             "signins" | "sign_ins" => Ok(Stream::Signins),
             "directory_audits" | "directoryaudits" | "audits" => Ok(Stream::DirectoryAudits),
+            "unified_audit" | "unifiedaudit" | "unified_audit_log" | "management_activity" => {
+                Ok(Stream::UnifiedAudit)
+            }
             "users" => Ok(Stream::Users),
             "apps" | "applications" => Ok(Stream::Apps),
             "roles" | "admins" => Ok(Stream::Roles),
@@ -140,5 +177,11 @@ mod tests {
         }
         assert!("mail".parse::<Stream>().is_err());
         assert_eq!(Stream::DirectoryAudits.time_property(), "activityDateTime");
+        assert_eq!(
+            "unified-audit".parse::<Stream>().ok(),
+            Some(Stream::UnifiedAudit)
+        );
+        assert_eq!(Stream::UnifiedAudit.max_retention_days(), Some(7));
+        assert_eq!(Stream::Signins.max_retention_days(), None);
     }
 }

@@ -9,7 +9,7 @@
 //!
 //! | event | metrics (dimensions) |
 //! |---|---|
-//! | [`Event::PollCompleted`] | `EventsEmitted`, `DuplicatesFiltered`, `DeadLetters`, `Requests`, `Throttled`, `FreshnessP50Seconds`, `FreshnessP99Seconds`, `PollDurationMs` (CloudGroup, Stream) |
+//! | [`Event::PollCompleted`] | `EventsEmitted`, `DuplicatesFiltered`, `DeadLetters`, `ContentLost`, `Requests`, `Throttled`, `FreshnessP50Seconds`, `FreshnessP99Seconds`, `PollDurationMs`, `LinksRefused` (CloudGroup, Stream) |
 //! | [`Event::PollFailed`] | `PollFailures` (CloudGroup, Kind) |
 //! | [`Event::SourceUnavailable`] | `SourceFailures` (CloudGroup, Kind) |
 //! | [`Event::JobRefused`] | `JobsRefused` (CloudGroup, Reason) |
@@ -155,6 +155,7 @@ impl Event<'_> {
                 emitted = o.emitted,
                 duplicates = o.duplicates_filtered,
                 dead_lettered = o.dead_lettered,
+                content_lost = o.content_lost,
                 requests = o.requests,
                 throttled = o.throttled,
                 freshness_p50_secs = percentile(&o.freshness_secs, 50.0),
@@ -162,6 +163,7 @@ impl Event<'_> {
                 slices = o.slices,
                 pass_complete = o.pass_complete,
                 stopped_at_deadline = o.stopped_at_deadline,
+                links_refused = o.links_refused,
                 elapsed_ms,
                 "poll completed"
             ),
@@ -236,9 +238,11 @@ impl Event<'_> {
                     ("EventsEmitted", o.emitted as f64),
                     ("DuplicatesFiltered", o.duplicates_filtered as f64),
                     ("DeadLetters", o.dead_lettered as f64),
+                    ("ContentLost", o.content_lost as f64),
                     ("Requests", f64::from(o.requests)),
                     ("Throttled", f64::from(o.throttled)),
                     ("PollDurationMs", *elapsed_ms as f64),
+                    ("LinksRefused", f64::from(o.links_refused)),
                 ];
                 if let Some(p) = percentile(&o.freshness_secs, 50.0) {
                     m.push(("FreshnessP50Seconds", f64::from(p)));

@@ -15,7 +15,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use chrono::TimeDelta;
+use chrono::{DateTime, TimeDelta, Utc};
 use reqwest::Method;
 use reqwest::header::{ACCEPT, HeaderMap, HeaderValue};
 use serde::Deserialize;
@@ -101,7 +101,7 @@ impl TokenClient {
     }
 
     /// A token for `app` in `tenant` (GUID or verified domain) on `cloud`, for `scope`: from
-    /// the cache while it is fresh, otherwise fetched.
+    /// the cache while it is fresh, otherwise fetched within the transport's timeout.
     pub async fn token(
         &self,
         cloud: Cloud,
@@ -109,6 +109,24 @@ impl TokenClient {
         app: &AppCredential,
         scope: Api,
     ) -> Result<AccessToken, AuthError> {
+        self.token_before(cloud, tenant, app, scope, None).await
+    }
+
+    /// [`TokenClient::token`], with a fetch that gives up at `deadline` (the request times out
+    /// after the lesser of the transport's timeout and the time left).
+    pub async fn token_before(
+        &self,
+        cloud: Cloud,
+        tenant: &str,
+        app: &AppCredential,
+        scope: Api,
+        deadline: Option<DateTime<Utc>>,
+    ) -> Result<AccessToken, AuthError> {
+        if let Some(app_group) = app.group
+            && app_group != cloud.group()
+        {
+            return Err(AuthError::CloudMismatch { app_group, cloud });
+        }
         validate_tenant(tenant)?;
         let key: CacheKey = (
             tenant.to_ascii_lowercase(),
@@ -128,7 +146,8 @@ impl TokenClient {
         if let Some(t) = self.fresh(&key) {
             return Ok(t);
         }
-        match self.fetch(cloud, tenant, app, scope).await {
+        let time_left = deadline.map(|d| (d - self.clock.now()).to_std().unwrap_or_default());
+        match self.fetch(cloud, tenant, app, scope, time_left).await {
             Ok(t) => {
                 lock(&self.cache).insert(key, t.clone());
                 Ok(t)
@@ -181,6 +200,7 @@ impl TokenClient {
         tenant: &str,
         app: &AppCredential,
         scope: Api,
+        time_left: Option<Duration>,
     ) -> Result<AccessToken, AuthError> {
         let scope_value = scope
             .scope(cloud)
@@ -206,7 +226,7 @@ impl TokenClient {
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
         let resp = self
             .transport
-            .send(Method::POST, &url, headers, Some(&form))
+            .send_within(Method::POST, &url, headers, Some(&form), time_left)
             .await
             .inspect_err(|e| {
                 tracing::warn!(cloud = %cloud, tenant, client_id = %app.client_id, scope = %scope,
@@ -421,7 +441,38 @@ pub(crate) mod tests {
         )
     }
 
+    use crate::cloud::CloudGroup;
+
     const TENANT: &str = "contoso.onmicrosoft.us";
+
+    #[tokio::test]
+    async fn an_app_of_another_cloud_group_never_reaches_the_login_host() {
+        let (base, seen) = serve(Arc::new(|_| {
+            (200, token_body(&["AuditLog.Read.All"], 3600))
+        }))
+        .await;
+        let clock = ManualClock::new(t0());
+        let c = client(&base, &clock);
+        let commercial = secret_app().for_group(CloudGroup::Commercial);
+        let e = c
+            .token(Cloud::GccHigh, TENANT, &commercial, Api::Graph)
+            .await
+            .expect_err("refused");
+        assert!(matches!(e, AuthError::CloudMismatch { .. }), "{e:?}");
+        assert!(!e.is_retryable());
+        assert!(seen.lock().expect("seen").is_empty(), "nothing was sent");
+        // The app of the tenant's own group is used as usual.
+        let usgov = secret_app().for_group(CloudGroup::UsGov);
+        assert!(
+            c.token(Cloud::GccHigh, TENANT, &usgov, Api::Graph)
+                .await
+                .is_ok()
+        );
+        assert_eq!(
+            seen.lock().expect("seen")[0].host,
+            "login.microsoftonline.us"
+        );
+    }
 
     #[tokio::test]
     async fn secret_request_reaches_the_clouds_login_host_with_the_documented_form() {

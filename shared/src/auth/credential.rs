@@ -14,6 +14,8 @@ use ring::signature::{RSA_PSS_SHA256, RsaKeyPair};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
+use crate::cloud::CloudGroup;
+
 use super::error::AuthError;
 use super::secret::SecretString;
 
@@ -24,6 +26,9 @@ pub struct AppCredential {
     pub client_id: String,
     /// The secret or certificate.
     pub credential: ClientCredential,
+    /// The cloud group the app registration lives in, when known: its credential is never
+    /// sent to a login host of another group (sovereignty).
+    pub group: Option<CloudGroup>,
 }
 
 impl AppCredential {
@@ -32,6 +37,7 @@ impl AppCredential {
         Self {
             client_id: client_id.into(),
             credential: ClientCredential::Secret(secret),
+            group: None,
         }
     }
 
@@ -40,7 +46,14 @@ impl AppCredential {
         Self {
             client_id: client_id.into(),
             credential: ClientCredential::Certificate(cert),
+            group: None,
         }
+    }
+
+    /// The same app, registered in `group`'s cloud.
+    pub fn for_group(mut self, group: CloudGroup) -> Self {
+        self.group = Some(group);
+        self
     }
 }
 

@@ -15,10 +15,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use crate::cloud::Cloud;
 use crate::http::TransportError;
 
-use crate::cloud::Api;
+use crate::cloud::{Api, Cloud, CloudGroup};
 use crate::health::FailureKind;
 
 /// Why an app-only token could not be obtained.
@@ -99,6 +98,17 @@ pub enum AuthError {
         /// AADSTS code.
         code: u32,
     },
+    /// The tenant's app registration belongs to another cloud group than the tenant: its
+    /// credential is not sent (sovereignty).
+    #[error(
+        "the app registration belongs to the {app_group} cloud group, the tenant to {cloud}: its credential is not sent there"
+    )]
+    CloudMismatch {
+        /// The app's cloud group.
+        app_group: CloudGroup,
+        /// The tenant's cloud.
+        cloud: Cloud,
+    },
     /// AADSTS50012, 50013, 500133: the client assertion is invalid or expired (clock skew,
     /// signature).
     #[error("AADSTS{code}: the client assertion was rejected")]
@@ -177,6 +187,7 @@ impl AuthError {
             | AuthError::InvalidCertificate { .. }
             | AuthError::TenantNotFound { .. }
             | AuthError::WrongCloud { .. }
+            | AuthError::CloudMismatch { .. }
             | AuthError::AssertionRejected { .. }
             | AuthError::ConsentRevoked
             | AuthError::Rejected { .. }
@@ -199,6 +210,7 @@ impl AuthError {
             AuthError::InvalidCertificate { .. } => FailureKind::InvalidCertificate,
             AuthError::TenantNotFound { .. } => FailureKind::TenantNotFound,
             AuthError::WrongCloud { .. } => FailureKind::WrongCloud,
+            AuthError::CloudMismatch { .. } => FailureKind::CredentialCloudMismatch,
             AuthError::AssertionRejected { .. } => FailureKind::AssertionRejected,
             AuthError::ConsentRevoked => FailureKind::ConsentRevoked,
             AuthError::Rejected { .. } => FailureKind::Rejected,
@@ -264,6 +276,9 @@ impl AuthError {
             }
             AuthError::TenantNotFound { .. } => {
                 "the tenant is unknown on this cloud's login host: check the tenant ID, or re-detect its national cloud"
+            }
+            AuthError::CloudMismatch { .. } => {
+                "the tenant is registered with an app registration of another cloud group: register it with the app of its own group (`itdr tenants add --app`), which preflight checks"
             }
             AuthError::WrongCloud { .. } => {
                 "the tenant is in another national cloud: re-detect its cloud"
@@ -617,6 +632,10 @@ mod tests {
             AuthError::InvalidCertificate { code: 1 },
             AuthError::TenantNotFound { code: 1 },
             AuthError::WrongCloud { code: 1 },
+            AuthError::CloudMismatch {
+                app_group: CloudGroup::Commercial,
+                cloud: Cloud::GccHigh,
+            },
             AuthError::AssertionRejected { code: 1 },
             AuthError::ConsentRevoked,
             AuthError::Rejected {

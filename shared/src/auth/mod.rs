@@ -25,6 +25,7 @@ mod token;
 use async_trait::async_trait;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
 
 use crate::cloud::Cloud;
 
@@ -44,8 +45,15 @@ pub use token::{AccessToken, REQUIRED_GRAPH_ROLES, ROLE_PURPOSES, role_purpose};
 /// [`AccessToken::missing_roles`] with [`REQUIRED_GRAPH_ROLES`] to detect partial consent.
 #[async_trait]
 pub trait TokenSource: Send + Sync {
-    /// A token for `api` in `tenant` (GUID or verified domain) on `cloud`.
-    async fn token(&self, cloud: Cloud, tenant: &str, api: Api) -> Result<AccessToken, AuthError>;
+    /// A token for `api` in `tenant` (GUID or verified domain) on `cloud`; a fetch gives up at
+    /// `deadline`.
+    async fn token(
+        &self,
+        cloud: Cloud,
+        tenant: &str,
+        api: Api,
+        deadline: DateTime<Utc>,
+    ) -> Result<AccessToken, AuthError>;
 
     /// Forgets cached tokens for `tenant` on `cloud`. Call when Graph answers 401 to a token
     /// from this source; the next [`TokenSource::token`] fetches a new one.
@@ -71,8 +79,16 @@ impl StaticAppTokens {
 
 #[async_trait]
 impl TokenSource for StaticAppTokens {
-    async fn token(&self, cloud: Cloud, tenant: &str, api: Api) -> Result<AccessToken, AuthError> {
-        self.client.token(cloud, tenant, &self.app, api).await
+    async fn token(
+        &self,
+        cloud: Cloud,
+        tenant: &str,
+        api: Api,
+        deadline: DateTime<Utc>,
+    ) -> Result<AccessToken, AuthError> {
+        self.client
+            .token_before(cloud, tenant, &self.app, api, Some(deadline))
+            .await
     }
 
     fn invalidate(&self, cloud: Cloud, tenant: &str) {
@@ -115,11 +131,19 @@ impl PerTenantTokens {
 
 #[async_trait]
 impl TokenSource for PerTenantTokens {
-    async fn token(&self, cloud: Cloud, tenant: &str, api: Api) -> Result<AccessToken, AuthError> {
+    async fn token(
+        &self,
+        cloud: Cloud,
+        tenant: &str,
+        api: Api,
+        deadline: DateTime<Utc>,
+    ) -> Result<AccessToken, AuthError> {
         let app = self.app(tenant).ok_or_else(|| AuthError::BadCredential {
             reason: "no app credential is configured for this tenant",
         })?;
-        self.client.token(cloud, tenant, &app, api).await
+        self.client
+            .token_before(cloud, tenant, &app, api, Some(deadline))
+            .await
     }
 
     fn invalidate(&self, cloud: Cloud, tenant: &str) {
@@ -161,17 +185,32 @@ mod tests {
         assert!(!format!("{tokens:?}").contains("SECRET-xyz"));
         let source: &dyn TokenSource = &tokens;
         let t = source
-            .token(Cloud::Dod, "contoso.us", Api::Graph)
+            .token(
+                Cloud::Dod,
+                "contoso.us",
+                Api::Graph,
+                t0() + chrono::TimeDelta::minutes(5),
+            )
             .await
             .expect("token");
         source
-            .token(Cloud::Dod, "contoso.us", Api::Graph)
+            .token(
+                Cloud::Dod,
+                "contoso.us",
+                Api::Graph,
+                t0() + chrono::TimeDelta::minutes(5),
+            )
             .await
             .expect("cached");
         assert_eq!(seen.lock().expect("seen").len(), 1);
         source.invalidate(Cloud::Dod, "contoso.us");
         source
-            .token(Cloud::Dod, "contoso.us", Api::Graph)
+            .token(
+                Cloud::Dod,
+                "contoso.us",
+                Api::Graph,
+                t0() + chrono::TimeDelta::minutes(5),
+            )
             .await
             .expect("refetched");
         let seen = seen.lock().expect("seen").clone();

@@ -10,7 +10,10 @@
 //!   `ITDR_EVENTS_QUEUE_URL`, `ITDR_DEAD_LETTERS_QUEUE_URL`, `ITDR_SECRET_PREFIX`,
 //!   `ITDR_SECRET_TTL_SECS` (default 300), `ITDR_APP_REQUESTS_PER_10S` (1..=122, this
 //!   instance's share of the app-wide limit, see `RATE_BUDGET.md`), optional
-//!   `ITDR_POLL_CONFIG` (JSON of [`PollConfig`], unknown keys rejected).
+//!   `ITDR_POLL_CONFIG` (JSON of [`PollConfig`], unknown keys rejected), and
+//!   `ITDR_PUBLISHER_ID` (our own tenant GUID, sent as `PublisherIdentifier` on every
+//!   Management Activity API request; without it the unified_audit stream's jobs fail with a
+//!   `config` health record and no such request is sent).
 //!
 //! No variable holds a secret: credentials live in Secrets Manager. Error messages quote a
 //! variable's value only where it is a name or a URL.
@@ -144,6 +147,19 @@ impl Vars<'_> {
         Ok(u)
     }
 
+    /// `ITDR_PUBLISHER_ID`: a GUID, or unset.
+    fn publisher_id(&self) -> Result<Option<String>, ConfigError> {
+        const VAR: &str = "ITDR_PUBLISHER_ID";
+        match self.opt(VAR) {
+            None => Ok(None),
+            Some(p) if crate::onboard::is_guid(&p) => Ok(Some(p.to_ascii_lowercase())),
+            Some(_) => Err(ConfigError::Invalid {
+                var: VAR,
+                reason: "must be our own tenant id, a GUID".into(),
+            }),
+        }
+    }
+
     fn endpoint_override(&self) -> Result<Option<EndpointOverride>, ConfigError> {
         self.opt("ITDR_ENDPOINT_OVERRIDE")
             .map(|v| {
@@ -218,6 +234,8 @@ pub struct PollerConfig {
     pub poll: ValidPollConfig,
     /// Loopback endpoint override for Microsoft hosts (tests only).
     pub endpoint_override: Option<EndpointOverride>,
+    /// Our own tenant GUID, the Management Activity API's `PublisherIdentifier`.
+    pub publisher_id: Option<String>,
 }
 
 impl PollerConfig {
@@ -269,6 +287,7 @@ impl PollerConfig {
             app_requests_per_10s: v.num("ITDR_APP_REQUESTS_PER_10S", None, 1, max)?,
             poll: poll_config(v.opt("ITDR_POLL_CONFIG"))?,
             endpoint_override: v.endpoint_override()?,
+            publisher_id: v.publisher_id()?,
         })
     }
 
@@ -386,6 +405,7 @@ mod tests {
             ("ITDR_ENDPOINT_OVERRIDE", "http://10.0.0.1:80"),
             ("ITDR_REGISTRY_TABLE", "a b"),
             ("ITDR_SECRET_TTL_SECS", "0"),
+            ("ITDR_PUBLISHER_ID", "vendor"),
         ] {
             let e = load(CloudGroup::UsGov, &vars(&[(k, v)]));
             assert!(
@@ -398,6 +418,18 @@ mod tests {
             &vars(&[("ITDR_POLL_CONFIG", r#"{"page_size": 50}"#)]),
         );
         assert_eq!(c.map(|c| c.poll.page_size), Ok(50));
+        assert_eq!(
+            load(CloudGroup::UsGov, &vars(&[])).map(|c| c.publisher_id),
+            Ok(None)
+        );
+        let c = load(
+            CloudGroup::UsGov,
+            &vars(&[("ITDR_PUBLISHER_ID", "3F2A9C61-0B7E-4D25-9A18-C6E5D4F3B2A1")]),
+        );
+        assert_eq!(
+            c.map(|c| c.publisher_id),
+            Ok(Some("3f2a9c61-0b7e-4d25-9a18-c6e5d4f3b2a1".to_string()))
+        );
     }
 
     #[test]

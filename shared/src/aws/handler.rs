@@ -103,6 +103,7 @@ impl PollerContext {
             .endpoint_override(cfg.endpoint_override.clone())
             .request_timeout(GRAPH_REQUEST_TIMEOUT)
             .budget(app_budget(clock.clone(), cfg.app_rate()))
+            .publisher_id(cfg.publisher_id.clone())
             .build()?;
         let env = JobEnv {
             served: vec![cfg.cloud_group],
@@ -199,6 +200,7 @@ pub async fn run_message(
         tenant_id: job.tenant_id.clone(),
         stream: job.stream,
         cloud: Some(job.cloud),
+        message_id: Some(id.to_string()),
     };
     let span = tracing::info_span!("job", tenant = %job.tenant_id, stream = %job.stream, slot = job.slot, message_id = %id);
     Some(tracing::Instrument::instrument(run_job(&ctx.env, &req, deadline), span).await)

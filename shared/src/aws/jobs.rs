@@ -150,7 +150,7 @@ pub struct JobQueues {
 pub struct ScheduleSummary {
     /// The slot.
     pub slot: u64,
-    /// Registry items read.
+    /// Tenant items read (the registry's guard items are not tenants and are not counted).
     pub tenants: usize,
     /// Tenants skipped.
     pub skipped: usize,

@@ -203,7 +203,7 @@ impl CredentialSource for SecretsManagerSource {
         if let Some(c) = self.cached(&name, true) {
             return Ok(c);
         }
-        match self.fetch(&name).await {
+        match self.fetch(&name).await.map(|c| c.for_group(self.group)) {
             Ok(c) => {
                 let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
                 cache.insert(

@@ -90,15 +90,41 @@ pub enum SourceError {
         /// The cap, in bytes.
         limit_bytes: u64,
     },
-    /// The call's deadline would pass before a retry or wait could finish.
-    #[error("deadline reached before the call could complete")]
-    DeadlineExceeded,
+    /// The call's deadline would pass before a retry or wait could finish. `cause` is what
+    /// made the call wait that long (throttling, timeouts, 5xx), when something did: a poll
+    /// that got nowhere because of it reports the cause, not just the deadline.
+    #[error("deadline reached before the call could complete{}", cause.map(|c| format!(" (after {c})")).unwrap_or_default())]
+    DeadlineExceeded {
+        /// The failure that used up the time, if any.
+        cause: Option<FailureKind>,
+    },
     /// Acquiring the app-only token failed.
     #[error("token acquisition failed: {0}")]
     Auth(#[from] AuthError),
     /// This cloud does not serve the requested API.
     #[error("{0} is not available in this national cloud")]
     Unsupported(&'static str),
+    /// The Management Activity API says the tenant's unified audit log is off: starting a
+    /// subscription fails with `…DataServiceException: Tenant <id> does not exist.`
+    #[error("the tenant's unified audit log is off (Management Activity API)")]
+    AuditingDisabled,
+    /// AF20022: no subscription for the content type.
+    #[error("no Management Activity subscription for the content type (AF20022)")]
+    SubscriptionMissing,
+    /// AF20023: a tenant or service administrator disabled the subscription.
+    #[error("the Management Activity subscription was disabled by an administrator (AF20023)")]
+    SubscriptionDisabled,
+    /// AF20050 (not found), AF20051 (expired, older than 7 days) or AF20052 (invalid id): the
+    /// content blob cannot be fetched, now or later.
+    #[error("content blob unavailable ({code})")]
+    ContentUnavailable {
+        /// The Management Activity API's error code.
+        code: String,
+    },
+    /// A Management Activity call without our publisher tenant id (`PublisherIdentifier`),
+    /// which every request must carry: the deployment's configuration lacks it.
+    #[error("no publisher identifier is configured for the Management Activity API")]
+    PublisherIdMissing,
 }
 
 impl SourceError {
@@ -108,7 +134,7 @@ impl SourceError {
             SourceError::Throttled { .. }
             | SourceError::Transient { .. }
             | SourceError::Decode { .. }
-            | SourceError::DeadlineExceeded => true,
+            | SourceError::DeadlineExceeded { .. } => true,
             SourceError::Unauthorized { .. } => true,
             SourceError::Auth(a) => a.is_retryable(),
             SourceError::ConsentRevoked
@@ -118,7 +144,12 @@ impl SourceError {
             | SourceError::BadRequest { .. }
             | SourceError::ForeignLink { .. }
             | SourceError::ResponseTooLarge { .. }
-            | SourceError::Unsupported(_) => false,
+            | SourceError::Unsupported(_)
+            | SourceError::AuditingDisabled
+            | SourceError::SubscriptionMissing
+            | SourceError::SubscriptionDisabled
+            | SourceError::ContentUnavailable { .. }
+            | SourceError::PublisherIdMissing => false,
         }
     }
 
@@ -136,9 +167,14 @@ impl SourceError {
             SourceError::Decode { .. } => FailureKind::Decode,
             SourceError::ForeignLink { .. } => FailureKind::ForeignLink,
             SourceError::ResponseTooLarge { .. } => FailureKind::ResponseTooLarge,
-            SourceError::DeadlineExceeded => FailureKind::Deadline,
+            SourceError::DeadlineExceeded { cause } => cause.unwrap_or(FailureKind::Deadline),
             SourceError::Auth(a) => a.kind(),
             SourceError::Unsupported(_) => FailureKind::Unsupported,
+            SourceError::AuditingDisabled => FailureKind::AuditingDisabled,
+            SourceError::SubscriptionMissing => FailureKind::SubscriptionMissing,
+            SourceError::SubscriptionDisabled => FailureKind::SubscriptionDisabled,
+            SourceError::ContentUnavailable { .. } => FailureKind::ContentUnavailable,
+            SourceError::PublisherIdMissing => FailureKind::Config,
         }
     }
 

@@ -13,6 +13,10 @@
 //! - Every call has a deadline (the Lambda's remaining time). When a wait would pass it, the
 //!   call returns [`SourceError::DeadlineExceeded`] instead of being killed mid-flight.
 //! - All waiting goes through the injected clock.
+//! - Every Management Activity API request carries `PublisherIdentifier` (our own tenant GUID,
+//!   from the deployment's configuration): Microsoft rate-limits by it, and requests without it
+//!   share one common quota. The client adds it to each request (paging links and content URIs
+//!   included), and refuses the call with [`SourceError::PublisherIdMissing`] when it has none.
 
 pub mod error;
 pub mod pacing;
@@ -30,11 +34,12 @@ use url::Url;
 use crate::auth::{AccessToken, TokenSource};
 use crate::clock::SharedClock;
 use crate::cloud::{Api, Cloud};
+use crate::health::FailureKind;
 use crate::http::{HttpResponse, Transport, TransportError};
 
 pub use error::SourceError;
 pub use pacing::{
-    BACKGROUND_RESERVE, Backoff, Bucket, PaceError, Pacer, Priority, Rate, RequestBudget,
+    BACKGROUND_RESERVE, Backoff, Bucket, PaceError, Pacer, Priority, Rate, RequestBudget, Slot,
 };
 
 /// The tenant a call is made for.
@@ -47,12 +52,15 @@ pub struct Tenant {
 }
 
 /// One page of a Graph collection.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct Page {
     /// The records on the page (possibly none, even when more pages follow).
     pub value: Vec<serde_json::Value>,
     /// The validated link to the next page.
     pub next_link: Option<Url>,
+    /// A link to the next page that was refused (another host): the page's records are kept,
+    /// the rest of the collection cannot be read safely.
+    pub refused_link: Option<SourceError>,
     /// Size of the response body in bytes.
     pub bytes: usize,
     /// What getting the page cost.
@@ -180,6 +188,7 @@ pub struct ApiClient {
     backoff: Backoff,
     rng: Mutex<StdRng>,
     stats: Mutex<std::collections::HashMap<String, CallStats>>,
+    publisher_id: Option<String>,
 }
 
 impl std::fmt::Debug for ApiClient {
@@ -208,7 +217,43 @@ impl ApiClient {
             backoff: Backoff::default(),
             rng: Mutex::new(StdRng::from_os_rng()),
             stats: Mutex::new(Default::default()),
+            publisher_id: None,
         }
+    }
+
+    /// Sets the `PublisherIdentifier` every Management Activity API request carries: the
+    /// vendor's own tenant GUID (not the app id, not the customer's tenant).
+    pub fn with_publisher_id(mut self, publisher_id: Option<String>) -> Self {
+        self.publisher_id = publisher_id
+            .map(|p| p.trim().to_ascii_lowercase())
+            .filter(|p| !p.is_empty());
+        self
+    }
+
+    /// The configured `PublisherIdentifier`, if any.
+    pub fn publisher_id(&self) -> Option<&str> {
+        self.publisher_id.as_deref()
+    }
+
+    /// The URL actually requested for `call`: Management Activity API calls get our
+    /// `PublisherIdentifier` unless the URL already carries it (a paging link we followed).
+    fn request_url(&self, call: &Call<'_>) -> Result<Url, SourceError> {
+        if call.api != Api::ManagementActivity {
+            return Ok(call.url.clone());
+        }
+        let publisher = self
+            .publisher_id
+            .as_deref()
+            .ok_or(SourceError::PublisherIdMissing)?;
+        let mut url = call.url.clone();
+        let present = url
+            .query_pairs()
+            .any(|(k, _)| k.eq_ignore_ascii_case("PublisherIdentifier"));
+        if !present {
+            url.query_pairs_mut()
+                .append_pair("PublisherIdentifier", publisher);
+        }
+        Ok(url)
     }
 
     /// Adds a fleet-wide request budget consulted before every request of the reporting
@@ -366,7 +411,7 @@ impl ApiClient {
                     continue;
                 }
                 SourceError::Unauthorized { .. } => return Err(err),
-                SourceError::DeadlineExceeded => return Err(err),
+                SourceError::DeadlineExceeded { .. } => return Err(err),
                 e if !e.is_retryable() => return Err(err),
                 _ => {}
             }
@@ -388,7 +433,9 @@ impl ApiClient {
             }
             if until > call.deadline {
                 tracing::warn!(tenant = %tenant.id, api = %call.api, kind = %err.kind(), "retry would pass the deadline");
-                return Err(SourceError::DeadlineExceeded);
+                return Err(SourceError::DeadlineExceeded {
+                    cause: Some(err.kind()),
+                });
             }
             tracing::warn!(tenant = %tenant.id, api = %call.api, kind = %err.kind(), attempt, wait_ms = wait.as_millis() as u64, "request failed, retrying");
             self.bump(&tenant.id, |s| s.retries += 1);
@@ -404,59 +451,68 @@ impl ApiClient {
     ) -> Result<HttpResponse, SourceError> {
         let tenant = call.tenant;
         if self.clock.now() >= call.deadline {
-            return Err(SourceError::DeadlineExceeded);
+            return Err(SourceError::DeadlineExceeded { cause: None });
         }
         let token = self
             .tokens
-            .token(tenant.cloud, &tenant.id, call.api)
+            .token(tenant.cloud, &tenant.id, call.api, call.deadline)
             .await?;
         if token.roles.is_empty() {
             return Err(SourceError::ConsentRevoked);
         }
-        self.pacer
+        let paced = |e: PaceError| match e {
+            PaceError::Deadline { blocked } => SourceError::DeadlineExceeded {
+                cause: blocked.then_some(FailureKind::Throttled),
+            },
+        };
+        let url = self.request_url(call)?;
+        let slot = self
+            .pacer
             .acquire_as(call.bucket, &tenant.id, call.deadline, call.priority)
             .await
-            .map_err(|_| SourceError::DeadlineExceeded)?;
+            .map_err(paced)?;
         if call.bucket == Bucket::Reports
             && let Some(b) = &self.budget
         {
-            b.acquire(call.deadline)
-                .await
-                .map_err(|_| SourceError::DeadlineExceeded)?;
+            b.acquire(call.deadline).await.map_err(paced)?;
         }
         let headers = request_headers(&token)?;
         self.bump(&tenant.id, |s| s.requests += 1);
         cost.requests = cost.requests.saturating_add(1);
         let expected = call.api.host(tenant.cloud).unwrap_or("<none>");
-        let resp = self
+        let time_left = (call.deadline - self.clock.now())
+            .to_std()
+            .unwrap_or_default();
+        let sent = self
             .transport
-            .send(call.method.clone(), call.url, headers, None)
-            .await
-            .map_err(|e| match e {
-                TransportError::Timeout { .. } => SourceError::Transient {
-                    status: None,
-                    retry_after: None,
-                    detail: "timeout".into(),
-                },
-                TransportError::Connect { kind, .. } => SourceError::Transient {
-                    status: None,
-                    retry_after: None,
-                    detail: kind,
-                },
-                TransportError::ForeignHost { host } => SourceError::ForeignLink {
-                    api: call.api,
-                    host,
-                    expected,
-                },
-                TransportError::BadUrl => SourceError::ForeignLink {
-                    api: call.api,
-                    host: "<bad url>".into(),
-                    expected,
-                },
-                TransportError::BodyTooLarge { limit_bytes, .. } => {
-                    SourceError::ResponseTooLarge { limit_bytes }
-                }
-            })?;
+            .send_within(call.method.clone(), &url, headers, None, Some(time_left))
+            .await;
+        self.pacer.settle(&slot);
+        let resp = sent.map_err(|e| match e {
+            TransportError::Timeout { .. } => SourceError::Transient {
+                status: None,
+                retry_after: None,
+                detail: "timeout".into(),
+            },
+            TransportError::Connect { kind, .. } => SourceError::Transient {
+                status: None,
+                retry_after: None,
+                detail: kind,
+            },
+            TransportError::ForeignHost { host } => SourceError::ForeignLink {
+                api: call.api,
+                host,
+                expected,
+            },
+            TransportError::BadUrl => SourceError::ForeignLink {
+                api: call.api,
+                host: "<bad url>".into(),
+                expected,
+            },
+            TransportError::BodyTooLarge { limit_bytes, .. } => {
+                SourceError::ResponseTooLarge { limit_bytes }
+            }
+        })?;
         let now = self.clock.now();
         let retry_after = resp
             .header("retry-after")
@@ -464,7 +520,21 @@ impl ApiClient {
         if (200..=299).contains(&resp.status) {
             return Ok(resp);
         }
-        let body: ErrorBody = serde_json::from_slice(&resp.body).unwrap_or_default();
+        let body: ErrorBody = match serde_json::from_slice(&resp.body) {
+            Ok(b) => b,
+            // A non-JSON error of the Management Activity API (the audit-log-off answer has
+            // been seen as text): its start is kept for classification only, never stored.
+            Err(_) if call.api == Api::ManagementActivity => ErrorBody {
+                error: ErrorInner {
+                    code: String::new(),
+                    message: String::from_utf8_lossy(
+                        &resp.body[..resp.body.len().min(MAX_CLASSIFIED_TEXT)],
+                    )
+                    .into_owned(),
+                },
+            },
+            Err(_) => ErrorBody::default(),
+        };
         let err = classify(resp.status, &body.error, retry_after);
         if let SourceError::Throttled { retry_after } = &err {
             self.bump(&tenant.id, |s| s.throttled += 1);
@@ -508,13 +578,20 @@ impl ApiClient {
                     .map_err(|e| error::decode_error(&e, &http.body))
             })
             .await?;
-        let next_link = match raw.next_link {
-            Some(l) => Some(Self::validate_link(tenant, Api::Graph, &l)?),
-            None => None,
+        let (next_link, refused_link) = match raw.next_link {
+            Some(l) => match Self::validate_link(tenant, Api::Graph, &l) {
+                Ok(u) => (Some(u), None),
+                Err(e) => {
+                    refused_link_logged(tenant, &e);
+                    (None, Some(e))
+                }
+            },
+            None => (None, None),
         };
         Ok(Page {
             value: raw.value,
             next_link,
+            refused_link,
             bytes: resp.http.body.len(),
             cost: resp.cost,
         })
@@ -537,6 +614,9 @@ impl ApiClient {
                 .get_page_as(tenant, bucket, &url, deadline, Priority::Regular)
                 .await?;
             out.extend(page.value);
+            if let Some(e) = page.refused_link {
+                return Err(e);
+            }
             next = page.next_link;
         }
         Ok(out)
@@ -557,6 +637,25 @@ fn request_headers(token: &AccessToken) -> Result<HeaderMap, SourceError> {
     headers.insert(AUTHORIZATION, bearer);
     headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
     Ok(headers)
+}
+
+/// A refused paging link is an error an operator must see: it names the host (never the
+/// query, which may hold tokens).
+pub fn refused_link_logged(tenant: &Tenant, e: &SourceError) {
+    if let SourceError::ForeignLink {
+        api,
+        host,
+        expected,
+    } = e
+    {
+        tracing::error!(
+            tenant = %tenant.id,
+            api = %api,
+            host = %host,
+            expected = %expected,
+            "refused a paging link to a host outside the tenant's cloud; the rest of that collection was not read"
+        );
+    }
 }
 
 fn is_app_scope(scope: Option<&str>) -> bool {
@@ -602,24 +701,69 @@ fn classify_graph(status: u16, err: &ErrorInner, retry_after: Option<Duration>) 
     }
 }
 
-/// The Management Activity API's error responses: Graph's shapes, plus `AF429` (throttled)
-/// sent with HTTP 403 and no `Retry-After`.
+/// How much of a non-JSON error body is read to classify it.
+const MAX_CLASSIFIED_TEXT: usize = 4096;
+
+/// The Management Activity API's error responses (`{"error":{"code":"AFnnnnn","message"}}`),
+/// by code first, whatever the HTTP status:
+/// - `AF429` (throttled; sent with HTTP 403 and no `Retry-After`) and HTTP 429: throttled;
+/// - `AF50000`: internal error, retried;
+/// - `AF20022` / `AF20023`: no subscription / subscription disabled by an administrator;
+/// - `AF20050` / `AF20051` / `AF20052`: content not found / expired / invalid id;
+/// - `AF10001`: the token lacks `ActivityFeed.Read` (a missing permission);
+/// - a non-AF answer naming `DataServiceException … does not exist`: the tenant's unified
+///   audit log is off (Microsoft's troubleshooting guide shows this odd shape on a
+///   subscription start);
+/// - anything else: Graph's rules by status.
 fn classify_management(
     status: u16,
     err: &ErrorInner,
     retry_after: Option<Duration>,
 ) -> SourceError {
-    if status == 429 || err.code.eq_ignore_ascii_case("AF429") {
+    let code = err.code.trim();
+    let is = |c: &str| code.eq_ignore_ascii_case(c);
+    if status == 429 || is("AF429") {
         return SourceError::Throttled { retry_after };
     }
-    if err.code.eq_ignore_ascii_case("AF50000") {
+    if is("AF50000") {
         return SourceError::Transient {
             status: Some(status),
             retry_after,
             detail: "AF50000".into(),
         };
     }
+    if is("AF20022") {
+        return SourceError::SubscriptionMissing;
+    }
+    if is("AF20023") {
+        return SourceError::SubscriptionDisabled;
+    }
+    if is("AF20050") || is("AF20051") || is("AF20052") {
+        return SourceError::ContentUnavailable {
+            code: code.to_ascii_uppercase(),
+        };
+    }
+    if is("AF10001") {
+        return SourceError::Forbidden {
+            code: "AF10001".into(),
+        };
+    }
+    if is_auditing_disabled(code, &err.message) {
+        return SourceError::AuditingDisabled;
+    }
     classify_graph(status, err, retry_after)
+}
+
+/// The audit-log-off answer: not an AF code, and a text naming the compliance service's
+/// `DataServiceException` with "Tenant … does not exist".
+fn is_auditing_disabled(code: &str, message: &str) -> bool {
+    let af = code.get(..2).is_some_and(|p| p.eq_ignore_ascii_case("AF"))
+        && code[2..].bytes().all(|b| b.is_ascii_digit());
+    if af {
+        return false;
+    }
+    let text = format!("{code} {message}").to_ascii_lowercase();
+    text.contains("dataserviceexception") && text.contains("does not exist")
 }
 
 /// Longest Graph error `code` kept for errors and logs. Microsoft's codes are short
@@ -797,6 +941,119 @@ mod tests {
     }
 
     #[test]
+    fn management_activity_errors_are_classified_by_code() {
+        let e = |code: &str, message: &str| ErrorInner {
+            code: code.into(),
+            message: message.into(),
+        };
+        let kind = |status, code: &str, message: &str| {
+            classify_management(status, &e(code, message), None).kind()
+        };
+        assert_eq!(
+            kind(400, "AF20022", "No subscription found"),
+            FailureKind::SubscriptionMissing
+        );
+        assert_eq!(
+            kind(400, "af20023", "The subscription was disabled."),
+            FailureKind::SubscriptionDisabled
+        );
+        for code in ["AF20050", "AF20051", "AF20052"] {
+            let err = classify_management(404, &e(code, "x"), None);
+            assert_eq!(err.kind(), FailureKind::ContentUnavailable, "{code}");
+            assert!(!err.is_retryable());
+            assert!(err.to_string().contains(code));
+        }
+        assert_eq!(kind(403, "AF10001", ""), FailureKind::Forbidden);
+        // The audit-log-off answer of a subscription start: not an AF code, an odd message.
+        assert_eq!(
+            kind(
+                400,
+                "StartSubscription [CorrId=5b0cd2a6][TenantId=72f988bf,ContentType=Audit.Exchange][AppId=x]",
+                "Microsoft.Office.Compliance.Audit.DataServiceException: Tenant 72f988bf does not exist."
+            ),
+            FailureKind::AuditingDisabled
+        );
+        assert_eq!(
+            kind(
+                400,
+                "",
+                "Microsoft.Office.Compliance.Audit.DataServiceException: Tenant x does not exist."
+            ),
+            FailureKind::AuditingDisabled
+        );
+        // AF20011 (tenant deleted) is not the audit log being off.
+        assert_ne!(
+            kind(400, "AF20011", "Tenant does not exist or was deleted"),
+            FailureKind::AuditingDisabled
+        );
+        // Window and paging errors are our own bad request.
+        assert_eq!(
+            kind(400, "AF20055", "window too long"),
+            FailureKind::BadRequest
+        );
+        assert_eq!(kind(400, "AF20030", ""), FailureKind::BadRequest);
+    }
+
+    #[test]
+    fn management_requests_carry_the_publisher_identifier() {
+        let t = tenant(Cloud::Global);
+        let pacer = Pacer::new(
+            Arc::new(crate::clock::ManualClock::new(t0())),
+            Rate::REPORTS_PER_TENANT,
+            None,
+        );
+        let client = ApiClient::new(
+            Transport::new(Duration::from_secs(5), None).unwrap_or_else(|_| panic!("transport")),
+            Arc::new(FixedTokens),
+            Arc::new(crate::clock::ManualClock::new(t0())),
+            pacer,
+        );
+        let url = ApiClient::url(
+            &t,
+            Api::ManagementActivity,
+            "api/v1.0/x/activity/feed/subscriptions/list",
+            &[],
+        )
+        .unwrap_or_else(|_| panic!("url"));
+        let call = Call::get(
+            &t,
+            Api::ManagementActivity,
+            Bucket::ManagementActivity,
+            &url,
+            t0(),
+        );
+        assert!(matches!(
+            client.request_url(&call),
+            Err(SourceError::PublisherIdMissing)
+        ));
+        let client =
+            client.with_publisher_id(Some(" 0A5F3E42-0000-4000-8000-000000000001 ".into()));
+        let sent = client
+            .request_url(&call)
+            .map(|u| u.to_string())
+            .unwrap_or_default();
+        assert!(
+            sent.ends_with("?PublisherIdentifier=0a5f3e42-0000-4000-8000-000000000001"),
+            "{sent}"
+        );
+        // A paging link that already carries it is sent as is.
+        let link = Url::parse("https://manage.office.com/api/v1/x/activity/feed/subscriptions/content?nextPage=abc&publisheridentifier=0a5f3e42-0000-4000-8000-000000000001")
+            .unwrap_or_else(|_| panic!("link"));
+        let call = Call::get(
+            &t,
+            Api::ManagementActivity,
+            Bucket::ManagementActivity,
+            &link,
+            t0(),
+        );
+        assert_eq!(client.request_url(&call).ok(), Some(link.clone()));
+        // Graph calls never get it.
+        let g = signins_url(&t);
+        let call = Call::get(&t, Api::Graph, Bucket::Reports, &g, t0());
+        assert_eq!(client.request_url(&call).ok(), Some(g));
+    }
+
+    #[test]
     fn error_codes_from_bodies_are_reduced_to_safe_bounded_tokens() {
         let e = |code: &str| ErrorInner {
             code: code.into(),
@@ -873,6 +1130,7 @@ mod tests {
             _cloud: Cloud,
             _tenant: &str,
             _api: Api,
+            _deadline: DateTime<Utc>,
         ) -> Result<AccessToken, crate::auth::AuthError> {
             Ok(token())
         }
@@ -926,13 +1184,13 @@ mod tests {
             let deadline = t0() + TimeDelta::seconds(60);
             let r = client.get_page(&t, &signins_url(&t), deadline).await;
             assert!(
-                matches!(r, Err(SourceError::DeadlineExceeded)),
+                matches!(r, Err(SourceError::DeadlineExceeded { .. })),
                 "{ra}: {r:?}"
             );
             assert_eq!(client.stats(&t.id).throttled, 1);
             // The tenant's bucket is held for the capped wait only.
             let later = t0() + TimeDelta::hours(1);
-            assert_eq!(client.pacer().acquire(&t.id, later).await, Ok(()));
+            assert!(client.pacer().acquire(&t.id, later).await.is_ok());
             assert_eq!(
                 clock.now(),
                 t0() + TimeDelta::seconds(pacing::MAX_RETRY_AFTER.as_secs() as i64),

@@ -41,6 +41,13 @@ impl Rate {
         requests: 5,
         window: Duration::from_secs(10),
     };
+    /// What this pipeline keeps to per tenant on the reporting APIs: Microsoft's limit with a
+    /// 10 % margin on the window (5 per 11 s), so that clock differences and requests that
+    /// reach Microsoft later than they left never add up to a sixth request in its window.
+    pub const REPORTS_PER_TENANT_PACED: Rate = Rate {
+        requests: 5,
+        window: Duration::from_secs(11),
+    };
     /// Microsoft's per-app limit across all tenants for the reporting APIs.
     pub const REPORTS_PER_APP: Rate = Rate {
         requests: 122,
@@ -117,6 +124,10 @@ pub enum Priority {
 /// Share of the process-wide window that background requests leave free.
 pub const BACKGROUND_RESERVE: f64 = 0.25;
 
+/// How long a background request that left the tenant's last slot to regular ones waits
+/// before it looks again.
+const BACKGROUND_RETRY_MS: i64 = 250;
+
 impl Rate {
     /// The rate background requests may use: this rate less [`BACKGROUND_RESERVE`], at least 1.
     pub fn background(self) -> Rate {
@@ -131,9 +142,13 @@ impl Rate {
 /// Why a slot could not be had.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PaceError {
-    /// The wait would pass the deadline.
+    /// The wait would pass the deadline. `blocked` says Microsoft's throttling (a bucket held
+    /// after a 429) is what pushed the slot past it, rather than our own pacing.
     #[error("no request slot before the deadline")]
-    Deadline,
+    Deadline {
+        /// Whether a throttling block decided it.
+        blocked: bool,
+    },
 }
 
 /// A budget of requests shared beyond one tenant (the fleet-wide limit). The in-process
@@ -154,6 +169,26 @@ struct Window {
 }
 
 impl Window {
+    /// Records a request at `at`, keeping the times in order.
+    fn record(&mut self, at: DateTime<Utc>) {
+        let i = self.sent.partition_point(|t| *t <= at);
+        self.sent.insert(i, at);
+    }
+
+    /// Moves one request's time from `from` to the later `to` (when its response came).
+    fn settle(&mut self, from: DateTime<Utc>, to: DateTime<Utc>) {
+        if let Some(i) = self.sent.iter().position(|t| *t == from) {
+            self.sent.remove(i);
+            self.record(to.max(from));
+        }
+    }
+
+    /// Requests counted in the window ending at `now`.
+    fn in_window(&mut self, rate: Rate, now: DateTime<Utc>) -> usize {
+        let _ = self.next_slot(rate, now);
+        self.sent.len()
+    }
+
     /// When the next request may go, given `rate`, as of `now`.
     fn next_slot(&mut self, rate: Rate, now: DateTime<Utc>) -> DateTime<Utc> {
         while let Some(first) = self.sent.front() {
@@ -190,7 +225,19 @@ pub struct Pacer {
 #[derive(Debug, Default)]
 struct PacerState {
     tenants: HashMap<(Bucket, String), Window>,
+    /// Regular requests waiting for a slot, per (bucket, tenant): background requests of that
+    /// tenant let them go first.
+    waiting: HashMap<(Bucket, String), u32>,
     app: Window,
+}
+
+/// A slot taken: hand it back to [`Pacer::settle`] when the response came, so the window
+/// counts the request at its latest possible arrival at Microsoft.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slot {
+    key: (Bucket, String),
+    at: DateTime<Utc>,
+    app: bool,
 }
 
 impl Pacer {
@@ -218,32 +265,68 @@ impl Pacer {
 
     /// Waits for a slot for `tenant` in the reporting bucket (and the app window), or fails
     /// at `deadline`.
-    pub async fn acquire(&self, tenant: &str, deadline: DateTime<Utc>) -> Result<(), PaceError> {
+    pub async fn acquire(&self, tenant: &str, deadline: DateTime<Utc>) -> Result<Slot, PaceError> {
         self.acquire_as(Bucket::Reports, tenant, deadline, Priority::Regular)
             .await
     }
 
-    /// Waits for a slot for `tenant` in `bucket`, at the given priority: on the reporting
-    /// bucket a background request needs room in the app window below its reserve.
+    /// Waits for a slot for `tenant` in `bucket`, at the given priority. Background requests
+    /// (sweeps, backfills) never take the last slot of the tenant's window, and wait while a
+    /// regular request of the same tenant and bucket is waiting: a tenant's fresh events come
+    /// before its own history. On the reporting bucket they also leave a reserve of the app
+    /// window to other tenants' regular polls.
     pub async fn acquire_as(
         &self,
         bucket: Bucket,
         tenant: &str,
         deadline: DateTime<Utc>,
         priority: Priority,
-    ) -> Result<(), PaceError> {
+    ) -> Result<Slot, PaceError> {
         let key = (bucket, tenant.to_string());
         let rate = self.rate(bucket);
         let app = self.app.filter(|_| bucket == Bucket::Reports);
+        let regular = priority == Priority::Regular;
+        if regular {
+            *self.lock().waiting.entry(key.clone()).or_default() += 1;
+        }
+        let result = self
+            .wait_for_slot(&key, rate, app, priority, deadline)
+            .await;
+        if regular {
+            let mut st = self.lock();
+            if let Some(n) = st.waiting.get_mut(&key) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    st.waiting.remove(&key);
+                }
+            }
+        }
+        result
+    }
+
+    async fn wait_for_slot(
+        &self,
+        key: &(Bucket, String),
+        rate: Rate,
+        app: Option<Rate>,
+        priority: Priority,
+        deadline: DateTime<Utc>,
+    ) -> Result<Slot, PaceError> {
         loop {
             let now = self.clock.now();
-            let at = {
+            let (at, blocked) = {
                 let mut st = self.lock();
-                let t_at = st
-                    .tenants
-                    .entry(key.clone())
-                    .or_default()
-                    .next_slot(rate, now);
+                let regular_waiting = st.waiting.get(key).copied().unwrap_or(0) > 0;
+                let w = st.tenants.entry(key.clone()).or_default();
+                let mut t_at = w.next_slot(rate, now);
+                let blocked = w.blocked_until.is_some_and(|b| b > now && b >= t_at);
+                if priority == Priority::Background && t_at <= now {
+                    // Keep the last slot of the window for the tenant's regular requests.
+                    let room = rate.requests.saturating_sub(1).max(1) as usize;
+                    if regular_waiting || w.in_window(rate, now) >= room {
+                        t_at = now + TimeDelta::milliseconds(BACKGROUND_RETRY_MS);
+                    }
+                }
                 let a_at = match (app, priority) {
                     (Some(rate), Priority::Regular) => st.app.next_slot(rate, now),
                     (Some(rate), Priority::Background) => st.app.next_slot(rate.background(), now),
@@ -251,21 +334,40 @@ impl Pacer {
                 };
                 let at = t_at.max(a_at);
                 if at <= now {
-                    if let Some(w) = st.tenants.get_mut(&key) {
-                        w.sent.push_back(now);
+                    if let Some(w) = st.tenants.get_mut(key) {
+                        w.record(now);
                     }
                     if app.is_some() {
-                        st.app.sent.push_back(now);
+                        st.app.record(now);
                     }
-                    return Ok(());
+                    return Ok(Slot {
+                        key: key.clone(),
+                        at: now,
+                        app: app.is_some(),
+                    });
                 }
-                at
+                (at, blocked)
             };
             if at > deadline {
-                return Err(PaceError::Deadline);
+                return Err(PaceError::Deadline { blocked });
             }
             let wait = (at - now).to_std().unwrap_or(Duration::from_millis(1));
             self.clock.sleep(wait.max(Duration::from_millis(1))).await;
+        }
+    }
+
+    /// The response to the request of `slot` came at the clock's now: the windows count the
+    /// request from then, the latest it can have reached Microsoft. Pacing by the time a slot
+    /// was taken would let a slow request and the next window's first one land within one
+    /// window at Microsoft.
+    pub fn settle(&self, slot: &Slot) {
+        let now = self.clock.now();
+        let mut st = self.lock();
+        if let Some(w) = st.tenants.get_mut(&slot.key) {
+            w.settle(slot.at, now);
+        }
+        if slot.app {
+            st.app.settle(slot.at, now);
         }
     }
 
@@ -295,7 +397,7 @@ impl Pacer {
 impl RequestBudget for Pacer {
     async fn acquire(&self, deadline: DateTime<Utc>) -> Result<(), PaceError> {
         // The app-wide window only: use an empty tenant key that is never throttled per tenant.
-        Pacer::acquire(self, "", deadline).await
+        Pacer::acquire(self, "", deadline).await.map(|_| ())
     }
     fn block_until(&self, until: DateTime<Utc>) {
         self.block_app(until);
@@ -555,7 +657,7 @@ mod tests {
         p.block_tenant(Bucket::Reports, "t1", DateTime::<Utc>::MAX_UTC);
         p.block_app(t0() + TimeDelta::days(365));
         let deadline = t0() + TimeDelta::hours(1);
-        assert_eq!(p.acquire("t1", deadline).await, Ok(()));
+        assert!(p.acquire("t1", deadline).await.is_ok());
         let cap = t0() + to_delta(MAX_RETRY_AFTER);
         assert_eq!(clock.now(), cap, "waited for the capped block only");
         // The app window is not configured here, but its block is capped just the same.
@@ -572,10 +674,10 @@ mod tests {
         };
         let p = Pacer::new(Arc::new(clock.clone()), rate, Some(rate));
         let deadline = t0() + TimeDelta::hours(1);
-        assert_eq!(p.acquire("t1", deadline).await, Ok(()));
+        assert!(p.acquire("t1", deadline).await.is_ok());
         assert_eq!(
             p.acquire("t1", deadline).await,
-            Err(PaceError::Deadline),
+            Err(PaceError::Deadline { blocked: false }),
             "the window never frees up"
         );
     }
@@ -612,7 +714,7 @@ mod tests {
         let p = Pacer::new(Arc::new(clock.clone()), Rate::REPORTS_PER_TENANT, None);
         p.block_tenant(Bucket::Reports, "t1", t0() + TimeDelta::seconds(30));
         let r = p.acquire("t1", t0() + TimeDelta::seconds(10)).await;
-        assert_eq!(r, Err(PaceError::Deadline));
+        assert_eq!(r, Err(PaceError::Deadline { blocked: true }));
         assert_eq!(clock.now(), t0(), "gave up without waiting");
         p.acquire("t1", t0() + TimeDelta::minutes(5)).await.ok();
         assert_eq!(clock.now(), t0() + TimeDelta::seconds(30));
@@ -662,7 +764,7 @@ mod tests {
         assert_eq!(
             p.acquire_as(Bucket::Reports, "new15", short, Priority::Background)
                 .await,
-            Err(PaceError::Deadline)
+            Err(PaceError::Deadline { blocked: false })
         );
         // ... while regular polls of other tenants still go at once.
         for i in 0..5 {
@@ -679,8 +781,87 @@ mod tests {
         assert_eq!(
             p.acquire_as(Bucket::Reports, "old9", short, Priority::Regular)
                 .await,
-            Err(PaceError::Deadline),
+            Err(PaceError::Deadline { blocked: false }),
             "the whole window is still bounded"
         );
+    }
+
+    #[tokio::test]
+    async fn a_tenants_backfill_leaves_its_last_slot_to_its_regular_pass() {
+        let clock = ManualClock::new(t0());
+        let p = Pacer::new(Arc::new(clock.clone()), Rate::REPORTS_PER_TENANT, None);
+        let deadline = t0() + TimeDelta::hours(1);
+        // The backfill takes four of the tenant's five slots at once, not the fifth.
+        for _ in 0..4 {
+            p.acquire_as(Bucket::Reports, "t1", deadline, Priority::Background)
+                .await
+                .ok();
+        }
+        assert_eq!(clock.now(), t0());
+        let soon = t0() + TimeDelta::seconds(5);
+        assert!(
+            p.acquire_as(Bucket::Reports, "t1", soon, Priority::Background)
+                .await
+                .is_err(),
+            "a fifth background request waits"
+        );
+        // The same tenant's regular pass gets the last slot at once.
+        let before = clock.now();
+        let later = before + TimeDelta::seconds(5);
+        assert!(
+            p.acquire_as(Bucket::Reports, "t1", later, Priority::Regular)
+                .await
+                .is_ok()
+        );
+        assert_eq!(clock.now(), before);
+        // Another bucket of the same tenant is its own budget.
+        assert!(
+            p.acquire_as(Bucket::Directory, "t1", later, Priority::Background)
+                .await
+                .is_ok()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_waiting_regular_request_goes_before_a_background_one() {
+        let clock = ManualClock::new(t0());
+        let p = Pacer::new(Arc::new(clock.clone()), Rate::REPORTS_PER_TENANT, None);
+        let deadline = t0() + TimeDelta::hours(1);
+        for _ in 0..5 {
+            p.acquire("t1", deadline).await.ok();
+        }
+        // A regular request now waits for the window; while it waits, a background request
+        // of the same tenant may not take the slot that frees up first.
+        let (regular, background) = tokio::join!(
+            p.acquire_as(Bucket::Reports, "t1", deadline, Priority::Regular),
+            async {
+                tokio::task::yield_now().await;
+                p.acquire_as(Bucket::Reports, "t1", deadline, Priority::Background)
+                    .await
+            }
+        );
+        let (Ok(r), Ok(b)) = (regular, background) else {
+            panic!("both get a slot eventually")
+        };
+        assert!(r.at <= b.at, "regular at {}, background at {}", r.at, b.at);
+    }
+
+    #[tokio::test]
+    async fn a_settled_slot_counts_from_the_response() {
+        let clock = ManualClock::new(t0());
+        let p = Pacer::new(Arc::new(clock.clone()), Rate::REPORTS_PER_TENANT, None);
+        let deadline = t0() + TimeDelta::hours(1);
+        let mut slots = Vec::new();
+        for _ in 0..5 {
+            slots.extend(p.acquire("t1", deadline).await.ok());
+        }
+        // The responses came 3 s later: the window counts the requests from then, so the next
+        // slot is at 13 s, not 10 s.
+        clock.advance(Duration::from_secs(3));
+        for slot in &slots {
+            p.settle(slot);
+        }
+        p.acquire("t1", deadline).await.ok();
+        assert_eq!(clock.now(), t0() + TimeDelta::seconds(13));
     }
 }

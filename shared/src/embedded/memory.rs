@@ -1,15 +1,22 @@
-//! In-memory sinks for tests and the simulator demo.
+//! In-memory sinks and store for tests, the simulator demo and simulations.
 //!
-//! These are real implementations of [`EventSink`] and [`DeadLetterSink`] that keep what they
-//! receive in memory (nothing survives the process), not mocks of the production sinks. Tests
-//! can make the next sends fail ([`MemorySink::fail_next`]) to exercise the poller's
-//! "no cursor commit without delivery" path.
+//! These are real implementations of [`EventSink`], [`DeadLetterSink`], [`CursorStore`] and
+//! [`TenantRegistry`] that keep what they receive in memory (nothing survives the process),
+//! not mocks of the production adapters: [`MemoryStore`] honours the same contracts as the
+//! SQLite and DynamoDB stores (compare-and-set, uniqueness), checked by the same contract
+//! suite. Tests can make the next sends fail ([`MemorySink::fail_next`]) to exercise the
+//! poller's "no cursor commit without delivery" path.
 
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 
-use crate::store::{DeadLetter, DeadLetterSink, Envelope, EventSink, SinkError};
+use crate::store::{
+    CursorStore, DeadLetter, DeadLetterSink, Envelope, EventSink, Health, HealthUpdate, SinkError,
+    StoreError, StoredCursor, TenantRecord, TenantRegistry, apply_health, domain_key, org_key,
+};
+use crate::stream::Stream;
 
 /// How an injected failure behaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,10 +195,171 @@ impl DeadLetterSink for MemoryDeadLetters {
     }
 }
 
+#[derive(Debug, Default)]
+struct StoreState {
+    cursors: BTreeMap<(String, Stream), StoredCursor>,
+    tenants: BTreeMap<String, TenantRecord>,
+}
+
+impl StoreState {
+    /// Refuses `record` if another tenant holds its domain or organization.
+    fn check_unique(&self, record: &TenantRecord) -> Result<(), StoreError> {
+        let others = || {
+            self.tenants
+                .values()
+                .filter(|t| t.tenant_id != record.tenant_id)
+        };
+        if let Some(d) = record.domain.as_deref().map(domain_key)
+            && let Some(owner) =
+                others().find(|t| t.domain.as_deref().map(domain_key).as_ref() == Some(&d))
+        {
+            return Err(StoreError::Invalid(format!(
+                "domain of tenant {} is already registered to tenant {}",
+                record.tenant_id, owner.tenant_id
+            )));
+        }
+        if let Some(o) = record.org.as_deref().map(org_key)
+            && let Some(owner) =
+                others().find(|t| t.org.as_deref().map(org_key).as_ref() == Some(&o))
+        {
+            return Err(StoreError::Invalid(format!(
+                "organization of tenant {} is already mapped to tenant {}",
+                record.tenant_id, owner.tenant_id
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Cursors ([`CursorStore`]) and tenants ([`TenantRegistry`]) in memory, with the same
+/// contracts as the SQLite and DynamoDB stores. Every operation holds one lock for its whole
+/// read-check-write, so compare-and-set and uniqueness hold under concurrency.
+///
+/// Cheap to clone: clones share the data.
+#[derive(Debug, Default, Clone)]
+pub struct MemoryStore {
+    state: Arc<Mutex<StoreState>>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+#[async_trait]
+impl CursorStore for MemoryStore {
+    async fn load(&self, tenant: &str, stream: Stream) -> Result<Option<StoredCursor>, StoreError> {
+        Ok(lock(&self.state)
+            .cursors
+            .get(&(tenant.to_string(), stream))
+            .cloned())
+    }
+
+    async fn commit(
+        &self,
+        tenant: &str,
+        stream: Stream,
+        expected: Option<u64>,
+        doc: &serde_json::Value,
+    ) -> Result<u64, StoreError> {
+        let mut state = lock(&self.state);
+        let key = (tenant.to_string(), stream);
+        let current = state.cursors.get(&key).map(|c| c.version);
+        if current != expected {
+            return Err(StoreError::Conflict {
+                tenant: tenant.to_string(),
+                stream,
+                expected,
+            });
+        }
+        let version = match expected {
+            None => 1,
+            Some(v) => v
+                .checked_add(1)
+                .ok_or_else(|| StoreError::Invalid("cursor version exhausted".to_string()))?,
+        };
+        state.cursors.insert(
+            key,
+            StoredCursor {
+                doc: doc.clone(),
+                version,
+            },
+        );
+        Ok(version)
+    }
+
+    async fn purge(&self, tenant: &str) -> Result<(), StoreError> {
+        lock(&self.state).cursors.retain(|(t, _), _| t != tenant);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl TenantRegistry for MemoryStore {
+    async fn list(&self) -> Result<Vec<TenantRecord>, StoreError> {
+        // A BTreeMap iterates in key order: ordered by tenant id.
+        Ok(lock(&self.state).tenants.values().cloned().collect())
+    }
+
+    async fn get(&self, tenant_id: &str) -> Result<Option<TenantRecord>, StoreError> {
+        Ok(lock(&self.state).tenants.get(tenant_id).cloned())
+    }
+
+    async fn insert(&self, record: &TenantRecord) -> Result<(), StoreError> {
+        record.validate()?;
+        let mut state = lock(&self.state);
+        if state.tenants.contains_key(&record.tenant_id) {
+            return Err(StoreError::Invalid(format!(
+                "tenant id {} is already registered",
+                record.tenant_id
+            )));
+        }
+        state.check_unique(record)?;
+        state
+            .tenants
+            .insert(record.tenant_id.clone(), record.clone());
+        Ok(())
+    }
+
+    async fn update(&self, record: &TenantRecord) -> Result<(), StoreError> {
+        record.validate()?;
+        let mut state = lock(&self.state);
+        if !state.tenants.contains_key(&record.tenant_id) {
+            return Err(StoreError::UnknownTenant(record.tenant_id.clone()));
+        }
+        state.check_unique(record)?;
+        state
+            .tenants
+            .insert(record.tenant_id.clone(), record.clone());
+        Ok(())
+    }
+
+    async fn update_health(
+        &self,
+        tenant_id: &str,
+        update: &HealthUpdate,
+    ) -> Result<Health, StoreError> {
+        let mut state = lock(&self.state);
+        let Some(record) = state.tenants.get_mut(tenant_id) else {
+            return Err(StoreError::UnknownTenant(tenant_id.to_string()));
+        };
+        record.health = apply_health(&record.health, update);
+        Ok(record.health.clone())
+    }
+
+    async fn delete(&self, tenant_id: &str) -> Result<(), StoreError> {
+        match lock(&self.state).tenants.remove(tenant_id) {
+            Some(_) => Ok(()),
+            None => Err(StoreError::UnknownTenant(tenant_id.to_string())),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stream::Stream;
     use serde_json::json;
 
     fn envelope(n: i64) -> Envelope {

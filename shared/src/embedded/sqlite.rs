@@ -9,6 +9,11 @@
 //! compare-and-set is a single conditional statement inside an immediate (write-locking)
 //! transaction, so it holds across connections and processes, not just within this value.
 //!
+//! Uniqueness (the [`TenantRegistry`] contract): the tenant id is the primary key, the domain
+//! a `UNIQUE COLLATE NOCASE` column, and the organization is compared with [`org_key`] by a
+//! query inside the same immediate transaction as the write, so two writers cannot both
+//! take one.
+//!
 //! Schema: versioned with SQLite's `user_version`; [`MIGRATIONS`] are applied in order on
 //! open. Error messages name the operation and the SQLite error code, never record content.
 
@@ -25,7 +30,7 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::cloud::Cloud;
 use crate::store::{
     CursorStore, Health, HealthUpdate, StoreError, StoredCursor, TenantRecord, TenantRegistry,
-    apply_health,
+    apply_health, org_key,
 };
 use crate::stream::Stream;
 
@@ -257,15 +262,7 @@ impl TenantRow {
     }
 
     fn encode(r: &TenantRecord) -> Result<Self, StoreError> {
-        if r.tenant_id.trim().is_empty() {
-            return Err(StoreError::Invalid("tenant id is empty".to_string()));
-        }
-        if r.domain.as_deref().is_some_and(|d| d.trim().is_empty()) {
-            return Err(StoreError::Invalid(format!(
-                "tenant {}: domain is empty (use none)",
-                r.tenant_id
-            )));
-        }
+        r.validate()?;
         let streams = serde_json::to_string(&r.streams)
             .map_err(|_| StoreError::Invalid("streams could not be encoded".to_string()))?;
         let health = serde_json::to_string(&r.health)
@@ -325,6 +322,57 @@ fn domain_owner(
     )
     .optional()
     .map_err(|e| backend("domain lookup", &e))
+}
+
+/// The tenant (other than `except`) holding the organization `org` (compared by [`org_key`]),
+/// if any. Organizations are compared here rather than by an index so that the comparison is
+/// exactly [`org_key`]'s, and so that a database holding duplicates from before this check
+/// still opens.
+fn org_owner(
+    conn: &Connection,
+    org: Option<&str>,
+    except: &str,
+) -> Result<Option<String>, StoreError> {
+    let Some(org) = org else {
+        return Ok(None);
+    };
+    let wanted = org_key(org);
+    let mut stmt = conn
+        .prepare("SELECT tenant_id, org FROM tenants WHERE org IS NOT NULL AND tenant_id <> ?1")
+        .map_err(|e| backend("organization lookup", &e))?;
+    let mut rows = stmt
+        .query(params![except])
+        .map_err(|e| backend("organization lookup", &e))?;
+    while let Some(row) = rows
+        .next()
+        .map_err(|e| backend("organization lookup", &e))?
+    {
+        let other: String = row.get(1).map_err(|e| backend("organization lookup", &e))?;
+        if org_key(&other) == wanted {
+            return row
+                .get(0)
+                .map(Some)
+                .map_err(|e| backend("organization lookup", &e));
+        }
+    }
+    Ok(None)
+}
+
+/// Refuses a row whose domain or organization another tenant holds.
+fn check_unique(conn: &Connection, row: &TenantRow) -> Result<(), StoreError> {
+    if let Some(owner) = domain_owner(conn, row.domain.as_deref(), &row.tenant_id)? {
+        return Err(StoreError::Invalid(format!(
+            "domain of tenant {} is already registered to tenant {owner}",
+            row.tenant_id
+        )));
+    }
+    if let Some(owner) = org_owner(conn, row.org.as_deref(), &row.tenant_id)? {
+        return Err(StoreError::Invalid(format!(
+            "organization of tenant {} is already mapped to tenant {owner}",
+            row.tenant_id
+        )));
+    }
+    Ok(())
 }
 
 fn tenant_exists(conn: &Connection, tenant_id: &str) -> Result<bool, StoreError> {
@@ -489,12 +537,7 @@ impl TenantRegistry for SqliteStore {
                     row.tenant_id
                 )));
             }
-            if let Some(owner) = domain_owner(&tx, row.domain.as_deref(), &row.tenant_id)? {
-                return Err(StoreError::Invalid(format!(
-                    "domain of tenant {} is already registered to tenant {owner}",
-                    row.tenant_id
-                )));
-            }
+            check_unique(&tx, &row)?;
             tx.execute(
                 &format!(
                     "INSERT INTO tenants ({TENANT_COLUMNS})
@@ -517,12 +560,7 @@ impl TenantRegistry for SqliteStore {
             if !tenant_exists(&tx, &row.tenant_id)? {
                 return Err(StoreError::UnknownTenant(row.tenant_id));
             }
-            if let Some(owner) = domain_owner(&tx, row.domain.as_deref(), &row.tenant_id)? {
-                return Err(StoreError::Invalid(format!(
-                    "domain of tenant {} is already registered to tenant {owner}",
-                    row.tenant_id
-                )));
-            }
+            check_unique(&tx, &row)?;
             tx.execute(
                 "UPDATE tenants SET domain = ?2, org = ?3, cloud = ?4, app_ref = ?5,
                      streams = ?6, include_noninteractive = ?7, enabled = ?8, health = ?9,
@@ -610,7 +648,7 @@ mod tests {
         TenantRecord {
             tenant_id: id.to_string(),
             domain: domain.map(str::to_string),
-            org: Some("org-1".to_string()),
+            org: Some(format!("org-{id}")),
             cloud: Cloud::GccHigh,
             app_ref: "app-a".to_string(),
             streams: vec![Stream::Signins, Stream::DirectoryAudits],

@@ -1,12 +1,16 @@
 //! Graph `directoryAudit` → OCSF 3001, 3004, 3005, 3006, or 6003 API Activity as the fallback.
 
-use serde_json::{Map, Value, json};
+use std::cell::OnceCell;
+
+use serde_json::Value;
 
 use super::common::{
-    Envelope, Src, UserOut, clean_ip, finish, is_redacted_ip, observable, parse_time_ms, prune,
+    Envelope, Src, UserOut, clean_ip, contains_ignore_case, finish, is_redacted_ip, observable,
 };
 use super::enums::{Class, OTHER, observable as obs};
-use super::{NormalizeError, NormalizeOptions};
+use super::node::{Entry, Node};
+use super::out::Out;
+use super::{Head, NormalizeError, NormalizeOptions};
 use crate::Stream;
 
 /// How the targets of a routed record are read.
@@ -206,61 +210,87 @@ pub fn route_directory_audit(
     }
 }
 
+/// The `type` of a target resource (case-insensitive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    User,
+    ServicePrincipal,
+    Group,
+    Role,
+    Policy,
+    Device,
+    Application,
+    Other,
+}
+
+impl Kind {
+    fn of(kind: Option<&str>) -> Kind {
+        let Some(k) = kind else { return Kind::Other };
+        [
+            ("user", Kind::User),
+            ("serviceprincipal", Kind::ServicePrincipal),
+            ("group", Kind::Group),
+            ("role", Kind::Role),
+            ("policy", Kind::Policy),
+            ("device", Kind::Device),
+            ("application", Kind::Application),
+        ]
+        .into_iter()
+        .find(|(name, _)| k.eq_ignore_ascii_case(name))
+        .map_or(Kind::Other, |(_, kind)| kind)
+    }
+}
+
 /// One `targetResources[]` entry.
 struct Target<'a> {
     id: Option<&'a str>,
     display: Option<&'a str>,
     upn: Option<&'a str>,
-    kind: String,
+    kind: Kind,
     raw_kind: Option<&'a str>,
     group_type: Option<&'a str>,
-    modified: Vec<(&'a str, Option<&'a str>, Option<&'a str>)>,
+    /// `modifiedProperties[]`.
+    modified: &'a [Node<'a>],
 }
 
-fn text<'a>(o: &'a Map<String, Value>, k: &str) -> Option<&'a str> {
-    o.get(k)
-        .and_then(Value::as_str)
+fn text<'a>(o: &'a [Entry<'a>], k: &str) -> Option<&'a str> {
+    o.iter()
+        .find(|e| e.key == k)
+        .and_then(|e| e.val.as_str())
         .map(str::trim)
         .filter(|s| !s.is_empty())
 }
 
+fn member<'a>(o: &'a [Entry<'a>], k: &str) -> Option<&'a Node<'a>> {
+    o.iter().find(|e| e.key == k).map(|e| &e.val)
+}
+
 fn targets<'a>(src: &Src<'a>) -> Vec<Target<'a>> {
     src.raw("targetResources")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_object)
-                .map(|t| Target {
-                    id: text(t, "id"),
-                    display: text(t, "displayName"),
-                    upn: text(t, "userPrincipalName"),
-                    kind: text(t, "type").unwrap_or("").to_ascii_lowercase(),
-                    raw_kind: text(t, "type"),
-                    group_type: text(t, "groupType"),
-                    modified: t
-                        .get("modifiedProperties")
-                        .and_then(Value::as_array)
-                        .map(|m| {
-                            m.iter()
-                                .filter_map(Value::as_object)
-                                .filter_map(|p| {
-                                    Some((
-                                        text(p, "displayName")?,
-                                        text(p, "newValue"),
-                                        text(p, "oldValue"),
-                                    ))
-                                })
-                                .collect()
-                        })
-                        .unwrap_or_default(),
-                })
-                .collect()
-        })
+        .and_then(Node::as_array)
         .unwrap_or_default()
+        .iter()
+        .filter_map(Node::as_object)
+        .map(|t| Target {
+            id: text(t, "id"),
+            display: text(t, "displayName"),
+            upn: text(t, "userPrincipalName"),
+            kind: Kind::of(text(t, "type")),
+            raw_kind: text(t, "type"),
+            group_type: text(t, "groupType"),
+            modified: member(t, "modifiedProperties")
+                .and_then(Node::as_array)
+                .unwrap_or_default(),
+        })
+        .collect()
 }
 
 /// Graph encodes modified values as JSON text (`"\"Finance\""`, `"[\"x\"]"`); unwrap one string.
 fn unquote(v: &str) -> String {
+    // Only a JSON string or array can unwrap to something other than the trimmed text.
+    if !v.trim_start().starts_with(['"', '[']) {
+        return v.trim().to_string();
+    }
     match serde_json::from_str::<Value>(v) {
         Ok(Value::String(s)) => s,
         Ok(Value::Array(a)) if a.len() == 1 => {
@@ -270,58 +300,212 @@ fn unquote(v: &str) -> String {
     }
 }
 
+/// The modified properties the mappings read.
+#[derive(Debug, Clone, Copy)]
+enum Prop {
+    GroupObjectId,
+    GroupDisplayName,
+    RoleDisplayName,
+    RoleTemplateObjectId,
+    RoleObjectId,
+    ServicePrincipalObjectId,
+    ServicePrincipalDisplayName,
+    DelegatedPermissionGrantScope,
+    AppRoleValue,
+    ConsentActionPermissions,
+}
+
+impl Prop {
+    const COUNT: usize = 10;
+
+    fn name(self) -> &'static str {
+        match self {
+            Prop::GroupObjectId => "Group.ObjectID",
+            Prop::GroupDisplayName => "Group.DisplayName",
+            Prop::RoleDisplayName => "Role.DisplayName",
+            Prop::RoleTemplateObjectId => "Role.TemplateObjectId",
+            Prop::RoleObjectId => "Role.ObjectID",
+            Prop::ServicePrincipalObjectId => "ServicePrincipal.ObjectID",
+            Prop::ServicePrincipalDisplayName => "ServicePrincipal.DisplayName",
+            Prop::DelegatedPermissionGrantScope => "DelegatedPermissionGrant.Scope",
+            Prop::AppRoleValue => "AppRole.Value",
+            Prop::ConsentActionPermissions => "ConsentAction.Permissions",
+        }
+    }
+}
+
+/// The modified properties of a record's targets, each looked up and unquoted once.
+struct Modified<'t, 'a> {
+    targets: &'t [Target<'a>],
+    cache: [OnceCell<Option<String>>; Prop::COUNT],
+}
+
+impl<'t, 'a> Modified<'t, 'a> {
+    fn new(targets: &'t [Target<'a>]) -> Self {
+        Modified {
+            targets,
+            cache: Default::default(),
+        }
+    }
+
+    /// The first non-empty value of a modified property on any target (new value first).
+    fn get(&self, p: Prop) -> Option<&str> {
+        self.cache[p as usize]
+            .get_or_init(|| modified(self.targets, p.name()))
+            .as_deref()
+    }
+}
+
 /// The first non-empty value of a modified property on any target (new value first).
 fn modified(targets: &[Target<'_>], name: &str) -> Option<String> {
     targets
         .iter()
         .flat_map(|t| t.modified.iter())
-        .filter(|(n, _, _)| n.eq_ignore_ascii_case(name))
-        .find_map(|(_, new, old)| new.or(*old).map(unquote).filter(|s| !s.trim().is_empty()))
+        .filter_map(Node::as_object)
+        .filter(|p| text(p, "displayName").is_some_and(|n| n.eq_ignore_ascii_case(name)))
+        .find_map(|p| {
+            text(p, "newValue")
+                .or_else(|| text(p, "oldValue"))
+                .map(unquote)
+                .filter(|s| !s.trim().is_empty())
+        })
 }
 
 fn target_user<'a>(t: &Target<'a>) -> Option<UserOut<'a>> {
-    let u = match t.kind.as_str() {
-        "user" => UserOut {
-            uid: t.id,
-            name: t.upn,
-            full_name: t.display,
-            type_id: 1,
-            entra_account: true,
-        },
-        "serviceprincipal" => UserOut {
-            uid: t.id,
-            name: t.display,
-            full_name: None,
-            type_id: 4,
-            entra_account: false,
-        },
+    let u = match t.kind {
+        Kind::User => UserOut::new(t.id, t.upn, t.display, 1, true),
+        Kind::ServicePrincipal => UserOut::new(t.id, t.display, None, 4, false),
         _ => return None,
     };
     (!u.is_empty() || u.full_name.is_some()).then_some(u)
 }
 
-fn group_json(uid: Option<&str>, name: Option<&str>, kind: Option<&str>) -> Option<Value> {
-    (uid.is_some() || name.is_some()).then(|| json!({ "uid": uid, "name": name, "type": kind }))
+/// An OCSF `group`.
+#[derive(Clone, Copy)]
+struct GroupOut<'a> {
+    uid: Option<&'a str>,
+    name: Option<&'a str>,
+    kind: Option<&'a str>,
 }
 
-fn resource_json(t: &Target<'_>) -> Option<Value> {
-    (t.id.is_some() || t.display.is_some() || t.upn.is_some())
-        .then(|| json!({ "uid": t.id, "name": t.display.or(t.upn), "type": t.raw_kind }))
+impl<'a> GroupOut<'a> {
+    fn new(uid: Option<&'a str>, name: Option<&'a str>, kind: Option<&'a str>) -> Option<Self> {
+        (uid.is_some() || name.is_some()).then_some(GroupOut { uid, name, kind })
+    }
+
+    fn write<O: Out>(&self, o: &mut O, key: &str) {
+        o.begin_obj(key);
+        o.opt_str("uid", self.uid);
+        o.opt_str("name", self.name);
+        o.opt_str("type", self.kind);
+        o.end();
+    }
+}
+
+/// A `resources[]` entry (or the `resource` of a group change).
+#[derive(Clone, Copy)]
+struct Resource<'a> {
+    uid: Option<&'a str>,
+    name: Option<&'a str>,
+    kind: Option<&'a str>,
+}
+
+impl Resource<'_> {
+    fn write<O: Out>(&self, o: &mut O, key: &str) {
+        o.begin_obj(key);
+        o.opt_str("uid", self.uid);
+        o.opt_str("name", self.name);
+        o.opt_str("type", self.kind);
+        o.end();
+    }
+}
+
+fn resource<'a>(t: &Target<'a>) -> Option<Resource<'a>> {
+    (t.id.is_some() || t.display.is_some() || t.upn.is_some()).then_some(Resource {
+        uid: t.id,
+        name: t.display.or(t.upn),
+        kind: t.raw_kind,
+    })
+}
+
+/// The `entity` of an Entity Management event.
+enum Entity<'a> {
+    Policy {
+        uid: Option<&'a str>,
+        name: Option<&'a str>,
+        kind: Option<&'a str>,
+    },
+    Device {
+        uid: Option<&'a str>,
+        name: Option<&'a str>,
+    },
+    Domain {
+        uid: Option<&'a str>,
+        name: Option<&'a str>,
+    },
+    Organization {
+        uid: Option<&'a str>,
+        name: Option<&'a str>,
+    },
+    RoleDefinition {
+        uid: Option<&'a str>,
+        name: Option<&'a str>,
+    },
+}
+
+impl Entity<'_> {
+    fn write<O: Out>(&self, o: &mut O) {
+        o.begin_obj("entity");
+        let (type_id, caption, uid, name) = match *self {
+            Entity::Policy { uid, name, .. } => (5, "Policy", uid, name),
+            Entity::Device { uid, name } => (1, "Device", uid, name),
+            Entity::Domain { uid, name } => (OTHER, "Domain", uid, name),
+            Entity::Organization { uid, name } => (4, "Organization", uid, name),
+            Entity::RoleDefinition { uid, name } => (OTHER, "Role definition", uid, name),
+        };
+        o.u64("type_id", u64::from(type_id));
+        o.str("type", caption);
+        o.opt_str("uid", uid);
+        o.opt_str("name", name);
+        match *self {
+            Entity::Policy { uid, name, kind } => {
+                o.begin_obj("policy");
+                o.opt_str("uid", uid);
+                o.opt_str("name", name);
+                o.opt_str("type", kind);
+                o.end();
+            }
+            Entity::Device { uid, name } => {
+                o.begin_obj("device");
+                o.u64("type_id", 0);
+                o.str("type", "Unknown");
+                o.opt_str("uid", uid);
+                o.opt_str("name", name);
+                o.end();
+            }
+            Entity::Organization { uid, name } => {
+                o.begin_obj("org");
+                o.opt_str("uid", uid);
+                o.opt_str("name", name);
+                o.end();
+            }
+            Entity::Domain { .. } | Entity::RoleDefinition { .. } => {}
+        }
+        o.end();
+    }
 }
 
 /// `privileges[]` for application consent and app-role grants.
-fn app_privileges(targets: &[Target<'_>]) -> Vec<String> {
-    if let Some(scope) = modified(targets, "DelegatedPermissionGrant.Scope") {
-        return scope.split_whitespace().map(str::to_string).collect();
+fn app_privileges<'m>(m: &'m Modified<'_, '_>) -> Vec<&'m str> {
+    if let Some(scope) = m.get(Prop::DelegatedPermissionGrantScope) {
+        return scope.split_whitespace().collect();
     }
-    if let Some(role) = modified(targets, "AppRole.Value") {
+    if let Some(role) = m.get(Prop::AppRoleValue) {
         return vec![role];
     }
-    if let Some(perms) = modified(targets, "ConsentAction.Permissions") {
+    if let Some(perms) = m.get(Prop::ConsentActionPermissions) {
         // "[] => [[Id: …, ConsentType: AllPrincipals, Scope:  User.Read Mail.Read, CreatedDateTime: …]]"
-        let after = perms
-            .rsplit_once("=>")
-            .map_or(perms.as_str(), |(_, new)| new);
+        let after = perms.rsplit_once("=>").map_or(perms, |(_, new)| new);
         return after
             .split("Scope:")
             .skip(1)
@@ -331,170 +515,199 @@ fn app_privileges(targets: &[Target<'_>]) -> Vec<String> {
                     .unwrap_or("")
                     .split_whitespace()
             })
-            .map(str::to_string)
             .collect();
     }
     Vec::new()
 }
 
-/// The class-specific part of a routed record, or `None` when the record lacks what the class
-/// requires (the caller then falls back to 6003).
-struct Mapped {
-    fields: Map<String, Value>,
+/// The class-specific part of a routed record.
+#[derive(Default)]
+struct Mapped<'m> {
     activity_id: u32,
+    user: Option<UserOut<'m>>,
+    group: Option<GroupOut<'m>>,
+    subgroup: Option<GroupOut<'m>>,
+    resource: Option<Resource<'m>>,
+    privileges: Vec<&'m str>,
+    /// Written (possibly empty) only when set.
+    resources: Option<Vec<Resource<'m>>>,
+    entity: Option<Entity<'m>>,
 }
 
-fn map_targets(
+impl Mapped<'_> {
+    fn write<O: Out>(&self, o: &mut O) {
+        if let Some(u) = &self.user {
+            u.write(o, "user");
+        }
+        if let Some(g) = &self.group {
+            g.write(o, "group");
+        }
+        if let Some(g) = &self.subgroup {
+            g.write(o, "subgroup");
+        }
+        if let Some(r) = &self.resource {
+            r.write(o, "resource");
+        }
+        if !self.privileges.is_empty() {
+            o.begin_arr("privileges");
+            for p in &self.privileges {
+                o.str("", p);
+            }
+            o.end();
+        }
+        if let Some(resources) = &self.resources {
+            o.begin_arr("resources");
+            for r in resources {
+                r.write(o, "");
+            }
+            o.end();
+        }
+        if let Some(e) = &self.entity {
+            e.write(o);
+        }
+    }
+}
+
+/// The class-specific part of a routed record, or `None` when the record lacks what the class
+/// requires (the caller then falls back to 6003).
+fn map_targets<'m>(
     route: &Route,
-    src: &Src<'_>,
-    targets: &[Target<'_>],
-    initiator: Option<&UserOut<'_>>,
-    opts: &NormalizeOptions,
-) -> Option<Mapped> {
-    let mut f = Map::new();
-    let mut activity_id = route.activity_id;
+    src: &Src<'m>,
+    targets: &'m [Target<'m>],
+    m: &'m Modified<'m, 'm>,
+    initiator: Option<UserOut<'m>>,
+    opts: &'m NormalizeOptions,
+) -> Option<Mapped<'m>> {
+    let mut f = Mapped {
+        activity_id: route.activity_id,
+        ..Mapped::default()
+    };
+    let activity = || src.peek_str("activityDisplayName");
     match route.shape {
         Shape::Account => {
             // No user target: a self-service change of the initiator's own account.
             let user = targets
                 .iter()
-                .filter(|t| t.kind == "user")
+                .filter(|t| t.kind == Kind::User)
                 .find_map(target_user)
-                .map(|u| u.to_json())
-                .or_else(|| initiator.map(UserOut::to_json))?;
-            f.insert("user".into(), user);
+                .or(initiator)?;
+            f.user = Some(user);
         }
         Shape::GroupLifecycle => {
-            let g = targets.iter().find(|t| t.kind == "group")?;
-            f.insert("group".into(), group_json(g.id, g.display, g.group_type)?);
+            let g = targets.iter().find(|t| t.kind == Kind::Group)?;
+            f.group = Some(GroupOut::new(g.id, g.display, g.group_type)?);
         }
         Shape::GroupMember | Shape::GroupOwner => {
             // The parent group: from the Group.* modified properties when present (real records
             // put them on the member target), else the first Group target.
-            let parent_id = modified(targets, "Group.ObjectID");
-            let parent_name = modified(targets, "Group.DisplayName");
-            let parent = match parent_id.as_deref() {
+            let parent_id = m.get(Prop::GroupObjectId);
+            let parent_name = m.get(Prop::GroupDisplayName);
+            let parent = match parent_id {
                 Some(pid) => targets.iter().find(|t| t.id == Some(pid)),
-                None => targets.iter().find(|t| t.kind == "group"),
+                None => targets.iter().find(|t| t.kind == Kind::Group),
             };
-            let group_uid = parent_id.as_deref().or(parent.and_then(|p| p.id));
-            let group_name = parent.and_then(|p| p.display).or(parent_name.as_deref());
-            let group = group_json(group_uid, group_name, parent.and_then(|p| p.group_type))?;
-            f.insert("group".into(), group);
+            let group_uid = parent_id.or(parent.and_then(|p| p.id));
+            let group_name = parent.and_then(|p| p.display).or(parent_name);
+            f.group = Some(GroupOut::new(
+                group_uid,
+                group_name,
+                parent.and_then(|p| p.group_type),
+            )?);
             let member = targets.iter().find(|t| t.id.is_none() || t.id != group_uid);
-            if let Some(m) = member {
-                if m.kind == "group" && route.shape == Shape::GroupMember {
-                    activity_id = if route.activity_id == 3 { 7 } else { 8 };
-                    if let Some(sub) = group_json(m.id, m.display, m.group_type) {
-                        f.insert("subgroup".into(), sub);
-                    }
-                } else if let Some(u) = target_user(m) {
-                    f.insert("user".into(), u.to_json());
-                } else if let Some(r) = resource_json(m) {
-                    f.insert("resource".into(), r);
+            if let Some(mem) = member {
+                if mem.kind == Kind::Group && route.shape == Shape::GroupMember {
+                    f.activity_id = if route.activity_id == 3 { 7 } else { 8 };
+                    f.subgroup = GroupOut::new(mem.id, mem.display, mem.group_type);
+                } else if let Some(u) = target_user(mem) {
+                    f.user = Some(u);
+                } else {
+                    f.resource = resource(mem);
                 }
             }
             if route.shape == Shape::GroupOwner {
-                f.insert("privileges".into(), json!(["Owner"]));
+                f.privileges = vec!["Owner"];
             }
         }
         Shape::RoleMember => {
-            let role_target = targets.iter().find(|t| t.kind == "role");
+            let role_target = targets.iter().find(|t| t.kind == Kind::Role);
             let role_name = role_target
-                .and_then(|r| r.display.map(str::to_string))
-                .or_else(|| modified(targets, "Role.DisplayName"));
-            let role_uid = modified(targets, "Role.TemplateObjectId")
-                .or_else(|| role_target.and_then(|r| r.id.map(str::to_string)))
-                .or_else(|| modified(targets, "Role.ObjectID"));
-            let privilege = role_name.clone().or_else(|| role_uid.clone())?;
-            let user = targets.iter().find_map(target_user)?;
-            f.insert("user".into(), user.to_json());
-            f.insert("privileges".into(), json!([privilege]));
-            f.insert(
-                "resources".into(),
-                json!([{ "uid": role_uid, "name": role_name, "type": "Role" }]),
-            );
+                .and_then(|r| r.display)
+                .or_else(|| m.get(Prop::RoleDisplayName));
+            let role_uid = m
+                .get(Prop::RoleTemplateObjectId)
+                .or_else(|| role_target.and_then(|r| r.id))
+                .or_else(|| m.get(Prop::RoleObjectId));
+            let privilege = role_name.or(role_uid)?;
+            f.user = Some(targets.iter().find_map(target_user)?);
+            f.privileges = vec![privilege];
+            f.resources = Some(vec![Resource {
+                uid: role_uid,
+                name: role_name,
+                kind: Some("Role"),
+            }]);
         }
         Shape::AppGrant => {
-            let mut privileges = app_privileges(targets);
+            let mut privileges = app_privileges(m);
             if privileges.is_empty() {
                 // The class requires privileges; name the grant itself rather than drop the class.
-                privileges.push(
-                    src.peek_str("activityDisplayName")
-                        .unwrap_or("Unknown")
-                        .to_string(),
-                );
+                privileges.push(activity().unwrap_or("Unknown"));
             }
-            let sp_id = modified(targets, "ServicePrincipal.ObjectID");
-            let sp_name = modified(targets, "ServicePrincipal.DisplayName");
+            let sp_id = m.get(Prop::ServicePrincipalObjectId);
+            let sp_name = m.get(Prop::ServicePrincipalDisplayName);
             let grantee = if sp_id.is_some() || sp_name.is_some() {
-                Some(json!({ "uid": sp_id, "name": sp_name, "type_id": 4, "type": "Service" }))
+                Some(UserOut {
+                    email: false,
+                    ..UserOut::new(sp_id, sp_name, None, 4, false)
+                })
             } else {
                 targets
                     .iter()
-                    .filter(|t| t.kind == "user")
-                    .chain(targets.iter().filter(|t| t.kind == "serviceprincipal"))
+                    .filter(|t| t.kind == Kind::User)
+                    .chain(targets.iter().filter(|t| t.kind == Kind::ServicePrincipal))
                     .find_map(target_user)
-                    .map(|u| u.to_json())
             }?;
-            let grantee_uid = grantee
-                .get("uid")
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            let resources: Vec<Value> = targets
-                .iter()
-                .filter(|t| t.kind == "serviceprincipal" || t.kind == "application")
-                .filter(|t| t.id.map(str::to_string) != grantee_uid)
-                .filter_map(resource_json)
-                .collect();
-            f.insert("user".into(), grantee);
-            f.insert("privileges".into(), json!(privileges));
-            f.insert("resources".into(), Value::Array(resources));
+            f.resources = Some(
+                targets
+                    .iter()
+                    .filter(|t| t.kind == Kind::ServicePrincipal || t.kind == Kind::Application)
+                    .filter(|t| t.id != grantee.uid)
+                    .filter_map(resource)
+                    .collect(),
+            );
+            f.user = Some(grantee);
+            f.privileges = privileges;
         }
         Shape::Policy => {
             let t = targets
                 .iter()
-                .find(|t| t.kind == "policy")
+                .find(|t| t.kind == Kind::Policy)
                 .or_else(|| targets.first())?;
-            let is_ca = src
-                .peek_str("activityDisplayName")
-                .is_some_and(|a| a.to_ascii_lowercase().contains("conditional access"));
-            let kind = if is_ca {
-                Some("Conditional Access")
-            } else {
-                None
-            };
+            let is_ca = activity().is_some_and(|a| contains_ignore_case(a, "conditional access"));
             (t.id.is_some() || t.display.is_some()).then_some(())?;
-            f.insert(
-                "entity".into(),
-                json!({
-                    "type_id": 5, "type": "Policy", "uid": t.id, "name": t.display,
-                    "policy": { "uid": t.id, "name": t.display, "type": kind },
-                }),
-            );
+            f.entity = Some(Entity::Policy {
+                uid: t.id,
+                name: t.display,
+                kind: is_ca.then_some("Conditional Access"),
+            });
         }
         Shape::Device => {
-            let t = targets.iter().find(|t| t.kind == "device")?;
+            let t = targets.iter().find(|t| t.kind == Kind::Device)?;
             (t.id.is_some() || t.display.is_some()).then_some(())?;
-            f.insert(
-                "entity".into(),
-                json!({
-                    "type_id": 1, "type": "Device", "uid": t.id, "name": t.display,
-                    "device": { "type_id": 0, "type": "Unknown", "uid": t.id, "name": t.display },
-                }),
-            );
+            f.entity = Some(Entity::Device {
+                uid: t.id,
+                name: t.display,
+            });
         }
         Shape::Directory => {
-            let is_domain = src
-                .peek_str("activityDisplayName")
-                .is_some_and(|a| a.to_ascii_lowercase().contains("domain"));
+            let is_domain = activity().is_some_and(|a| contains_ignore_case(a, "domain"));
             let t = targets
                 .iter()
                 .find(|t| t.display.is_some() || t.id.is_some());
-            let entity = match (is_domain, t) {
-                (true, Some(t)) => {
-                    json!({ "type_id": OTHER, "type": "Domain", "uid": t.id, "name": t.display })
-                }
+            f.entity = Some(match (is_domain, t) {
+                (true, Some(t)) => Entity::Domain {
+                    uid: t.id,
+                    name: t.display,
+                },
                 _ => {
                     let tenant = opts.tenant_id.trim();
                     let uid = if tenant.is_empty() {
@@ -504,51 +717,86 @@ fn map_targets(
                     };
                     let name = t.and_then(|t| t.display);
                     (uid.is_some() || name.is_some()).then_some(())?;
-                    json!({ "type_id": 4, "type": "Organization", "uid": uid, "name": name, "org": { "uid": uid, "name": name } })
+                    Entity::Organization { uid, name }
                 }
-            };
-            f.insert("entity".into(), entity);
+            });
         }
         Shape::RoleDefinition => {
             let t = targets
                 .iter()
-                .find(|t| t.kind == "role")
+                .find(|t| t.kind == Kind::Role)
                 .or_else(|| targets.first())?;
             (t.id.is_some() || t.display.is_some()).then_some(())?;
-            f.insert("entity".into(), json!({ "type_id": OTHER, "type": "Role definition", "uid": t.id, "name": t.display }));
+            f.entity = Some(Entity::RoleDefinition {
+                uid: t.id,
+                name: t.display,
+            });
         }
         Shape::Api => {
-            let resources: Vec<Value> = targets.iter().filter_map(resource_json).collect();
-            f.insert("resources".into(), Value::Array(resources));
+            f.resources = Some(targets.iter().filter_map(resource).collect());
         }
     }
-    Some(Mapped {
-        fields: f,
-        activity_id,
-    })
+    Some(f)
 }
 
-/// `additionalDetails[] {key, value}` → an object (repeated keys collect into an array).
-fn additional_details(src: &Src<'_>) -> Option<(Map<String, Value>, Option<String>)> {
+/// `additionalDetails[] {key, value}`, as an object (repeated keys collect into an array).
+struct Details<'a> {
+    /// Each key with its first value and any later ones, in order.
+    keys: Vec<(&'a str, &'a Node<'a>, Vec<&'a Node<'a>>)>,
+    user_agent: Option<&'a str>,
+}
+
+fn additional_details<'a>(src: &Src<'a>) -> Option<Details<'a>> {
     let items = src.raw("additionalDetails")?.as_array()?;
-    let mut out = Map::new();
-    let mut user_agent = None;
-    for kv in items.iter().filter_map(Value::as_object) {
-        let (Some(k), Some(v)) = (text(kv, "key"), kv.get("value").filter(|v| !v.is_null())) else {
+    let mut d = Details {
+        keys: Vec::new(),
+        user_agent: None,
+    };
+    for kv in items.iter().filter_map(Node::as_object) {
+        let (Some(k), Some(v)) = (
+            text(kv, "key"),
+            member(kv, "value").filter(|v| !v.is_null()),
+        ) else {
             continue;
         };
         if k.eq_ignore_ascii_case("User-Agent") {
-            user_agent = v.as_str().map(str::to_string);
+            d.user_agent = v.as_str();
         }
-        match out.get_mut(k) {
-            Some(Value::Array(existing)) => existing.push(v.clone()),
-            Some(existing) => *existing = json!([existing.clone(), v.clone()]),
-            None => {
-                out.insert(k.to_string(), v.clone());
-            }
+        match d.keys.iter_mut().find(|(key, _, _)| *key == k) {
+            Some((_, _, more)) => more.push(v),
+            None => d.keys.push((k, v, Vec::new())),
         }
     }
-    Some((out, user_agent))
+    Some(d)
+}
+
+impl Details<'_> {
+    /// Whether the object keeps anything once pruned.
+    fn survives_prune(&self) -> bool {
+        self.keys.iter().any(|(_, first, more)| {
+            first.survives_prune() || more.iter().any(|v| v.survives_prune())
+        })
+    }
+
+    /// Writes the object under `additionalDetails`. A repeated key becomes an array of its
+    /// values; when the first value is itself an array, the later ones are appended to it.
+    fn write<O: Out>(&self, o: &mut O) {
+        o.begin_obj("additionalDetails");
+        for (k, first, more) in &self.keys {
+            if more.is_empty() {
+                o.node(k, first);
+                continue;
+            }
+            o.begin_arr(k);
+            match first {
+                Node::Arr(items) => items.iter().for_each(|v| o.node("", v)),
+                v => o.node("", v),
+            }
+            more.iter().for_each(|v| o.node("", v));
+            o.end();
+        }
+        o.end();
+    }
 }
 
 /// Maps one Graph `directoryAudit` record to OCSF (3001, 3004, 3005, 3006 or 6003).
@@ -556,18 +804,17 @@ pub fn normalize_directory_audit(
     record: &Value,
     opts: &NormalizeOptions,
 ) -> Result<Value, NormalizeError> {
-    let src = Src::new(record)?;
-    let id = src.str("id").ok_or(NormalizeError::MissingField("id"))?;
-    let original_time = src
-        .str("activityDateTime")
-        .ok_or(NormalizeError::MissingField("activityDateTime"))?;
-    let time_ms =
-        parse_time_ms(original_time)
-            .filter(|t| *t >= 0)
-            .ok_or(NormalizeError::BadTimestamp {
-                field: "activityDateTime",
-            })?;
+    super::normalize(Stream::DirectoryAudits, record, opts)
+}
 
+/// Writes the OCSF event of a Graph `directoryAudit` record.
+pub(crate) fn write_directory_audit<O: Out>(
+    src: &Src<'_>,
+    head: Head<'_>,
+    opts: &NormalizeOptions,
+    o: &mut O,
+) {
+    let id = head.id;
     let activity = src.str("activityDisplayName").unwrap_or("");
     let category = src.peek_str("category").unwrap_or("");
     let operation_type = src.peek_str("operationType");
@@ -576,47 +823,56 @@ pub fn normalize_directory_audit(
 
     // Outcome.
     let result = src.str("result");
-    let (status_id, status_other) = match result.map(str::to_ascii_lowercase).as_deref() {
-        Some("success") => (1, None),
-        Some("failure" | "timeout") => (2, None),
+    let (status_id, status_other) = match result {
+        Some(r) if r.eq_ignore_ascii_case("success") => (1, None),
+        Some(r) if r.eq_ignore_ascii_case("failure") || r.eq_ignore_ascii_case("timeout") => {
+            (2, None)
+        }
         None => (0, None),
-        Some(_) => (OTHER, result.map(str::to_string)),
+        Some(r) => (OTHER, Some(r)),
     };
-    let status_detail = src.str("resultReason").map(str::to_string);
+    let status_detail = src.str("resultReason");
 
     // Initiator.
-    let initiator = UserOut {
-        uid: src.str("initiatedBy.user.id"),
-        name: src.str("initiatedBy.user.userPrincipalName"),
-        full_name: src.str("initiatedBy.user.displayName"),
-        type_id: 1,
-        entra_account: true,
-    };
+    let initiator = UserOut::new(
+        src.str("initiatedBy.user.id"),
+        src.str("initiatedBy.user.userPrincipalName"),
+        src.str("initiatedBy.user.displayName"),
+        1,
+        true,
+    );
     let initiator = (!initiator.is_empty()).then_some(initiator);
     let app_id = src.str("initiatedBy.app.appId");
     let app_name = src.str("initiatedBy.app.displayName");
-    let sp_id = src.str("initiatedBy.app.servicePrincipalId");
-    let sp_name = src.str("initiatedBy.app.servicePrincipalName");
-    let actor_user = match &initiator {
-        Some(u) => Some(u.to_json()),
-        None if sp_id.is_some() || app_name.is_some() || sp_name.is_some() => Some(
-            UserOut {
-                uid: sp_id,
-                name: app_name.or(sp_name),
-                full_name: None,
-                type_id: 4,
-                entra_account: false,
-            }
-            .to_json(),
-        ),
+    // The service principal's id and name only appear in the event when there is no user
+    // initiator (id) or no app display name (name); otherwise they stay under `unmapped`.
+    let sp_id = src.peek_str("initiatedBy.app.servicePrincipalId");
+    let sp_name = src.peek_str("initiatedBy.app.servicePrincipalName");
+    if sp_id.is_some() && initiator.is_none() {
+        src.mark("initiatedBy.app.servicePrincipalId");
+    }
+    if sp_name.is_some() && app_name.is_none() {
+        src.mark("initiatedBy.app.servicePrincipalName");
+    }
+    let actor_user = match initiator {
+        Some(u) => Some(u),
+        None if sp_id.is_some() || app_name.is_some() || sp_name.is_some() => {
+            Some(UserOut::new(sp_id, app_name.or(sp_name), None, 4, false))
+        }
         None => None,
     };
-    let actor = if actor_user.is_none() && app_id.is_none() {
+    o.begin_obj("actor");
+    if actor_user.is_none() && app_id.is_none() {
         // Nobody named: the service that logged it acted.
-        json!({ "app_name": service.unwrap_or("Microsoft Entra ID") })
+        o.str("app_name", service.unwrap_or("Microsoft Entra ID"));
     } else {
-        json!({ "user": actor_user, "app_uid": app_id, "app_name": app_name.or(sp_name) })
-    };
+        if let Some(u) = &actor_user {
+            u.write(o, "user");
+        }
+        o.opt_str("app_uid", app_id);
+        o.opt_str("app_name", app_name.or(sp_name));
+    }
+    o.end();
 
     // Source endpoint.
     let raw_ip = src.peek_str("initiatedBy.user.ipAddress");
@@ -625,143 +881,129 @@ pub fn normalize_directory_audit(
     if ip.is_some() || redacted.is_some() {
         src.mark("initiatedBy.user.ipAddress");
     }
-    let src_endpoint = if ip.is_some() || redacted.is_some() {
-        Some(
-            json!({ "ip": ip.as_ref().map(|(ip, _)| ip), "port": ip.as_ref().and_then(|(_, p)| *p), "name": redacted }),
-        )
-    } else if initiator.is_none() && (sp_id.is_some() || app_name.is_some()) {
-        Some(json!({ "name": app_name.or(sp_name), "uid": sp_id }))
-    } else {
-        None
-    };
 
-    let details = additional_details(&src);
-    let user_agent = details.as_ref().and_then(|(_, ua)| ua.clone());
+    let details = additional_details(src);
+    let user_agent = details.as_ref().and_then(|d| d.user_agent);
 
-    let targets = targets(&src);
+    let targets = targets(src);
+    let modified = Modified::new(&targets);
     let mut route = route_directory_audit(category, activity, operation_type);
-    let mut mapped = map_targets(&route, &src, &targets, initiator.as_ref(), opts);
+    let mut mapped = map_targets(&route, src, &targets, &modified, initiator, opts);
     if mapped.is_none() {
         route = api_route(activity, operation_type);
-        mapped = map_targets(&route, &src, &targets, initiator.as_ref(), opts);
+        mapped = map_targets(&route, src, &targets, &modified, initiator, opts);
     }
-    let Mapped {
-        fields: mut ev,
-        activity_id,
-    } = mapped.unwrap_or(Mapped {
-        fields: Map::new(),
+    let mapped = mapped.unwrap_or(Mapped {
         activity_id: route.activity_id,
+        ..Mapped::default()
     });
+    mapped.write(o);
 
-    ev.insert("actor".into(), actor);
-    match src_endpoint {
-        Some(s) => {
-            ev.insert("src_endpoint".into(), s);
+    if ip.is_some() || redacted.is_some() {
+        o.begin_obj("src_endpoint");
+        if let Some((ip, port)) = &ip {
+            o.str("ip", ip);
+            if let Some(p) = port {
+                o.u64("port", u64::from(*p));
+            }
         }
-        None if route.class == Class::ApiActivity => {
-            // 6003 requires a source endpoint; the logging service is the only one known.
-            ev.insert(
-                "src_endpoint".into(),
-                json!({ "svc_name": service.unwrap_or("Microsoft Entra ID") }),
-            );
-        }
-        None => {}
+        o.opt_str("name", redacted);
+        o.end();
+    } else if initiator.is_none() && (sp_id.is_some() || app_name.is_some()) {
+        o.begin_obj("src_endpoint");
+        o.opt_str("name", app_name.or(sp_name));
+        o.opt_str("uid", sp_id);
+        o.end();
+    } else if route.class == Class::ApiActivity {
+        // 6003 requires a source endpoint; the logging service is the only one known.
+        o.begin_obj("src_endpoint");
+        o.str("svc_name", service.unwrap_or("Microsoft Entra ID"));
+        o.end();
     }
     let operation = [Some(activity), operation_type, Some(category)]
         .into_iter()
         .flatten()
         .find(|s| !s.is_empty())
         .unwrap_or("Unknown");
-    ev.insert(
-        "api".into(),
-        json!({
-            "operation": operation,
-            "service": { "name": service },
-            "request": { "uid": correlation.unwrap_or(id) },
-        }),
-    );
-    if let Some(ua) = &user_agent {
-        ev.insert("http_request".into(), json!({ "user_agent": ua }));
+    o.begin_obj("api");
+    o.str("operation", operation);
+    o.begin_obj("service");
+    o.opt_str("name", service);
+    o.end();
+    o.begin_obj("request");
+    o.str("uid", correlation.unwrap_or(id));
+    o.end();
+    o.end();
+    if let Some(ua) = user_agent {
+        o.begin_obj("http_request");
+        o.str("user_agent", ua);
+        o.end();
     }
 
-    let pick = |ev: &Map<String, Value>, obj: &str, field: &str| {
-        ev.get(obj)
-            .and_then(|o| o.get(field))
-            .and_then(Value::as_str)
-            .map(str::to_string)
-    };
-    let actor_name = ev
-        .get("actor")
-        .and_then(|a| a.get("user"))
-        .and_then(|u| u.get("name"))
-        .and_then(Value::as_str)
-        .map(str::to_string);
-    let observables: Vec<Value> = [
-        observable(
-            obs::IP,
-            "src_endpoint.ip",
-            ip.as_ref().map(|(ip, _)| ip.as_str()),
-        ),
-        observable(obs::USER_NAME, "actor.user.name", actor_name.as_deref()),
-        observable(
-            obs::USER_NAME,
-            "user.name",
-            pick(&ev, "user", "name").as_deref(),
-        ),
-        observable(
-            obs::EMAIL,
-            "user.email_addr",
-            pick(&ev, "user", "email_addr").as_deref(),
-        ),
-        observable(
-            obs::GROUP_NAME,
-            "group.name",
-            pick(&ev, "group", "name").as_deref(),
-        ),
-        observable(
-            obs::USER_AGENT,
-            "http_request.user_agent",
-            user_agent.as_deref(),
-        ),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    ev.insert("observables".into(), Value::Array(observables));
+    o.begin_arr("observables");
+    observable(
+        o,
+        obs::IP,
+        "src_endpoint.ip",
+        ip.as_ref().map(|(ip, _)| ip.as_str()),
+    );
+    observable(
+        o,
+        obs::USER_NAME,
+        "actor.user.name",
+        actor_user.and_then(|u| u.out_name()),
+    );
+    observable(
+        o,
+        obs::USER_NAME,
+        "user.name",
+        mapped.user.and_then(|u| u.out_name()),
+    );
+    observable(
+        o,
+        obs::EMAIL,
+        "user.email_addr",
+        mapped.user.and_then(|u| u.email_addr()),
+    );
+    observable(
+        o,
+        obs::GROUP_NAME,
+        "group.name",
+        mapped.group.and_then(|g| g.name),
+    );
+    observable(o, obs::USER_AGENT, "http_request.user_agent", user_agent);
+    o.end();
 
     let envelope = Envelope {
         class: route.class,
-        activity_id,
-        activity_other: route.activity_other.clone(),
+        activity_id: mapped.activity_id,
+        activity_other: route.activity_other.as_deref(),
         severity_id: 1,
         status_id,
         status_other,
-        status_code: result.map(str::to_string),
+        status_code: result,
         status_detail,
-        message: (!activity.is_empty()).then(|| activity.to_string()),
-        time_ms,
-        original_time,
+        message: (!activity.is_empty()).then_some(activity),
+        time_ms: head.time_ms,
+        original_time: head.original_time,
         source_id: id,
         correlation_uid: correlation,
-        event_code: (!activity.is_empty()).then(|| activity.to_string()),
+        event_code: (!activity.is_empty()).then_some(activity),
         stream: Stream::DirectoryAudits,
         host: false,
         security_control: false,
     };
-    let mut out = finish(ev, envelope, &src, record, opts);
     // additionalDetails as a key → value object is friendlier to query than the key/value list.
-    if let (Some((map, _)), Some(o)) = (details, out.as_object_mut()) {
-        let mut map = Value::Object(map);
-        if prune(&mut map) {
-            let un = o
-                .entry("unmapped")
-                .or_insert_with(|| Value::Object(Map::new()));
-            if let Some(un) = un.as_object_mut() {
-                un.insert("additionalDetails".into(), map);
-            }
+    let write_details = |o: &mut O| {
+        if let Some(d) = &details {
+            d.write(o);
         }
-    }
-    Ok(out)
+    };
+    let extra = details
+        .as_ref()
+        .filter(|d| d.survives_prune())
+        .map(|_| ("additionalDetails", &write_details as &dyn Fn(&mut O)));
+    finish(o, envelope, src, opts, extra);
 }
 
 #[cfg(test)]
@@ -1027,22 +1269,78 @@ mod tests {
         );
     }
 
+    /// Every string leaf of `v`.
+    fn leaves(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::String(s) => out.push(s.clone()),
+            Value::Array(a) => a.iter().for_each(|v| leaves(v, out)),
+            Value::Object(o) => o.values().for_each(|v| leaves(v, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_initiator_field_reaches_the_event() {
+        let opts =
+            NormalizeOptions::new("72f988bf-86f1-41af-91ab-2d7cd011db47", crate::Cloud::Global);
+        let user = serde_json::json!({"id": "user-id-1", "userPrincipalName": "admin@contoso.com",
+            "displayName": "Admin Person", "ipAddress": "203.0.113.7"});
+        let app = serde_json::json!({"appId": "app-id-2", "displayName": "App Display Name",
+            "servicePrincipalId": "sp-id-3", "servicePrincipalName": "sp-name-4"});
+        let mut apps = vec![Value::Null, app.clone()];
+        for k in [
+            "appId",
+            "displayName",
+            "servicePrincipalId",
+            "servicePrincipalName",
+        ] {
+            let mut a = app.clone();
+            a[k] = Value::Null;
+            apps.push(a);
+        }
+        for u in [Value::Null, user] {
+            for a in &apps {
+                for (category, activity) in
+                    [("UserManagement", "Update user"), ("Other", "Do things")]
+                {
+                    let rec = serde_json::json!({"id": "x", "activityDateTime": "2024-05-01T19:15:41Z",
+                        "category": category, "activityDisplayName": activity,
+                        "initiatedBy": {"user": u, "app": a}});
+                    let ev = normalize_directory_audit(&rec, &opts).unwrap();
+                    let text = ev.to_string();
+                    let mut want = Vec::new();
+                    leaves(&rec["initiatedBy"], &mut want);
+                    for w in want {
+                        assert!(
+                            text.contains(&format!("\"{w}\"")),
+                            "{w} lost from {rec}: {ev}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn privileges_from_modified_properties() {
-        let rec = json!({"targetResources": [{"type": "ServicePrincipal", "id": "sp", "modifiedProperties": [
+        let privileges = |rec: &Value| -> Vec<String> {
+            let node = Node::from_value(rec);
+            let src = Src::new(&node, Some(rec)).unwrap();
+            let targets = targets(&src);
+            let m = Modified::new(&targets);
+            app_privileges(&m).into_iter().map(str::to_string).collect()
+        };
+        let rec = serde_json::json!({"targetResources": [{"type": "ServicePrincipal", "id": "sp", "modifiedProperties": [
             {"displayName": "ConsentAction.Permissions", "oldValue": "[]",
              "newValue": "[] => [[Id: x, ClientId: c, PrincipalId: , ResourceId: r, ConsentType: AllPrincipals, Scope:  User.Read Mail.Read, CreatedDateTime: , LastModifiedDateTime ]]; "}]}]});
-        let src = Src::new(&rec).unwrap();
-        assert_eq!(
-            app_privileges(&targets(&src)),
-            vec!["User.Read", "Mail.Read"]
-        );
-        let rec = json!({"targetResources": [{"type": "ServicePrincipal", "modifiedProperties": [
+        assert_eq!(privileges(&rec), vec!["User.Read", "Mail.Read"]);
+        let rec = serde_json::json!({"targetResources": [{"type": "ServicePrincipal", "modifiedProperties": [
             {"displayName": "AppRole.Value", "newValue": "\"Mail.ReadWrite\""}]}]});
-        let src = Src::new(&rec).unwrap();
-        assert_eq!(app_privileges(&targets(&src)), vec!["Mail.ReadWrite"]);
+        assert_eq!(privileges(&rec), vec!["Mail.ReadWrite"]);
         assert_eq!(unquote("\"Finance\""), "Finance");
         assert_eq!(unquote("[\"x\"]"), "x");
         assert_eq!(unquote("plain"), "plain");
+        assert_eq!(unquote(" [\"x\", \"y\"] "), "[\"x\", \"y\"]");
+        assert_eq!(unquote(" 5 "), "5");
     }
 }

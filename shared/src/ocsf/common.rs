@@ -1,142 +1,227 @@
 //! Pieces every mapping shares: reading the source record while tracking what was mapped,
 //! timestamps, IP addresses, e-mail addresses, event ids, null pruning and the common envelope.
 
-use std::cell::RefCell;
-use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use chrono::{DateTime, NaiveDateTime};
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::enums::{self, Class, OTHER};
+use super::node::{Entry, Mark, Node};
+use super::out::Out;
 use super::{NormalizeError, NormalizeOptions, OCSF_VERSION};
 use crate::{Cloud, Stream};
 
 /// A source record being mapped. Every successful typed read marks its path as mapped; what is
 /// never marked ends up under `unmapped`, so new or unexpected Microsoft fields are kept.
-pub(crate) struct Src<'a> {
-    root: &'a Map<String, Value>,
-    used: RefCell<BTreeSet<String>>,
+pub(crate) struct Src<'n> {
+    node: &'n Node<'n>,
+    root: &'n [Entry<'n>],
+    /// Where the record came from, for `raw_data`.
+    value: Option<&'n Value>,
 }
 
-impl<'a> Src<'a> {
-    pub(crate) fn new(record: &'a Value) -> Result<Self, NormalizeError> {
-        match record {
-            Value::Object(root) => Ok(Src {
-                root,
-                used: RefCell::new(BTreeSet::new()),
-            }),
+fn find<'n>(entries: &'n [Entry<'n>], key: &str) -> Option<&'n Entry<'n>> {
+    let first = key.as_bytes().first();
+    entries
+        .iter()
+        .find(|e| e.key.len() == key.len() && e.key.as_bytes().first() == first && e.key == key)
+}
+
+/// Splits the first segment off a dotted path.
+fn split_path(path: &str) -> (&str, Option<&str>) {
+    match path.as_bytes().iter().position(|&b| b == b'.') {
+        Some(i) => (&path[..i], Some(&path[i + 1..])),
+        None => (path, None),
+    }
+}
+
+/// A member found by dotted path, with the members on the way to it.
+struct Found<'n> {
+    leaf: &'n Entry<'n>,
+    parents: [Option<&'n Entry<'n>>; 4],
+}
+
+impl Found<'_> {
+    fn mark(&self) {
+        for e in self.parents.iter().flatten() {
+            if e.mark.get() == Mark::None {
+                e.mark.set(Mark::Partly);
+            }
+        }
+        self.leaf.mark.set(Mark::Full);
+    }
+}
+
+impl<'n> Src<'n> {
+    /// `value` is the `Value` the node was built from, if any.
+    pub(crate) fn new(
+        node: &'n Node<'n>,
+        value: Option<&'n Value>,
+    ) -> Result<Self, NormalizeError> {
+        match node {
+            Node::Obj(root) => Ok(Src { node, root, value }),
             _ => Err(NormalizeError::NotAnObject),
         }
     }
 
-    /// The non-null value at a dotted path, without marking it as mapped.
-    pub(crate) fn raw(&self, path: &str) -> Option<&'a Value> {
+    /// The member at a dotted path of at most five segments, null or not.
+    fn find(&self, path: &str) -> Option<Found<'n>> {
         let mut cur = self.root;
-        let mut parts = path.split('.').peekable();
-        while let Some(part) = parts.next() {
-            let v = cur.get(part)?;
-            if parts.peek().is_none() {
-                return (!v.is_null()).then_some(v);
-            }
-            cur = v.as_object()?;
+        let mut parents = [None; 4];
+        let mut rest = path;
+        let mut depth = 0;
+        loop {
+            let (part, tail) = split_path(rest);
+            let e = find(cur, part)?;
+            let Some(tail) = tail else {
+                return Some(Found { leaf: e, parents });
+            };
+            *parents.get_mut(depth)? = Some(e);
+            depth += 1;
+            cur = e.val.as_object()?;
+            rest = tail;
         }
-        None
     }
 
-    /// Marks a path as mapped (it will not be copied to `unmapped`).
+    /// The non-null value at a dotted path, without marking it as mapped.
+    pub(crate) fn raw(&self, path: &str) -> Option<&'n Node<'n>> {
+        let v = &self.find(path)?.leaf.val;
+        (!v.is_null()).then_some(v)
+    }
+
+    /// Marks a path as mapped (it will not be copied to `unmapped`); the objects on the way
+    /// are marked as partly mapped.
     pub(crate) fn mark(&self, path: &str) {
-        self.used.borrow_mut().insert(path.to_string());
+        let mut cur = self.root;
+        let mut rest = path;
+        loop {
+            let (part, tail) = split_path(rest);
+            let Some(e) = find(cur, part) else { return };
+            let Some(tail) = tail else {
+                e.mark.set(Mark::Full);
+                return;
+            };
+            if e.mark.get() == Mark::None {
+                e.mark.set(Mark::Partly);
+            }
+            match e.val.as_object() {
+                Some(o) => cur = o,
+                None => return,
+            }
+            rest = tail;
+        }
     }
 
     /// A non-blank string, without marking it.
-    pub(crate) fn peek_str(&self, path: &str) -> Option<&'a str> {
+    pub(crate) fn peek_str(&self, path: &str) -> Option<&'n str> {
         self.raw(path)
-            .and_then(Value::as_str)
+            .and_then(Node::as_str)
             .map(str::trim)
             .filter(|s| !s.is_empty())
     }
 
     /// A non-blank string; marks it as mapped.
-    pub(crate) fn str(&self, path: &str) -> Option<&'a str> {
-        let s = self.peek_str(path)?;
-        self.mark(path);
+    pub(crate) fn str(&self, path: &str) -> Option<&'n str> {
+        let f = self.find(path)?;
+        let s = f
+            .leaf
+            .val
+            .as_str()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())?;
+        f.mark();
         Some(s)
     }
 
     /// A boolean; marks it as mapped.
     pub(crate) fn bool(&self, path: &str) -> Option<bool> {
-        let b = self.raw(path)?.as_bool()?;
-        self.mark(path);
+        let f = self.find(path)?;
+        let b = f.leaf.val.as_bool()?;
+        f.mark();
         Some(b)
     }
 
     /// An integer, also from a numeric string; marks it as mapped.
     pub(crate) fn i64(&self, path: &str) -> Option<i64> {
-        let v = self.raw(path)?;
-        let n = match v {
-            Value::Number(n) => n.as_i64(),
-            Value::String(s) => s.trim().parse().ok(),
-            _ => None,
+        let f = self.find(path)?;
+        let n = match &f.leaf.val {
+            Node::Num(n) => n.as_i64(),
+            v => v.as_str().and_then(|s| s.trim().parse().ok()),
         }?;
-        self.mark(path);
+        f.mark();
         Some(n)
     }
 
     /// A finite number, also from a numeric string; marks it as mapped.
     pub(crate) fn f64(&self, path: &str) -> Option<f64> {
-        let v = self.raw(path)?;
-        let n = match v {
-            Value::Number(n) => n.as_f64(),
-            Value::String(s) => s.trim().parse().ok(),
-            _ => None,
+        let f = self.find(path)?;
+        let n = match &f.leaf.val {
+            Node::Num(n) => n.as_f64(),
+            v => v.as_str().and_then(|s| s.trim().parse().ok()),
         }
         .filter(|f: &f64| f.is_finite())?;
-        self.mark(path);
+        f.mark();
         Some(n)
     }
 
-    /// Everything never marked, keyed by dotted path (`"clientAppUsed"`,
-    /// `"deviceDetail.browser"`). Objects that were partly mapped are split one level at a time;
-    /// arrays and untouched objects are kept whole.
-    pub(crate) fn unmapped(&self) -> Map<String, Value> {
-        let used = self.used.borrow();
-        let mut out = Map::new();
-        collect_unmapped(self.root, "", &used, &mut out);
-        out
+    /// Writes everything never marked into the open object, keyed by dotted path
+    /// (`"clientAppUsed"`, `"deviceDetail.browser"`), pruned. Objects that were partly mapped
+    /// are split one level at a time; arrays and untouched objects are kept whole. A top-level
+    /// member named `skip` is left out.
+    pub(crate) fn write_unmapped<O: Out>(&self, o: &mut O, skip: Option<&str>) {
+        let mut prefix = String::new();
+        for e in self.root {
+            if Some(e.key.as_ref()) != skip {
+                write_unmapped_entry(o, e, &mut prefix);
+            }
+        }
+    }
+
+    /// The record as compact JSON, as `Value::to_string` renders it.
+    fn raw_json(&self) -> String {
+        match self.value {
+            Some(v) => v.to_string(),
+            None => {
+                let mut buf = Vec::new();
+                self.node.write_canonical(&mut buf);
+                String::from_utf8_lossy(&buf).into_owned()
+            }
+        }
     }
 }
 
-fn collect_unmapped(
-    obj: &Map<String, Value>,
-    prefix: &str,
-    used: &BTreeSet<String>,
-    out: &mut Map<String, Value>,
-) {
-    for (k, v) in obj {
-        let path = format!("{prefix}{k}");
-        if used.contains(&path) {
-            continue;
-        }
-        let child_prefix = format!("{path}.");
-        let partly_used = used
-            .range(child_prefix.clone()..)
-            .next()
-            .is_some_and(|u| u.starts_with(&child_prefix));
-        match v {
-            Value::Object(inner) if partly_used => {
-                collect_unmapped(inner, &child_prefix, used, out)
+fn write_unmapped_entry<O: Out>(o: &mut O, e: &Entry<'_>, prefix: &mut String) {
+    match (e.mark.get(), &e.val) {
+        (Mark::Full, _) => {}
+        (Mark::Partly, Node::Obj(inner)) => {
+            let len = prefix.len();
+            prefix.push_str(&e.key);
+            prefix.push('.');
+            for child in inner {
+                write_unmapped_entry(o, child, prefix);
             }
-            _ => {
-                let mut v = v.clone();
-                if prune(&mut v) {
-                    out.insert(path, v);
-                }
+            prefix.truncate(len);
+        }
+        (_, v) => {
+            if prefix.is_empty() {
+                o.node(&e.key, v);
+            } else {
+                let len = prefix.len();
+                prefix.push_str(&e.key);
+                o.node(prefix, v);
+                prefix.truncate(len);
             }
         }
     }
+}
+
+/// Whether `hay` contains `needle` (ASCII lowercase), ignoring ASCII case.
+pub(crate) fn contains_ignore_case(hay: &str, needle: &str) -> bool {
+    let (h, n) = (hay.as_bytes(), needle.as_bytes());
+    n.is_empty() || h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
 }
 
 /// Parses a Graph `DateTimeOffset` (or an O365-style zone-less UTC time) to milliseconds since
@@ -225,13 +310,27 @@ const UID_NAMESPACE: Uuid = Uuid::from_u128(0x5d2c_8f4e_1b7a_4e0c_9a63_2f80_c4d1
 /// The deterministic `metadata.uid`: a UUID v5 over the tenant (trimmed, lowercase), the
 /// Graph log name and the source record id (as is).
 pub fn event_uid(tenant_id: &str, log_name: &str, source_id: &str) -> String {
-    let name = format!(
-        "{}\n{}\n{}",
-        tenant_id.trim().to_ascii_lowercase(),
-        log_name,
-        source_id
-    );
-    Uuid::new_v5(&UID_NAMESPACE, name.as_bytes()).to_string()
+    let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    event_uid_into(tenant_id, log_name, source_id, &mut buf).to_string()
+}
+
+/// [`event_uid`] written into `buf`.
+pub(crate) fn event_uid_into<'b>(
+    tenant_id: &str,
+    log_name: &str,
+    source_id: &str,
+    buf: &'b mut [u8; uuid::fmt::Hyphenated::LENGTH],
+) -> &'b str {
+    let tenant = tenant_id.trim();
+    let mut name = Vec::with_capacity(tenant.len() + log_name.len() + source_id.len() + 2);
+    name.extend(tenant.bytes().map(|b| b.to_ascii_lowercase()));
+    name.push(b'\n');
+    name.extend_from_slice(log_name.as_bytes());
+    name.push(b'\n');
+    name.extend_from_slice(source_id.as_bytes());
+    Uuid::new_v5(&UID_NAMESPACE, &name)
+        .hyphenated()
+        .encode_lower(buf)
 }
 
 /// Removes nulls, blank strings, empty arrays and empty objects, recursively. Returns whether
@@ -253,6 +352,21 @@ pub fn prune(v: &mut Value) -> bool {
 }
 
 /// The Azure environment name OCSF suggests for `cloud.cloud_partition`.
+/// `metadata.product.feature.name` of a stream's events.
+pub(crate) fn feature_name(stream: Stream) -> &'static str {
+    match stream {
+        Stream::Signins => "Sign-in logs",
+        Stream::DirectoryAudits => "Audit logs",
+        Stream::UnifiedAudit => "Unified Audit Log",
+        Stream::Users
+        | Stream::Apps
+        | Stream::Roles
+        | Stream::Mfa
+        | Stream::ConditionalAccess
+        | Stream::InboxRules => "Inventory",
+    }
+}
+
 pub(crate) fn cloud_partition(cloud: Cloud) -> &'static str {
     match cloud {
         Cloud::Global | Cloud::Gcc => "AzureCloud",
@@ -262,6 +376,7 @@ pub(crate) fn cloud_partition(cloud: Cloud) -> &'static str {
 }
 
 /// An OCSF `user` object for a Microsoft identity.
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct UserOut<'a> {
     pub uid: Option<&'a str>,
     pub name: Option<&'a str>,
@@ -269,36 +384,80 @@ pub(crate) struct UserOut<'a> {
     pub type_id: u32,
     /// Adds `account{uid, name, type_id 6 "Azure AD Account"}`.
     pub entra_account: bool,
+    /// Sets `email_addr` from the name when it is an e-mail address.
+    pub email: bool,
+    /// `risk_level_id` and its caption.
+    pub risk_level: Option<u32>,
 }
 
-impl UserOut<'_> {
+impl<'a> UserOut<'a> {
+    /// A user with an e-mail check and no risk level.
+    pub(crate) fn new(
+        uid: Option<&'a str>,
+        name: Option<&'a str>,
+        full_name: Option<&'a str>,
+        type_id: u32,
+        entra_account: bool,
+    ) -> Self {
+        UserOut {
+            uid,
+            name,
+            full_name,
+            type_id,
+            entra_account,
+            email: true,
+            risk_level: None,
+        }
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.uid.is_none() && self.name.is_none()
     }
 
-    pub(crate) fn to_json(&self) -> Value {
-        let email = self.name.filter(|n| is_valid_email(n));
-        let account = (self.entra_account && !self.is_empty()).then(|| {
-            json!({
-                "uid": self.uid, "name": self.name,
-                "type_id": enums::ACCOUNT_AZURE_AD.0, "type": enums::ACCOUNT_AZURE_AD.1,
-            })
-        });
-        json!({
-            "uid": self.uid,
-            "name": self.name.or(self.full_name),
-            "full_name": self.full_name,
-            "email_addr": email,
-            "type_id": self.type_id,
-            "type": enums::user_type_caption(self.type_id),
-            "account": account,
-        })
+    /// `name` as written (the name, else the full name).
+    pub(crate) fn out_name(&self) -> Option<&'a str> {
+        self.name.or(self.full_name)
+    }
+
+    /// `email_addr` as written.
+    pub(crate) fn email_addr(&self) -> Option<&'a str> {
+        self.name.filter(|n| self.email && is_valid_email(n))
+    }
+
+    pub(crate) fn write<O: Out>(&self, o: &mut O, key: &str) {
+        o.begin_obj(key);
+        o.opt_str("uid", self.uid);
+        o.opt_str("name", self.out_name());
+        o.opt_str("full_name", self.full_name);
+        o.opt_str("email_addr", self.email_addr());
+        o.u64("type_id", u64::from(self.type_id));
+        o.opt_str("type", enums::user_type_caption(self.type_id));
+        if self.entra_account && !self.is_empty() {
+            o.begin_obj("account");
+            o.opt_str("uid", self.uid);
+            o.opt_str("name", self.name);
+            o.u64("type_id", u64::from(enums::ACCOUNT_AZURE_AD.0));
+            o.str("type", enums::ACCOUNT_AZURE_AD.1);
+            o.end();
+        }
+        if let Some(level) = self.risk_level {
+            o.u64("risk_level_id", u64::from(level));
+            o.opt_str("risk_level", enums::risk_level_caption(level));
+        }
+        o.end();
     }
 }
 
-/// One `observables[]` entry.
-pub(crate) fn observable(kind: (u32, &str), name: &str, value: Option<&str>) -> Option<Value> {
-    value.map(|v| json!({ "type_id": kind.0, "type": kind.1, "name": name, "value": v }))
+/// One `observables[]` entry (inside the open `observables` array), when there is a value.
+pub(crate) fn observable<O: Out>(o: &mut O, kind: (u32, &str), name: &str, value: Option<&str>) {
+    if let Some(v) = value {
+        o.begin_obj("");
+        o.u64("type_id", u64::from(kind.0));
+        o.str("type", kind.1);
+        o.str("name", name);
+        o.str("value", v);
+        o.end();
+    }
 }
 
 /// The class, outcome and source-identity facts every event carries.
@@ -306,169 +465,159 @@ pub(crate) struct Envelope<'a> {
     pub class: Class,
     pub activity_id: u32,
     /// `activity_name` when `activity_id` is 99 (Other).
-    pub activity_other: Option<String>,
+    pub activity_other: Option<&'a str>,
     pub severity_id: u32,
     pub status_id: u32,
     /// `status` when `status_id` is 99 (Other).
-    pub status_other: Option<String>,
-    pub status_code: Option<String>,
-    pub status_detail: Option<String>,
-    pub message: Option<String>,
+    pub status_other: Option<&'a str>,
+    pub status_code: Option<&'a str>,
+    pub status_detail: Option<&'a str>,
+    pub message: Option<&'a str>,
     pub time_ms: i64,
     pub original_time: &'a str,
     pub source_id: &'a str,
     pub correlation_uid: Option<&'a str>,
-    pub event_code: Option<String>,
+    pub event_code: Option<&'a str>,
     pub stream: Stream,
     /// Profiles besides `cloud` (which is always declared).
     pub host: bool,
     pub security_control: bool,
 }
 
-impl Envelope<'_> {
-    pub(crate) fn profiles(&self) -> Vec<&'static str> {
-        let mut p = vec!["cloud"];
-        if self.host {
-            p.push("host");
-        }
-        if self.security_control {
-            p.push("security_control");
-        }
-        p
-    }
-}
+/// A top-level member of `unmapped` that replaces the source member of the same key: its key
+/// and its writer.
+pub(crate) type UnmappedExtra<'x, O> = (&'x str, &'x dyn Fn(&mut O));
 
-/// Adds the envelope, `metadata`, `cloud`, `unmapped` and `raw_data` to the class-specific
-/// fields in `ev`, then prunes empty values.
-pub(crate) fn finish(
-    mut ev: Map<String, Value>,
+/// Writes the envelope, `metadata`, `cloud`, `unmapped` and `raw_data` after the
+/// class-specific fields, then closes the event. `unmapped_extra` replaces one top-level
+/// member of `unmapped` (its key and its writer).
+pub(crate) fn finish<O: Out>(
+    o: &mut O,
     env: Envelope<'_>,
     src: &Src<'_>,
-    record: &Value,
     opts: &NormalizeOptions,
-) -> Value {
+    unmapped_extra: Option<UnmappedExtra<'_, O>>,
+) {
     let class = env.class;
     let activity_caption = class.activity_caption(env.activity_id).unwrap_or("Unknown");
     let activity_name = if env.activity_id == OTHER {
         env.activity_other
-            .clone()
             .filter(|s| !s.trim().is_empty())
-            .unwrap_or_else(|| "Other".to_string())
+            .unwrap_or("Other")
     } else {
-        activity_caption.to_string()
+        activity_caption
     };
     let status = if env.status_id == OTHER {
         env.status_other
-            .clone()
             .filter(|s| !s.trim().is_empty())
-            .unwrap_or_else(|| "Other".to_string())
+            .unwrap_or("Other")
     } else {
-        enums::status_caption(env.status_id)
-            .unwrap_or("Unknown")
-            .to_string()
+        enums::status_caption(env.status_id).unwrap_or("Unknown")
     };
     let log_name = env.stream.log_name();
-    let feature = match env.stream {
-        Stream::Signins => "Sign-in logs",
-        Stream::DirectoryAudits => "Audit logs",
-        _ => "Inventory",
-    };
+    let feature = feature_name(env.stream);
     let tenant = opts.tenant_id.trim();
 
-    let mut metadata = json!({
-        "version": OCSF_VERSION,
-        "uid": event_uid(tenant, log_name, env.source_id),
-        "original_event_uid": env.source_id,
-        "original_time": env.original_time,
-        "correlation_uid": env.correlation_uid,
-        "tenant_uid": tenant,
-        "log_name": log_name,
-        "log_provider": "Microsoft Graph",
-        "event_code": env.event_code,
-        "product": {
-            "name": "Microsoft Entra ID",
-            "vendor_name": "Microsoft",
-            "version": opts.product_version.trim(),
-            "feature": { "name": feature },
-        },
-        "profiles": env.profiles(),
-    });
+    o.u64("class_uid", u64::from(class.uid()));
+    o.str("class_name", class.caption());
+    o.u64("category_uid", u64::from(class.category_uid()));
+    o.str("category_name", class.category_caption());
+    o.u64("activity_id", u64::from(env.activity_id));
+    o.str("activity_name", activity_name);
+    o.u64(
+        "type_uid",
+        u64::from(class.uid()) * 100 + u64::from(env.activity_id),
+    );
+    o.str_parts("type_name", &[class.caption(), ": ", activity_caption]);
+    o.i64("time", env.time_ms);
+    o.u64("timezone_offset", 0);
+    o.u64("severity_id", u64::from(env.severity_id));
+    o.str(
+        "severity",
+        enums::severity_caption(env.severity_id).unwrap_or("Unknown"),
+    );
+    o.u64("status_id", u64::from(env.status_id));
+    o.str("status", status);
+    o.opt_str("status_code", env.status_code);
+    o.opt_str("status_detail", env.status_detail);
+    o.opt_str("message", env.message);
+    o.begin_obj("cloud");
+    o.str("provider", "Azure");
+    o.str("cloud_partition", cloud_partition(opts.cloud));
+    o.begin_obj("account");
+    o.str("uid", tenant);
+    o.u64("type_id", u64::from(enums::ACCOUNT_M365_TENANT.0));
+    o.str("type", enums::ACCOUNT_M365_TENANT.1);
+    o.end();
+    o.end();
 
-    let fields = [
-        ("class_uid", json!(class.uid())),
-        ("class_name", json!(class.caption())),
-        ("category_uid", json!(class.category_uid())),
-        ("category_name", json!(class.category_caption())),
-        ("activity_id", json!(env.activity_id)),
-        ("activity_name", json!(activity_name)),
-        (
-            "type_uid",
-            json!(u64::from(class.uid()) * 100 + u64::from(env.activity_id)),
-        ),
-        (
-            "type_name",
-            json!(format!("{}: {}", class.caption(), activity_caption)),
-        ),
-        ("time", json!(env.time_ms)),
-        ("timezone_offset", json!(0)),
-        ("severity_id", json!(env.severity_id)),
-        (
-            "severity",
-            json!(enums::severity_caption(env.severity_id).unwrap_or("Unknown")),
-        ),
-        ("status_id", json!(env.status_id)),
-        ("status", json!(status)),
-        ("status_code", json!(env.status_code)),
-        ("status_detail", json!(env.status_detail)),
-        ("message", json!(env.message)),
-        (
-            "cloud",
-            json!({
-                "provider": "Azure",
-                "cloud_partition": cloud_partition(opts.cloud),
-                "account": {
-                    "uid": tenant,
-                    "type_id": enums::ACCOUNT_M365_TENANT.0,
-                    "type": enums::ACCOUNT_M365_TENANT.1,
-                },
-            }),
-        ),
-    ];
-    for (k, v) in fields {
-        ev.insert(k.to_string(), v);
+    o.begin_obj("unmapped");
+    src.write_unmapped(o, unmapped_extra.map(|(k, _)| k));
+    if let Some((_, write)) = unmapped_extra {
+        write(o);
     }
+    o.end();
 
-    let unmapped = src.unmapped();
-    if !unmapped.is_empty() {
-        ev.insert("unmapped".to_string(), Value::Object(unmapped));
-    }
-
+    let mut truncated = false;
     if opts.include_raw {
-        let raw = record.to_string();
-        ev.insert("raw_data_size".to_string(), json!(raw.len()));
+        let raw = src.raw_json();
+        o.u64("raw_data_size", raw.len() as u64);
         if raw.len() <= opts.raw_max_bytes {
-            ev.insert("raw_data".to_string(), Value::String(raw));
+            o.str("raw_data", &raw);
         } else {
             // Too big to carry: say so, and keep a hash so the record can still be matched.
             let hash = hex::encode(Sha256::digest(raw.as_bytes()));
-            ev.insert(
-                "raw_data_hash".to_string(),
-                json!({ "algorithm_id": enums::HASH_SHA256.0, "algorithm": enums::HASH_SHA256.1, "value": hash }),
-            );
-            if let Some(m) = metadata.as_object_mut() {
-                m.insert("is_truncated".to_string(), json!(true));
-            }
+            o.begin_obj("raw_data_hash");
+            o.u64("algorithm_id", u64::from(enums::HASH_SHA256.0));
+            o.str("algorithm", enums::HASH_SHA256.1);
+            o.str("value", &hash);
+            o.end();
+            truncated = true;
         }
     }
-    ev.insert("metadata".to_string(), metadata);
 
-    let mut out = Value::Object(ev);
-    prune(&mut out);
-    out
+    o.begin_obj("metadata");
+    o.str("version", OCSF_VERSION);
+    let mut uid = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    o.str(
+        "uid",
+        event_uid_into(tenant, log_name, env.source_id, &mut uid),
+    );
+    o.str("original_event_uid", env.source_id);
+    o.str("original_time", env.original_time);
+    o.opt_str("correlation_uid", env.correlation_uid);
+    o.str("tenant_uid", tenant);
+    o.str("log_name", log_name);
+    o.str("log_provider", "Microsoft Graph");
+    o.opt_str("event_code", env.event_code);
+    o.begin_obj("product");
+    o.str("name", "Microsoft Entra ID");
+    o.str("vendor_name", "Microsoft");
+    o.str("version", opts.product_version.trim());
+    o.begin_obj("feature");
+    o.str("name", feature);
+    o.end();
+    o.end();
+    o.begin_arr("profiles");
+    o.str("", "cloud");
+    if env.host {
+        o.str("", "host");
+    }
+    if env.security_control {
+        o.str("", "security_control");
+    }
+    o.end();
+    if truncated {
+        o.bool("is_truncated", true);
+    }
+    o.end();
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
+    use super::super::out::ValueOut;
     use super::*;
 
     #[test]
@@ -619,14 +768,16 @@ mod tests {
     #[test]
     fn unmapped_keeps_what_was_not_read() {
         let rec = json!({"id": "1", "a": {"b": 1, "c": 2, "d": {"e": 3}}, "f": [1], "g": null, "@odata.type": "x"});
-        let src = Src::new(&rec).unwrap();
+        let node = Node::from_value(&rec);
+        let src = Src::new(&node, Some(&rec)).unwrap();
         assert_eq!(src.str("id"), Some("1"));
         assert_eq!(src.i64("a.b"), Some(1));
         assert_eq!(src.i64("a.d.e"), Some(3));
         assert_eq!(src.str("a.c"), None); // wrong type: not marked
-        let un = src.unmapped();
+        let mut out = ValueOut::new();
+        src.write_unmapped(&mut out, None);
         assert_eq!(
-            Value::Object(un),
+            out.finish(),
             json!({"a.c": 2, "f": [1], "@odata.type": "x"})
         );
     }

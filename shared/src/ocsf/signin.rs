@@ -1,12 +1,14 @@
 //! Graph `signIn` (v1.0 and beta) → OCSF 3002 Authentication.
 
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
 use super::common::{
-    Envelope, Src, UserOut, clean_ip, finish, is_redacted_ip, observable, parse_time_ms,
+    Envelope, Src, UserOut, clean_ip, contains_ignore_case, finish, is_redacted_ip, observable,
 };
 use super::enums::{self, Class, OTHER, observable as obs};
-use super::{NormalizeError, NormalizeOptions};
+use super::node::Node;
+use super::out::Out;
+use super::{Head, NormalizeError, NormalizeOptions};
 use crate::Stream;
 
 /// Who signed in, from `signInEventTypes` (beta) or the presence of a service principal.
@@ -17,24 +19,41 @@ enum Subject {
     ManagedIdentity,
 }
 
-fn event_types(src: &Src<'_>) -> Vec<String> {
-    src.raw("signInEventTypes")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_ascii_lowercase)
-                .collect()
-        })
-        .unwrap_or_default()
+/// What `signInEventTypes` says (case-insensitive).
+#[derive(Debug, Default, Clone, Copy)]
+struct Types {
+    managed_identity: bool,
+    service_principal: bool,
+    /// Some type mentions "user".
+    user: bool,
+    interactive_user: bool,
+    noninteractive_user: bool,
 }
 
-fn subject(src: &Src<'_>, types: &[String]) -> Subject {
-    if types.iter().any(|t| t == "managedidentity") {
+fn event_types(src: &Src<'_>) -> Types {
+    let mut t = Types::default();
+    for s in src
+        .raw("signInEventTypes")
+        .and_then(Node::as_array)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(Node::as_str)
+    {
+        t.managed_identity |= s.eq_ignore_ascii_case("managedidentity");
+        t.service_principal |= s.eq_ignore_ascii_case("serviceprincipal");
+        t.user |= contains_ignore_case(s, "user");
+        t.interactive_user |= s.eq_ignore_ascii_case("interactiveuser");
+        t.noninteractive_user |= s.eq_ignore_ascii_case("noninteractiveuser");
+    }
+    t
+}
+
+fn subject(src: &Src<'_>, types: Types) -> Subject {
+    if types.managed_identity {
         Subject::ManagedIdentity
-    } else if types.iter().any(|t| t == "serviceprincipal") {
+    } else if types.service_principal {
         Subject::ServicePrincipal
-    } else if types.iter().any(|t| t.contains("user")) {
+    } else if types.user {
         Subject::User
     } else if src.peek_str("servicePrincipalId").is_some()
         && src.peek_str("userId").is_none()
@@ -51,16 +70,16 @@ fn subject(src: &Src<'_>, types: &[String]) -> Subject {
 }
 
 /// `logon_type_id` and, for 99, the `logon_type` label.
-fn logon_type(src: &Src<'_>, types: &[String], subject: Subject) -> Option<(u32, &'static str)> {
+fn logon_type(src: &Src<'_>, types: Types, subject: Subject) -> Option<(u32, &'static str)> {
     match subject {
         Subject::ServicePrincipal => return Some((OTHER, "Service Principal")),
         Subject::ManagedIdentity => return Some((OTHER, "Managed Identity")),
         Subject::User => {}
     }
-    if types.iter().any(|t| t == "interactiveuser") {
+    if types.interactive_user {
         return Some((2, "Interactive"));
     }
-    if types.iter().any(|t| t == "noninteractiveuser") {
+    if types.noninteractive_user {
         return Some((OTHER, "Non-interactive"));
     }
     match src.bool("isInteractive")? {
@@ -71,14 +90,21 @@ fn logon_type(src: &Src<'_>, types: &[String], subject: Subject) -> Option<(u32,
 
 /// `authenticationProtocol` (beta) → `auth_protocol_id` / `auth_protocol`. The raw value stays
 /// in `unmapped`.
-fn auth_protocol(src: &Src<'_>) -> (u32, String) {
-    let raw = src.peek_str("authenticationProtocol");
-    match raw.map(str::to_ascii_lowercase).as_deref() {
-        Some("oauth2" | "ropc" | "devicecode") => (6, "OAUTH 2.0".into()),
-        Some("saml20") => (5, "SAML".into()),
-        Some("wsfederation") => (OTHER, "WS-Federation".into()),
-        None | Some("none") => (0, "Unknown".into()),
-        Some(_) => (OTHER, raw.unwrap_or("Other").to_string()),
+fn auth_protocol<'a>(src: &Src<'a>) -> (u32, &'a str) {
+    let Some(raw) = src.peek_str("authenticationProtocol") else {
+        return (0, "Unknown");
+    };
+    let is = |s: &str| raw.eq_ignore_ascii_case(s);
+    if is("oauth2") || is("ropc") || is("devicecode") {
+        (6, "OAUTH 2.0")
+    } else if is("saml20") {
+        (5, "SAML")
+    } else if is("wsfederation") {
+        (OTHER, "WS-Federation")
+    } else if is("none") {
+        (0, "Unknown")
+    } else {
+        (OTHER, raw)
     }
 }
 
@@ -110,60 +136,65 @@ fn factor_type(method: &str) -> Option<(u32, Option<bool>)> {
     Some((id, None))
 }
 
-fn is_password(method: &str) -> bool {
-    matches!(factor_type(method), Some((11, _)))
+/// One `auth_factors[]` entry.
+struct Factor<'a> {
+    id: u32,
+    caption: Option<&'a str>,
+    totp: Option<bool>,
 }
 
-struct Auth {
-    factors: Vec<Value>,
+struct Auth<'a> {
+    factors: Vec<Factor<'a>>,
     is_mfa: Option<bool>,
 }
 
-fn auth_details(src: &Src<'_>, succeeded: bool) -> Auth {
-    let steps: Vec<&Map<String, Value>> = src
+fn auth_details<'a>(src: &Src<'a>, succeeded: bool) -> Auth<'a> {
+    let steps = src
         .raw("authenticationDetails")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_object).collect())
-        .unwrap_or_default();
-    fn method(s: &Map<String, Value>) -> Option<&str> {
-        s.get("authenticationMethod")
-            .and_then(Value::as_str)
+        .and_then(Node::as_array)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(Node::as_object);
+    fn method<'a>(s: &'a [super::node::Entry<'a>]) -> Option<&'a str> {
+        s.iter()
+            .find(|e| e.key == "authenticationMethod")
+            .and_then(|e| e.val.as_str())
             .map(str::trim)
             .filter(|m| !m.is_empty())
     }
 
-    let mut factors: Vec<Value> = Vec::new();
-    let mut seen: Vec<String> = Vec::new();
-    for step in &steps {
+    let mut factors: Vec<Factor<'a>> = Vec::new();
+    let mut seen: Vec<&str> = Vec::new();
+    let mut any_step = false;
+    let mut strong_step = false;
+    for step in steps {
+        any_step = true;
         let Some(m) = method(step) else { continue };
         let Some((id, totp)) = factor_type(m) else {
             continue;
         };
-        if seen.iter().any(|s| s == m) {
+        strong_step |= id != 11
+            && step
+                .iter()
+                .find(|e| e.key == "succeeded")
+                .and_then(|e| e.val.as_bool())
+                == Some(true);
+        if seen.contains(&m) {
             continue;
         }
-        seen.push(m.to_string());
+        seen.push(m);
         let caption = if id == OTHER {
             Some(m)
         } else {
             enums::factor_type_caption(id)
         };
-        factors.push(json!({
-            "factor_type_id": id,
-            "factor_type": caption,
-            "provider": "Microsoft Entra ID",
-            "is_totp": totp,
-        }));
+        factors.push(Factor { id, caption, totp });
     }
 
     let requirement = src.peek_str("authenticationRequirement");
-    let is_mfa = if !succeeded || (requirement.is_none() && steps.is_empty()) {
+    let is_mfa = if !succeeded || (requirement.is_none() && !any_step) {
         None
     } else {
-        let strong_step = steps.iter().any(|s| {
-            s.get("succeeded").and_then(Value::as_bool) == Some(true)
-                && method(s).is_some_and(|m| factor_type(m).is_some() && !is_password(m))
-        });
         Some(
             requirement.is_some_and(|r| r.eq_ignore_ascii_case("multiFactorAuthentication"))
                 || strong_step,
@@ -173,18 +204,26 @@ fn auth_details(src: &Src<'_>, succeeded: bool) -> Auth {
 }
 
 fn os_type(os: &str) -> u32 {
-    let o = os.to_ascii_lowercase().replace(' ', "");
-    if o.starts_with("windows") {
+    // The first letters, lowercase, without spaces.
+    let mut folded = [0u8; 16];
+    let mut n = 0;
+    for b in os.bytes().filter(|b| *b != b' ').take(folded.len()) {
+        folded[n] = b.to_ascii_lowercase();
+        n += 1;
+    }
+    let o = &folded[..n];
+    let any = |prefixes: &[&str]| prefixes.iter().any(|p| o.starts_with(p.as_bytes()));
+    if any(&["windows"]) {
         100
-    } else if o.starts_with("ipados") {
+    } else if any(&["ipados"]) {
         302
-    } else if o.starts_with("ios") || o.starts_with("iphone") {
+    } else if any(&["ios", "iphone"]) {
         301
-    } else if o.starts_with("macos") || o.starts_with("osx") || o.starts_with("mac") {
+    } else if any(&["macos", "osx", "mac"]) {
         300
-    } else if o.starts_with("android") {
+    } else if any(&["android"]) {
         201
-    } else if o.starts_with("linux") || o.starts_with("ubuntu") || o.starts_with("chromeos") {
+    } else if any(&["linux", "ubuntu", "chromeos"]) {
         200
     } else {
         OTHER
@@ -193,64 +232,70 @@ fn os_type(os: &str) -> u32 {
 
 /// Device details, when the record identifies the device (OCSF `device` needs a uid, name,
 /// hostname or address) and Microsoft did not remove them ("PII Removed"). Otherwise the
-/// operating system and management flags stay under `unmapped`.
-fn device(src: &Src<'_>) -> Option<Value> {
-    let peek = |field: &str| {
-        src.peek_str(&format!("deviceDetail.{field}"))
-            .filter(|v| !v.to_ascii_lowercase().contains("pii removed"))
+/// operating system and management flags stay under `unmapped`. Returns whether it wrote one.
+fn device<O: Out>(src: &Src<'_>, o: &mut O) -> bool {
+    const ID: &str = "deviceDetail.deviceId";
+    const NAME: &str = "deviceDetail.displayName";
+    const OS: &str = "deviceDetail.operatingSystem";
+    let peek = |path: &str| {
+        src.peek_str(path)
+            .filter(|v| !contains_ignore_case(v, "pii removed"))
     };
-    if peek("deviceId").is_none() && peek("displayName").is_none() {
-        return None;
+    if peek(ID).is_none() && peek(NAME).is_none() {
+        return false;
     }
-    let text = |field: &str| peek(field).inspect(|_| src.mark(&format!("deviceDetail.{field}")));
-    let os = text("operatingSystem").map(|n| {
+    let text = |path: &str| peek(path).inspect(|_| src.mark(path));
+    o.begin_obj("device");
+    o.u64("type_id", 0);
+    o.str("type", "Unknown");
+    o.opt_str("uid", text(ID));
+    o.opt_str("name", text(NAME));
+    if let Some(n) = text(OS) {
         let id = os_type(n);
         let caption = if id == OTHER {
             n
         } else {
             enums::os_type_caption(id).unwrap_or(n)
         };
-        json!({ "name": n, "type_id": id, "type": caption })
-    });
-    Some(json!({
-        "type_id": 0,
-        "type": "Unknown",
-        "uid": text("deviceId"),
-        "name": text("displayName"),
-        "os": os,
-        "is_managed": src.bool("deviceDetail.isManaged"),
-        "is_compliant": src.bool("deviceDetail.isCompliant"),
-    }))
+        o.begin_obj("os");
+        o.str("name", n);
+        o.u64("type_id", u64::from(id));
+        o.str("type", caption);
+        o.end();
+    }
+    if let Some(b) = src.bool("deviceDetail.isManaged") {
+        o.bool("is_managed", b);
+    }
+    if let Some(b) = src.bool("deviceDetail.isCompliant") {
+        o.bool("is_compliant", b);
+    }
+    o.end();
+    true
 }
 
 /// `riskLevel*` → `risk_level_id`; `None` for hidden, unknown or absent levels.
 fn risk_level(level: Option<&str>) -> Option<u32> {
-    match level?.to_ascii_lowercase().as_str() {
-        "none" => Some(0),
-        "low" => Some(1),
-        "medium" => Some(2),
-        "high" => Some(3),
-        _ => None,
-    }
+    let level = level?;
+    ["none", "low", "medium", "high"]
+        .iter()
+        .position(|l| level.eq_ignore_ascii_case(l))
+        .and_then(|i| u32::try_from(i).ok())
 }
 
 /// Maps one Graph `signIn` record (v1.0 or beta) to an OCSF 3002 Authentication event.
 pub fn normalize_signin(record: &Value, opts: &NormalizeOptions) -> Result<Value, NormalizeError> {
-    let src = Src::new(record)?;
-    let id = src.str("id").ok_or(NormalizeError::MissingField("id"))?;
-    let original_time = src
-        .str("createdDateTime")
-        .ok_or(NormalizeError::MissingField("createdDateTime"))?;
-    let time_ms =
-        parse_time_ms(original_time)
-            .filter(|t| *t >= 0)
-            .ok_or(NormalizeError::BadTimestamp {
-                field: "createdDateTime",
-            })?;
+    super::normalize(Stream::Signins, record, opts)
+}
 
-    let mut ev = Map::new();
-    let types = event_types(&src);
-    let subject = subject(&src, &types);
+/// Writes the OCSF 3002 Authentication event of a Graph `signIn` record.
+pub(crate) fn write_signin<O: Out>(
+    src: &Src<'_>,
+    head: Head<'_>,
+    opts: &NormalizeOptions,
+    o: &mut O,
+) {
+    let types = event_types(src);
+    let subject = subject(src, types);
 
     // Outcome.
     let error_code = src.i64("status.errorCode");
@@ -259,66 +304,57 @@ pub fn normalize_signin(record: &Value, opts: &NormalizeOptions) -> Result<Value
         Some(_) => 2,
         None => 0,
     };
-    let detail: Vec<&str> = [
-        src.str("status.failureReason"),
-        src.str("status.additionalDetails"),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    let status_detail = (!detail.is_empty()).then(|| detail.join(" "));
+    let failure = src.str("status.failureReason");
+    let details = src.str("status.additionalDetails");
     let succeeded = status_id == 1;
 
     // The subject that authenticated.
     let user = match subject {
-        Subject::User => UserOut {
-            uid: src.str("userId"),
-            name: src.str("userPrincipalName"),
-            full_name: src.str("userDisplayName"),
-            type_id: 1,
-            entra_account: true,
-        },
-        Subject::ServicePrincipal | Subject::ManagedIdentity => UserOut {
-            uid: src.str("servicePrincipalId"),
-            name: src
-                .str("servicePrincipalName")
+        Subject::User => UserOut::new(
+            src.str("userId"),
+            src.str("userPrincipalName"),
+            src.str("userDisplayName"),
+            1,
+            true,
+        ),
+        Subject::ServicePrincipal | Subject::ManagedIdentity => UserOut::new(
+            src.str("servicePrincipalId"),
+            src.str("servicePrincipalName")
                 .or_else(|| src.peek_str("appDisplayName")),
-            full_name: None,
-            type_id: 4,
-            entra_account: false,
-        },
+            None,
+            4,
+            false,
+        ),
     };
-    let mut user_json = if user.is_empty() && user.full_name.is_none() {
+    let mut user = if user.is_empty() && user.full_name.is_none() {
         // The class requires a user; say honestly that it is unknown rather than fail.
-        json!({ "name": "unknown", "type_id": 0, "type": "Unknown" })
+        UserOut::new(None, Some("unknown"), None, 0, false)
     } else {
-        user.to_json()
+        user
     };
-    let user_risk = risk_level(src.peek_str("riskLevelAggregated"));
-    if let (Some(level), Some(u)) = (user_risk, user_json.as_object_mut()) {
+    user.risk_level = risk_level(src.peek_str("riskLevelAggregated"));
+    if user.risk_level.is_some() {
         src.mark("riskLevelAggregated");
-        u.insert("risk_level_id".into(), json!(level));
-        u.insert("risk_level".into(), json!(enums::risk_level_caption(level)));
     }
-    ev.insert("user".into(), user_json);
+    user.write(o, "user");
 
     // The client application that requested the token.
-    ev.insert(
-        "actor".into(),
-        json!({ "app_uid": src.str("appId"), "app_name": src.str("appDisplayName") }),
-    );
+    o.begin_obj("actor");
+    o.opt_str("app_uid", src.str("appId"));
+    o.opt_str("app_name", src.str("appDisplayName"));
+    o.end();
 
     // The resource signed in to; the class needs a service or a dst_endpoint.
     let service_uid = src.str("resourceId");
     let service_name = src.str("resourceDisplayName");
-    ev.insert(
-        "service".into(),
-        if service_uid.is_none() && service_name.is_none() {
-            json!({ "name": "Microsoft Entra ID" })
-        } else {
-            json!({ "uid": service_uid, "name": service_name })
-        },
-    );
+    o.begin_obj("service");
+    if service_uid.is_none() && service_name.is_none() {
+        o.str("name", "Microsoft Entra ID");
+    } else {
+        o.opt_str("uid", service_uid);
+        o.opt_str("name", service_name);
+    }
+    o.end();
 
     // Where the sign-in came from.
     let raw_ip = src.peek_str("ipAddress");
@@ -326,6 +362,15 @@ pub fn normalize_signin(record: &Value, opts: &NormalizeOptions) -> Result<Value
     let redacted = raw_ip.filter(|r| ip.is_none() && is_redacted_ip(r));
     if ip.is_some() || redacted.is_some() {
         src.mark("ipAddress");
+        o.begin_obj("src_endpoint");
+        if let Some((ip, port)) = &ip {
+            o.str("ip", ip);
+            if let Some(p) = port {
+                o.u64("port", u64::from(*p));
+            }
+        }
+        // A partly redacted address is not an ip_t; keep it visible as the endpoint name.
+        o.opt_str("name", redacted);
         // network_endpoint needs an address or a name to hang the location on; without one, the
         // location and AS number stay under `unmapped`.
         let country = src
@@ -339,76 +384,87 @@ pub fn normalize_signin(record: &Value, opts: &NormalizeOptions) -> Result<Value
         let has_place = country.is_some()
             || src.peek_str("location.city").is_some()
             || src.peek_str("location.state").is_some();
-        let location = has_place.then(|| {
-            json!({
-                "city": src.str("location.city"),
-                "region": src.str("location.state"),
-                "country": country.map(str::to_ascii_uppercase),
-                "lat": src.f64("location.geoCoordinates.latitude"),
-                "long": src.f64("location.geoCoordinates.longitude"),
-            })
-        });
-        ev.insert(
-            "src_endpoint".into(),
-            json!({
-                "ip": ip.as_ref().map(|(ip, _)| ip),
-                "port": ip.as_ref().and_then(|(_, port)| *port),
-                // A partly redacted address is not an ip_t; keep it visible as the endpoint name.
-                "name": redacted,
-                "location": location,
-                "autonomous_system": { "number": src.i64("autonomousSystemNumber") },
-            }),
-        );
+        if has_place {
+            o.begin_obj("location");
+            o.opt_str("city", src.str("location.city"));
+            o.opt_str("region", src.str("location.state"));
+            if let Some(c) = country {
+                o.str("country", &c.to_ascii_uppercase());
+            }
+            if let Some(lat) = src.f64("location.geoCoordinates.latitude") {
+                o.f64("lat", lat);
+            }
+            if let Some(long) = src.f64("location.geoCoordinates.longitude") {
+                o.f64("long", long);
+            }
+            o.end();
+        }
+        o.begin_obj("autonomous_system");
+        if let Some(n) = src.i64("autonomousSystemNumber") {
+            o.i64("number", n);
+        }
+        o.end();
+        o.end();
     }
 
     // How.
-    let auth = auth_details(&src, succeeded);
-    ev.insert("auth_factors".into(), Value::Array(auth.factors));
+    let auth = auth_details(src, succeeded);
+    o.begin_arr("auth_factors");
+    for f in &auth.factors {
+        o.begin_obj("");
+        o.u64("factor_type_id", u64::from(f.id));
+        o.opt_str("factor_type", f.caption);
+        o.str("provider", "Microsoft Entra ID");
+        if let Some(t) = f.totp {
+            o.bool("is_totp", t);
+        }
+        o.end();
+    }
+    o.end();
     if let Some(mfa) = auth.is_mfa {
-        ev.insert("is_mfa".into(), json!(mfa));
+        o.bool("is_mfa", mfa);
     }
-    let (proto_id, proto) = auth_protocol(&src);
-    ev.insert("auth_protocol_id".into(), json!(proto_id));
-    ev.insert("auth_protocol".into(), json!(proto));
-    if let Some((lt_id, lt)) = logon_type(&src, &types, subject) {
-        ev.insert("logon_type_id".into(), json!(lt_id));
-        ev.insert("logon_type".into(), json!(lt));
+    let (proto_id, proto) = auth_protocol(src);
+    o.u64("auth_protocol_id", u64::from(proto_id));
+    o.str("auth_protocol", proto);
+    if let Some((lt_id, lt)) = logon_type(src, types, subject) {
+        o.u64("logon_type_id", u64::from(lt_id));
+        o.str("logon_type", lt);
     }
-    ev.insert("is_remote".into(), json!(true));
+    o.bool("is_remote", true);
     let session_uid = src.str("sessionId");
     let token_uid = src.str("uniqueTokenIdentifier");
     if session_uid.is_some() || token_uid.is_some() {
-        ev.insert(
-            "session".into(),
-            json!({ "uid": session_uid, "uid_alt": token_uid, "is_mfa": auth.is_mfa }),
-        );
+        o.begin_obj("session");
+        o.opt_str("uid", session_uid);
+        o.opt_str("uid_alt", token_uid);
+        if let Some(mfa) = auth.is_mfa {
+            o.bool("is_mfa", mfa);
+        }
+        o.end();
     }
     let user_agent = src.str("userAgent");
-    ev.insert(
-        "http_request".into(),
-        json!({ "user_agent": user_agent, "uid": src.str("originalRequestId") }),
-    );
+    o.begin_obj("http_request");
+    o.opt_str("user_agent", user_agent);
+    o.opt_str("uid", src.str("originalRequestId"));
+    o.end();
 
     // Device (host profile).
-    let device = device(&src);
-    let host = device.is_some();
-    if let Some(d) = device {
-        ev.insert("device".into(), d);
-    }
+    let host = device(src, o);
 
     // Risk (security_control profile), only with a visible level.
     let risk = risk_level(src.peek_str("riskLevelDuringSignIn"));
     let mut severity_id = 1;
     if let Some(level) = risk {
         src.mark("riskLevelDuringSignIn");
-        ev.insert("risk_level_id".into(), json!(level));
-        ev.insert("risk_level".into(), json!(enums::risk_level_caption(level)));
+        o.u64("risk_level_id", u64::from(level));
+        o.opt_str("risk_level", enums::risk_level_caption(level));
         let detail = src
             .peek_str("riskDetail")
             .filter(|d| !d.eq_ignore_ascii_case("hidden"));
         if let Some(d) = detail {
             src.mark("riskDetail");
-            ev.insert("risk_details".into(), json!(d));
+            o.str("risk_details", d);
         }
         severity_id = match level {
             1 => 2,
@@ -419,36 +475,37 @@ pub fn normalize_signin(record: &Value, opts: &NormalizeOptions) -> Result<Value
     }
 
     // Observables.
-    let user_name = ev
-        .get("user")
-        .and_then(|u| u.get("name"))
-        .and_then(Value::as_str)
-        .filter(|n| *n != "unknown");
-    let email = ev
-        .get("user")
-        .and_then(|u| u.get("email_addr"))
-        .and_then(Value::as_str);
-    let observables: Vec<Value> = [
-        observable(
-            obs::IP,
-            "src_endpoint.ip",
-            ip.as_ref().map(|(ip, _)| ip.as_str()),
-        ),
-        observable(obs::USER_NAME, "user.name", user_name),
-        observable(obs::EMAIL, "user.email_addr", email),
-        observable(obs::USER_AGENT, "http_request.user_agent", user_agent),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    ev.insert("observables".into(), Value::Array(observables));
+    o.begin_arr("observables");
+    observable(
+        o,
+        obs::IP,
+        "src_endpoint.ip",
+        ip.as_ref().map(|(ip, _)| ip.as_str()),
+    );
+    observable(
+        o,
+        obs::USER_NAME,
+        "user.name",
+        user.out_name().filter(|n| *n != "unknown"),
+    );
+    observable(o, obs::EMAIL, "user.email_addr", user.email_addr());
+    observable(o, obs::USER_AGENT, "http_request.user_agent", user_agent);
+    o.end();
 
-    let message = match (service_name, status_id) {
-        (Some(r), 1) => Some(format!("Sign-in to {r} succeeded")),
-        (Some(r), 2) => Some(format!("Sign-in to {r} failed")),
-        (Some(r), _) => Some(format!("Sign-in to {r}")),
-        (None, _) => None,
-    };
+    match (failure, details) {
+        (Some(a), Some(b)) => o.str_parts("status_detail", &[a, " ", b]),
+        (Some(a), None) | (None, Some(a)) => o.str("status_detail", a),
+        (None, None) => {}
+    }
+    if let Some(r) = service_name {
+        let outcome = match status_id {
+            1 => " succeeded",
+            2 => " failed",
+            _ => "",
+        };
+        o.str_parts("message", &["Sign-in to ", r, outcome]);
+    }
+    let code = error_code.map(|c| c.to_string());
     let envelope = Envelope {
         class: Class::Authentication,
         activity_id: 1,
@@ -456,19 +513,19 @@ pub fn normalize_signin(record: &Value, opts: &NormalizeOptions) -> Result<Value
         severity_id,
         status_id,
         status_other: None,
-        status_code: error_code.map(|c| c.to_string()),
-        status_detail,
-        message,
-        time_ms,
-        original_time,
-        source_id: id,
+        status_code: code.as_deref(),
+        status_detail: None,
+        message: None,
+        time_ms: head.time_ms,
+        original_time: head.original_time,
+        source_id: head.id,
         correlation_uid: src.str("correlationId"),
-        event_code: error_code.map(|c| c.to_string()),
+        event_code: code.as_deref(),
         stream: Stream::Signins,
         host,
         security_control: risk.is_some(),
     };
-    Ok(finish(ev, envelope, &src, record, opts))
+    finish(o, envelope, src, opts, None);
 }
 
 #[cfg(test)]
@@ -505,5 +562,9 @@ mod tests {
         assert_eq!(os_type("Android"), 201);
         assert_eq!(os_type("Linux"), 200);
         assert_eq!(os_type("PlayStation"), OTHER);
+        assert_eq!(os_type("  i Pad OS 17"), 302);
+        assert_eq!(os_type("Mac OS X"), 300);
+        assert_eq!(os_type("Chrome OS"), 200);
+        assert_eq!(os_type(""), OTHER);
     }
 }

@@ -25,11 +25,17 @@ pub enum CheckId {
     Data24h,
     /// How many members have a Microsoft-registered MFA method.
     MfaRegistration,
+    /// Unified audit logging is on (a Management Activity subscription can be started).
+    AuditLog,
+    /// The Management Activity subscriptions of every content type read are enabled.
+    AuditSubscriptions,
+    /// Unified audit content became available in the last 24 hours.
+    AuditContent,
 }
 
 impl CheckId {
     /// Every check, in the order preflight runs them.
-    pub const ALL: [CheckId; 8] = [
+    pub const ALL: [CheckId; 11] = [
         CheckId::Cloud,
         CheckId::Credential,
         CheckId::Consent,
@@ -38,6 +44,9 @@ impl CheckId {
         CheckId::ExchangeLicence,
         CheckId::Data24h,
         CheckId::MfaRegistration,
+        CheckId::AuditLog,
+        CheckId::AuditSubscriptions,
+        CheckId::AuditContent,
     ];
 
     /// Stable id (reports, `--json`).
@@ -51,6 +60,9 @@ impl CheckId {
             CheckId::ExchangeLicence => "exchange_licence",
             CheckId::Data24h => "data_24h",
             CheckId::MfaRegistration => "mfa_registration",
+            CheckId::AuditLog => "audit_log",
+            CheckId::AuditSubscriptions => "audit_subscriptions",
+            CheckId::AuditContent => "audit_content",
         }
     }
 
@@ -65,6 +77,9 @@ impl CheckId {
             CheckId::ExchangeLicence => "preflight_exchange_licence",
             CheckId::Data24h => "preflight_data_24h",
             CheckId::MfaRegistration => "preflight_mfa_registration",
+            CheckId::AuditLog => "preflight_audit_log",
+            CheckId::AuditSubscriptions => "preflight_audit_subscriptions",
+            CheckId::AuditContent => "preflight_audit_content",
         }
     }
 
@@ -75,7 +90,8 @@ impl CheckId {
             CheckId::Consent => HealthState::ConsentRevoked,
             CheckId::Permissions => HealthState::PermissionMissing,
             CheckId::SigninLicence => HealthState::LicenceMissing,
-            CheckId::Data24h => HealthState::NoData,
+            CheckId::Data24h | CheckId::AuditContent => HealthState::NoData,
+            CheckId::AuditLog | CheckId::AuditSubscriptions => HealthState::PermissionMissing,
             CheckId::Cloud | CheckId::ExchangeLicence | CheckId::MfaRegistration => {
                 HealthState::Degraded
             }

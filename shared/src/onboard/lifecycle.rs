@@ -5,9 +5,10 @@
 //! - a tenant is registered once, in the cloud its OpenID configuration names, and only when
 //!   this deployment runs that cloud's poller group;
 //! - one tenant maps to one organization and one organization to one tenant (compared without
-//!   case); a remap is explicit. The check reads the registry first, so two operators
-//!   registering the same organization at the same instant could both succeed; the registry
-//!   is operator-driven and such races are not expected.
+//!   case); a remap is explicit. The check here reads the registry first to give a helpful
+//!   error ([`LifecycleError::OrgTaken`]); the registry itself enforces the rule atomically
+//!   (see [`TenantRegistry`]), so two operators registering the same organization at the same
+//!   instant cannot both succeed: the loser gets [`StoreError::Invalid`].
 
 use chrono::{DateTime, Utc};
 

@@ -17,6 +17,13 @@
 //!    (following pages: Graph may answer an empty first page with a `nextLink`).
 //! 8. [`mfa_check`]: how many members have a Microsoft-registered MFA method (third-party
 //!    MFA products often do not register one).
+//! 9. [`audit_log_check`]: unified audit logging is on. Preflight starts the Management
+//!    Activity subscription of every content type the unified audit stream reads (onboarding
+//!    needs them, and a start is the one call that tells an audit log that is off).
+//! 10. [`audit_subscriptions_check`]: every subscription is enabled (listed after the starts);
+//!     one an administrator disabled (`AF20023`) or a missing `ActivityFeed.Read` is a blocker.
+//! 11. [`audit_content_check`]: Unified Audit Log content became available in the last 24
+//!     hours; when none did, the likely causes are listed.
 //!
 //! The data-gathering steps are separate from the decisions, which are pure functions with
 //! unit tests. Requests are paced like the poller's (5 per 10 s per tenant), and no token,
@@ -31,6 +38,9 @@ use crate::cloud::{Api, Cloud, CloudGroup};
 use crate::health::HealthState;
 use crate::source::GraphLogSource;
 use crate::source::graph_logs::filter_time;
+use crate::source::management_activity::{
+    self, ContentType, StartOutcome, SubscriptionInfo, UnifiedAuditConfig,
+};
 use crate::stack::ClientStack;
 use crate::stream::Stream;
 
@@ -221,6 +231,8 @@ pub struct Request {
     pub app: Option<AppCredential>,
     /// Name of the credential (for messages).
     pub app_ref: String,
+    /// The content types the unified audit stream reads (their subscriptions are started).
+    pub unified_audit: UnifiedAuditConfig,
 }
 
 /// Graph reads for the checks that need a token.
@@ -282,6 +294,52 @@ impl Probe<'_> {
         Ok(false)
     }
 
+    /// Starts the subscription of each content type, lists them, and looks for content of
+    /// the last 24 hours in each one that is enabled.
+    async fn unified_audit(&self, content_types: &[ContentType]) -> AuditFindings {
+        let mut starts = Vec::new();
+        for ct in content_types {
+            let r = management_activity::start_subscription(
+                self.client,
+                &self.tenant,
+                *ct,
+                self.deadline(),
+            )
+            .await;
+            starts.push((*ct, r));
+        }
+        let any_started = starts.iter().any(|(_, r)| r.is_ok());
+        let listed = if any_started {
+            Some(
+                management_activity::list_subscriptions(self.client, &self.tenant, self.deadline())
+                    .await,
+            )
+        } else {
+            None
+        };
+        let mut content = Vec::new();
+        for (ct, r) in &starts {
+            if r.is_ok() {
+                let now = self.client.clock().now();
+                let found = management_activity::any_content(
+                    self.client,
+                    &self.tenant,
+                    *ct,
+                    now,
+                    self.deadline(),
+                    MAX_PROBE_PAGES,
+                )
+                .await;
+                content.push((*ct, found));
+            }
+        }
+        AuditFindings {
+            starts,
+            listed,
+            content,
+        }
+    }
+
     /// Every page of `path`.
     async fn all(&self, path: &str) -> Result<Vec<serde_json::Value>, SourceError> {
         let url = ApiClient::url(&self.tenant, Api::Graph, path, &[])?;
@@ -325,7 +383,12 @@ pub async fn run(stack: &ClientStack, req: Request) -> Report {
             let result = stack
                 .client
                 .tokens()
-                .token(cloud, &d.tenant_id, Api::Graph)
+                .token(
+                    cloud,
+                    &d.tenant_id,
+                    Api::Graph,
+                    stack.clock.now() + TimeDelta::seconds(90),
+                )
                 .await;
             credential_check(&result, app, cloud)
         }
@@ -429,6 +492,48 @@ pub async fn run(stack: &ClientStack, req: Request) -> Report {
         },
     };
     checks.push(mfa);
+
+    // 9-11. The Unified Audit Log (Management Activity API).
+    let wants_unified = req.streams.contains(&Stream::UnifiedAudit);
+    let audit = match &probe {
+        Some(p) if wants_unified && Api::ManagementActivity.host(cloud).is_some() => {
+            Some(p.unified_audit(&req.unified_audit.content_types()).await)
+        }
+        _ => None,
+    };
+    let why_not = if !wants_unified {
+        "skipped: the unified_audit stream is not polled for this tenant"
+    } else if probe.is_none() {
+        "skipped: no usable token"
+    } else {
+        "skipped: see audit_log"
+    };
+    match &audit {
+        Some(a) => {
+            checks.push(audit_log_check(&a.starts));
+            checks.push(audit_subscriptions_check(&a.starts, a.listed.as_ref()));
+            checks.push(audit_content_check(&a.content, &a.starts, exchange_missing));
+        }
+        None if wants_unified && probe.is_some() => {
+            checks.push(Check::fail(
+                CheckId::AuditLog,
+                format!("{} has no Office 365 Management Activity API", cloud.label()),
+                "this cloud's Unified Audit Log (Exchange, inbox rules) cannot be polled: remove the unified_audit stream from the tenant",
+                HealthState::Degraded,
+            ));
+            checks.push(Check::skip(CheckId::AuditSubscriptions, why_not));
+            checks.push(Check::skip(CheckId::AuditContent, why_not));
+        }
+        None => {
+            for id in [
+                CheckId::AuditLog,
+                CheckId::AuditSubscriptions,
+                CheckId::AuditContent,
+            ] {
+                checks.push(Check::skip(id, why_not));
+            }
+        }
+    }
 
     let blockers = checks.iter().filter(|c| c.status == Status::Fail).count();
     let implied_state = if blockers == 0 {
@@ -911,6 +1016,199 @@ pub fn mfa_check(users: &[serde_json::Value]) -> Check {
     }
 }
 
+/// What preflight found out about the Unified Audit Log.
+struct AuditFindings {
+    /// The outcome of starting each content type's subscription.
+    starts: Vec<(ContentType, Result<StartOutcome, SourceError>)>,
+    /// The subscriptions listed afterwards (when any start worked).
+    listed: Option<Result<Vec<SubscriptionInfo>, SourceError>>,
+    /// Whether content became available in the last 24 hours, per enabled content type.
+    content: Vec<(ContentType, Result<bool, SourceError>)>,
+}
+
+/// The seed's remedy for missing Unified Audit Log data: the audit log, the role group, the
+/// licence.
+const AUDIT_PREREQUISITES: &str = "check that audit logging is on (Microsoft Purview portal, Audit: start recording user and admin activity; or `Set-AdminAuditLogConfig -UnifiedAuditLogIngestionEnabled $true` in Exchange Online PowerShell; it can take up to 60 minutes to take effect), that the Exchange role group Organization Management has the Audit Logs, Mail Recipients, Organization Configuration, Transport Rules and Role Management roles with Exchange Administrator assigned, and that at least one Exchange Online licence is active";
+
+/// Check 9: unified audit logging is on: a subscription start either works (the log is on), or
+/// answers the compliance service's "tenant does not exist" (the log is off).
+pub fn audit_log_check(starts: &[(ContentType, Result<StartOutcome, SourceError>)]) -> Check {
+    if starts.iter().any(|(_, r)| r.is_ok()) {
+        return Check::pass(
+            CheckId::AuditLog,
+            "unified audit logging is on: Management Activity subscriptions can be started",
+        );
+    }
+    if starts
+        .iter()
+        .any(|(_, r)| matches!(r, Err(SourceError::AuditingDisabled)))
+    {
+        return Check::fail(
+            CheckId::AuditLog,
+            "unified audit logging is off: Microsoft refused to start a Management Activity subscription (DataServiceException: the tenant does not exist for the audit service), so no Exchange, inbox-rule or audit-log sign-in events are recorded",
+            format!(
+                "turn auditing on: {AUDIT_PREREQUISITES}; then run `itdr tenants reauthorize`, which starts the subscriptions"
+            ),
+            HealthState::PermissionMissing,
+        );
+    }
+    match starts.iter().find_map(|(_, r)| r.as_ref().err()) {
+        Some(e) => Check::skip(
+            CheckId::AuditLog,
+            &format!("could not tell whether audit logging is on: {e} (see audit_subscriptions)"),
+        ),
+        None => Check::skip(CheckId::AuditLog, "no content type to subscribe to"),
+    }
+}
+
+/// Check 10: every subscription is enabled. A start that worked and a listing that says
+/// `enabled` pass; `AF20023` (an administrator disabled it) and a missing `ActivityFeed.Read`
+/// block.
+pub fn audit_subscriptions_check(
+    starts: &[(ContentType, Result<StartOutcome, SourceError>)],
+    listed: Option<&Result<Vec<SubscriptionInfo>, SourceError>>,
+) -> Check {
+    let listed_status = |ct: ContentType| -> Option<bool> {
+        match listed {
+            Some(Ok(v)) => v
+                .iter()
+                .find(|s| ContentType::parse(&s.content_type) == Some(ct))
+                .map(SubscriptionInfo::enabled),
+            _ => None,
+        }
+    };
+    let mut enabled = Vec::new();
+    let mut disabled = Vec::new();
+    let mut forbidden = false;
+    let mut no_publisher = false;
+    let mut audit_off = false;
+    let mut other: Option<String> = None;
+    for (ct, r) in starts {
+        match r {
+            Ok(outcome) if listed_status(*ct) != Some(false) => enabled.push(format!(
+                "{ct} ({})",
+                match outcome {
+                    StartOutcome::Started => "started now",
+                    StartOutcome::AlreadyEnabled => "already enabled",
+                }
+            )),
+            Ok(_) | Err(SourceError::SubscriptionDisabled) => disabled.push(ct.as_str()),
+            Err(SourceError::Forbidden { .. }) => forbidden = true,
+            Err(SourceError::PublisherIdMissing) => no_publisher = true,
+            Err(SourceError::AuditingDisabled) => audit_off = true,
+            Err(e) => {
+                other.get_or_insert_with(|| format!("{ct}: {e}"));
+            }
+        }
+    }
+    if let Some(Err(e)) = listed {
+        other.get_or_insert_with(|| format!("listing the subscriptions: {e}"));
+    }
+    if no_publisher {
+        return Check::fail(
+            CheckId::AuditSubscriptions,
+            "this deployment has no publisher identifier for the Management Activity API",
+            "set your own tenant id as [management_activity] publisher_id in the configuration (ITDR_PUBLISHER_ID for the Lambda pollers); Microsoft counts the API's rate limits by it",
+            HealthState::Degraded,
+        );
+    }
+    if forbidden {
+        return Check::fail(
+            CheckId::AuditSubscriptions,
+            "the app has no ActivityFeed.Read permission on the Office 365 Management APIs (AF10001)",
+            "add the application permission ActivityFeed.Read (Office 365 Management APIs) to the app registration, then ask the customer's Global Administrator to grant admin consent again and run `itdr tenants reauthorize`",
+            HealthState::PermissionMissing,
+        );
+    }
+    if !disabled.is_empty() {
+        return Check::fail(
+            CheckId::AuditSubscriptions,
+            format!(
+                "subscription disabled by a tenant or service administrator (AF20023): {}",
+                disabled.join(", ")
+            ),
+            format!(
+                "ask the customer's administrator to re-enable it: {AUDIT_PREREQUISITES}; then run `itdr tenants reauthorize`, which starts the subscriptions again"
+            ),
+            HealthState::PermissionMissing,
+        );
+    }
+    if audit_off && enabled.is_empty() {
+        return Check::skip(
+            CheckId::AuditSubscriptions,
+            "no subscription can be started while audit logging is off (see audit_log)",
+        );
+    }
+    if let Some(e) = other {
+        return Check::warn(
+            CheckId::AuditSubscriptions,
+            format!("could not confirm every subscription: {e}"),
+            "retry preflight in a few minutes; if it persists, check network egress to the Management Activity API host",
+        );
+    }
+    Check::pass(
+        CheckId::AuditSubscriptions,
+        format!("subscriptions enabled: {}", enabled.join(", ")),
+    )
+}
+
+/// Check 11: Unified Audit Log content of the last 24 hours. When none arrived, the likely
+/// causes are listed: subscriptions started just now (the first content can take up to 12
+/// hours), audit logging, the Organization Management role group, the Exchange licence.
+pub fn audit_content_check(
+    content: &[(ContentType, Result<bool, SourceError>)],
+    starts: &[(ContentType, Result<StartOutcome, SourceError>)],
+    exchange_missing: bool,
+) -> Check {
+    if content.is_empty() {
+        return Check::skip(CheckId::AuditContent, "skipped: no enabled subscription");
+    }
+    if let Some((ct, Err(e))) = content.iter().find(|(_, r)| r.is_err()) {
+        return Check::warn(
+            CheckId::AuditContent,
+            format!("could not list {ct} content: {e}"),
+            "retry preflight in a few minutes",
+        );
+    }
+    let detail = content
+        .iter()
+        .map(|(ct, r)| {
+            format!(
+                "{ct}: {}",
+                if matches!(r, Ok(true)) { "yes" } else { "none" }
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    if content.iter().any(|(_, r)| matches!(r, Ok(true))) {
+        return Check::pass(
+            CheckId::AuditContent,
+            format!("unified audit content in the last 24 h: {detail}"),
+        );
+    }
+    let mut causes = Vec::new();
+    if starts
+        .iter()
+        .any(|(_, r)| matches!(r, Ok(StartOutcome::Started)))
+    {
+        causes.push("found: the subscriptions were started just now, and Microsoft can take up to 12 hours to deliver their first content: check again later".to_string());
+    }
+    causes.push("audit logging is disabled in Microsoft 365: check the audit log status in the Microsoft Purview portal (Audit) and turn recording on".to_string());
+    causes.push("roles were removed from the Exchange role group Organization Management (it needs Audit Logs, Mail Recipients, Organization Configuration, Transport Rules and Role Management, with Exchange Administrator assigned): restore them".to_string());
+    if exchange_missing {
+        causes
+            .push("found: the tenant has no Exchange Online licence (see exchange_licence)".into());
+    } else {
+        causes.push("confirm at least one Exchange Online licence".into());
+    }
+    causes.push("a newly consented tenant can take up to 24 hours before data appears".into());
+    Check::warn(
+        CheckId::AuditContent,
+        format!("no unified audit content in 24 h: {detail}"),
+        format!("likely causes: {}", causes.join("; ")),
+    )
+}
+
 /// Detail, remedy and implied health state of a token failure.
 fn describe_auth(e: &AuthError, cloud: Cloud) -> (String, String, HealthState) {
     let state = e.kind().health_state();
@@ -1040,6 +1338,130 @@ mod tests {
             vec![plan("EXCHANGE_S_ENTERPRISE", "Success")],
         )]);
         assert_eq!(grace.grace.len(), 1);
+    }
+
+    fn starts(
+        v: Vec<Result<StartOutcome, SourceError>>,
+    ) -> Vec<(ContentType, Result<StartOutcome, SourceError>)> {
+        [
+            ContentType::Exchange,
+            ContentType::AzureActiveDirectory,
+            ContentType::General,
+        ]
+        .into_iter()
+        .zip(v)
+        .collect()
+    }
+
+    #[test]
+    fn an_audit_log_that_is_off_blocks_with_the_seeds_remedy() {
+        let off = starts(vec![
+            Err(SourceError::AuditingDisabled),
+            Err(SourceError::AuditingDisabled),
+            Err(SourceError::AuditingDisabled),
+        ]);
+        let c = audit_log_check(&off);
+        assert_eq!(c.status, Status::Fail);
+        assert_eq!(c.implies, Some(HealthState::PermissionMissing));
+        let remedy = c.remedy.unwrap_or_default();
+        for must in [
+            "audit",
+            "Organization Management",
+            "Exchange Online licence",
+            "reauthorize",
+        ] {
+            assert!(remedy.contains(must), "{must}: {remedy}");
+        }
+        assert_eq!(audit_subscriptions_check(&off, None).status, Status::Skip);
+        assert_eq!(audit_content_check(&[], &off, false).status, Status::Skip);
+        let on = starts(vec![
+            Ok(StartOutcome::AlreadyEnabled),
+            Ok(StartOutcome::Started),
+            Ok(StartOutcome::AlreadyEnabled),
+        ]);
+        assert_eq!(audit_log_check(&on).status, Status::Pass);
+        let unknown = starts(vec![Err(SourceError::Throttled { retry_after: None })]);
+        assert_eq!(audit_log_check(&unknown).status, Status::Skip);
+    }
+
+    #[test]
+    fn disabled_subscriptions_and_a_missing_permission_block() {
+        let info = |ct: &str, status: &str| SubscriptionInfo {
+            content_type: ct.into(),
+            status: status.into(),
+        };
+        let ok = starts(vec![
+            Ok(StartOutcome::AlreadyEnabled),
+            Ok(StartOutcome::Started),
+            Ok(StartOutcome::AlreadyEnabled),
+        ]);
+        let all_on = Ok(vec![
+            info("Audit.Exchange", "enabled"),
+            info("Audit.AzureActiveDirectory", "enabled"),
+            info("Audit.General", "enabled"),
+        ]);
+        let c = audit_subscriptions_check(&ok, Some(&all_on));
+        assert_eq!(c.status, Status::Pass, "{}", c.detail);
+        assert!(
+            c.detail
+                .contains("Audit.AzureActiveDirectory (started now)")
+        );
+        let disabled = starts(vec![
+            Ok(StartOutcome::AlreadyEnabled),
+            Err(SourceError::SubscriptionDisabled),
+            Ok(StartOutcome::AlreadyEnabled),
+        ]);
+        let c = audit_subscriptions_check(&disabled, Some(&all_on));
+        assert_eq!(c.status, Status::Fail);
+        assert!(c.detail.contains("AF20023") && c.detail.contains("Audit.AzureActiveDirectory"));
+        assert!(
+            c.remedy
+                .unwrap_or_default()
+                .contains("Organization Management")
+        );
+        // Listed as disabled although the start answered.
+        let listed_off = Ok(vec![info("Audit.General", "disabled")]);
+        assert_eq!(
+            audit_subscriptions_check(&ok, Some(&listed_off)).status,
+            Status::Fail
+        );
+        let forbidden = starts(vec![Err(SourceError::Forbidden {
+            code: "AF10001".into(),
+        })]);
+        let c = audit_subscriptions_check(&forbidden, None);
+        assert_eq!(c.status, Status::Fail);
+        assert!(c.remedy.unwrap_or_default().contains("ActivityFeed.Read"));
+        let no_publisher = starts(vec![Err(SourceError::PublisherIdMissing)]);
+        assert!(
+            audit_subscriptions_check(&no_publisher, None)
+                .remedy
+                .unwrap_or_default()
+                .contains("publisher_id")
+        );
+    }
+
+    #[test]
+    fn no_content_lists_the_likely_causes() {
+        let started = starts(vec![Ok(StartOutcome::Started)]);
+        let none = vec![(ContentType::Exchange, Ok(false))];
+        let c = audit_content_check(&none, &started, true);
+        assert_eq!(c.status, Status::Warn);
+        let remedy = c.remedy.unwrap_or_default();
+        for must in [
+            "12 hours",
+            "audit logging",
+            "Organization Management",
+            "no Exchange Online licence",
+        ] {
+            assert!(remedy.contains(must), "{must}: {remedy}");
+        }
+        let some = vec![
+            (ContentType::Exchange, Ok(false)),
+            (ContentType::AzureActiveDirectory, Ok(true)),
+        ];
+        let c = audit_content_check(&some, &started, false);
+        assert_eq!(c.status, Status::Pass);
+        assert!(c.detail.contains("Audit.Exchange: none"));
     }
 
     #[test]

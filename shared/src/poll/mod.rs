@@ -21,7 +21,7 @@ use crate::cursor::{
 };
 use crate::health::FailureKind;
 use crate::ocsf::NormalizeOptions;
-use crate::source::{Fetched, Sources, Window, WindowedSource, sources_for};
+use crate::source::{Fetched, Sources, UnifiedAuditConfig, Window, WindowedSource, sources_with};
 use crate::store::{CursorStore, DeadLetter, DeadLetterSink, EventSink, SinkError, StoreError};
 use crate::stream::Stream;
 
@@ -48,6 +48,8 @@ pub struct PollConfig {
     pub sweep_budget_secs: u64,
     /// How often a snapshot stream (an inventory) is read again in full.
     pub snapshot_interval_secs: u64,
+    /// Which Management Activity content types the unified audit stream reads.
+    pub unified_audit: UnifiedAuditConfig,
 }
 
 impl Default for PollConfig {
@@ -62,6 +64,7 @@ impl Default for PollConfig {
             retention_days: 30,
             sweep_budget_secs: 240,
             snapshot_interval_secs: 86_400,
+            unified_audit: UnifiedAuditConfig::default(),
         }
     }
 }
@@ -201,6 +204,12 @@ pub struct PollOutcome {
     pub freshness_secs: Vec<u32>,
     /// Whether the poll stopped early at its deadline (the rest is left for the next poll).
     pub stopped_at_deadline: bool,
+    /// Paging links refused because they pointed outside the tenant's cloud. The records
+    /// before them were delivered; later passes read the window again.
+    pub links_refused: u32,
+    /// Content lost for good (an expired or vanished Management Activity blob), each sent to
+    /// the dead-letter sink with its reason (and counted in `dead_lettered` too).
+    pub content_lost: usize,
 }
 
 /// Why a poll failed. Work delivered and committed before the failure is in `progress`.
@@ -263,7 +272,12 @@ pub async fn poll(
     deadline: DateTime<Utc>,
 ) -> Result<PollOutcome, PollFailure> {
     let mut out = PollOutcome::default();
-    let result = match sources_for(job.stream, job.cloud, job.include_noninteractive) {
+    let result = match sources_with(
+        job.stream,
+        job.cloud,
+        job.include_noninteractive,
+        &ctx.config.unified_audit,
+    ) {
         Ok(Sources::Windowed(sources)) => {
             poll_windowed(ctx, job, &sources, deadline, &mut out).await
         }
@@ -311,6 +325,12 @@ impl CursorState {
             .retention_days
             .filter(|d| (1..=90).contains(d))
             .unwrap_or(cfg.retention_days);
+        // A stream whose API keeps less (the Management Activity API: 7 days) never reaches
+        // further back than that, whatever the licence.
+        let retention_days = job
+            .stream
+            .max_retention_days()
+            .map_or(retention_days, |max| retention_days.min(max));
         let retention_floor =
             now - TimeDelta::days(i64::from(retention_days)) + TimeDelta::minutes(10);
         let cursor = Cursor::begin(old.as_ref(), now, retention_floor, &cfg.cursor);
@@ -358,14 +378,46 @@ struct SlicePlan {
 
 /// What a slice's sources returned.
 struct SliceRead<'s> {
-    fetched: Vec<(&'s dyn WindowedSource, Fetched)>,
-    /// The error that stopped reading, if any.
+    /// Each source fetched, with what it read; `complete` is whether it read all of it.
+    fetched: Vec<(&'s dyn WindowedSource, Fetched, bool)>,
+    /// The first failure that keeps the slice open, if any.
     failure: Option<SourceError>,
+    /// Sources that stopped at a refused paging link.
+    refused: u32,
 }
 
 impl SliceRead<'_> {
+    /// Whether the slice is done: every source read it completely, or stopped only at a
+    /// refused paging link. Such a link is never followed, so retrying the slice could block
+    /// its pass forever; it is reported instead, and later passes read the window again.
     fn complete(&self) -> bool {
-        self.failure.is_none() && self.fetched.iter().all(|(_, f)| f.complete())
+        self.failure.is_none()
+    }
+}
+
+/// Whether a source's failure ends the slice for every source (no time left, throttled, the
+/// tenant's credential or consent), rather than only for that source.
+fn stops_the_slice(e: &SourceError) -> bool {
+    match e {
+        SourceError::DeadlineExceeded { .. }
+        | SourceError::Throttled { .. }
+        | SourceError::Unauthorized { .. }
+        | SourceError::ConsentRevoked
+        | SourceError::LicenceRequired
+        | SourceError::AuditingDisabled
+        | SourceError::PublisherIdMissing
+        | SourceError::Auth(_) => true,
+        SourceError::Forbidden { .. }
+        | SourceError::NotFound { .. }
+        | SourceError::BadRequest { .. }
+        | SourceError::Transient { .. }
+        | SourceError::Decode { .. }
+        | SourceError::ForeignLink { .. }
+        | SourceError::ResponseTooLarge { .. }
+        | SourceError::SubscriptionMissing
+        | SourceError::SubscriptionDisabled
+        | SourceError::ContentUnavailable { .. }
+        | SourceError::Unsupported(_) => false,
     }
 }
 
@@ -417,7 +469,8 @@ async fn poll_windowed(
         // Record what was delivered, then commit. A slice that delivered nothing may wait for
         // a later commit: losing it in a crash only means reading it again.
         record_seen(&mut state.cursor, &read, &new, &slice, &cfg.cursor);
-        if matches!(read.failure, Some(SourceError::DeadlineExceeded)) {
+        out.links_refused = out.links_refused.saturating_add(read.refused);
+        if matches!(read.failure, Some(SourceError::DeadlineExceeded { .. })) {
             // The slice did not fit in this poll: try a narrower one next time.
             state.cursor.shrink(kind, &cfg.cursor);
         }
@@ -441,8 +494,13 @@ async fn poll_windowed(
             hook(ctx, Step::Committed)?;
         }
         if let Some(e) = read.failure {
-            if matches!(e, SourceError::DeadlineExceeded) {
+            if let SourceError::DeadlineExceeded { cause } = e {
                 out.stopped_at_deadline = true;
+                // A poll that completed no slice because throttling, timeouts or 5xx used up
+                // its time did not work: its cause goes to the tenant's health.
+                if out.slices == 0 && cause.is_some() {
+                    return Err(SourceError::DeadlineExceeded { cause }.into());
+                }
                 return Ok(());
             }
             return Err(e.into());
@@ -456,7 +514,9 @@ async fn poll_windowed(
     Ok(())
 }
 
-/// Fetch: every source of the stream, for one slice. Stops at the first source that fails.
+/// Fetch: every source of the stream, for one slice. A failure of one source (a 5xx, a
+/// refused link) does not keep the others from being read; one that concerns them all (no
+/// time left, throttling, the tenant's credential) stops the slice.
 async fn fetch<'s>(
     ctx: &PollContext,
     tenant: &Tenant,
@@ -475,13 +535,22 @@ async fn fetch<'s>(
     let mut read = SliceRead {
         fetched: Vec::with_capacity(sources.len()),
         failure: None,
+        refused: 0,
     };
     for source in sources {
         let mut f = source.fetch(&ctx.client, &window).await;
         let failure = f.error.take();
-        read.fetched.push((source.as_ref(), f));
-        if let Some(e) = failure {
+        read.fetched.push((source.as_ref(), f, failure.is_none()));
+        let Some(e) = failure else { continue };
+        if matches!(e, SourceError::ForeignLink { .. }) {
+            read.refused = read.refused.saturating_add(1);
+            continue;
+        }
+        let stop = stops_the_slice(&e);
+        if read.failure.is_none() {
             read.failure = Some(e);
+        }
+        if stop {
             break;
         }
     }
@@ -508,7 +577,7 @@ fn select_new(
 ) -> Vec<Vec<usize>> {
     read.fetched
         .iter()
-        .map(|(source, f)| {
+        .map(|(source, f, _)| {
             out.fetched += f.records.len();
             out.requests = out.requests.saturating_add(f.cost.requests);
             out.throttled = out.throttled.saturating_add(f.cost.throttled);
@@ -544,7 +613,18 @@ async fn deliver(
     let now = ctx.client.clock().now();
     let mut events = Vec::new();
     let mut letters = Vec::new();
-    for ((source, f), new) in read.fetched.iter().zip(new) {
+    for ((source, f, _), new) in read.fetched.iter().zip(new) {
+        // Content the source could never read: reported, not skipped.
+        for lost in &f.lost {
+            letters.push(DeadLetter {
+                tenant_id: job.tenant_id.clone(),
+                stream: job.stream,
+                reason: format!("content lost ({}): {}", source.spec().name, lost.reason),
+                record: lost.content.clone(),
+                at: now,
+            });
+            out.content_lost += 1;
+        }
         let opts = NormalizeOptions {
             include_raw: cfg.include_raw,
             raw_max_bytes: cfg.raw_max_bytes,
@@ -607,13 +687,13 @@ fn record_seen(
     cfg: &CursorConfig,
 ) {
     let all_read = read.failure.is_none();
-    for ((source, f), new) in read.fetched.iter().zip(new) {
+    for ((source, f, complete), new) in read.fetched.iter().zip(new) {
         let keys = keys(f);
         let seen = cursor
             .sources
             .entry(source.spec().name.to_string())
             .or_default();
-        if f.complete() && all_read {
+        if *complete && all_read {
             seen.record(&keys, new, slice.lower, slice.upper, cfg);
         } else {
             seen.record_partial(&keys, new, cfg);

@@ -283,8 +283,13 @@ pub(super) async fn poll_snapshot(
             .await
         {
             Ok(p) => p,
-            Err(crate::client::SourceError::DeadlineExceeded) => {
+            Err(crate::client::SourceError::DeadlineExceeded { cause }) => {
                 out.stopped_at_deadline = true;
+                // A poll that read nothing because throttling, timeouts or 5xx used up its
+                // time did not work: its cause goes to the tenant's health.
+                if parts == 0 && cause.is_some() {
+                    return Err(crate::client::SourceError::DeadlineExceeded { cause }.into());
+                }
                 return Ok(());
             }
             Err(e) => return Err(e.into()),

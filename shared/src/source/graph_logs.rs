@@ -13,9 +13,7 @@ use serde_json::Value;
 use super::{Fetched, Record, SourceSpec, Window, WindowedSource};
 use crate::client::{ApiClient, Bucket, SourceError};
 use crate::cloud::{Api, Cloud};
-use crate::ocsf::{
-    NormalizeError, NormalizeOptions, normalize_directory_audit, normalize_signin, parse_time_ms,
-};
+use crate::ocsf::{NormalizeError, NormalizeOptions, parse_time_ms};
 use crate::stream::Stream;
 
 /// One Graph audit-log query.
@@ -77,8 +75,15 @@ impl GraphLogSource {
                 }
                 v
             }
-            // Inventory streams are snapshots, not logs.
-            _ => return Err(SourceError::Unsupported("auditLogs")),
+            // Not a Graph audit log: the Management Activity API serves it, and inventory
+            // streams are snapshots.
+            Stream::UnifiedAudit
+            | Stream::Users
+            | Stream::Apps
+            | Stream::Roles
+            | Stream::Mfa
+            | Stream::ConditionalAccess
+            | Stream::InboxRules => Vec::new(),
         })
     }
 
@@ -152,6 +157,11 @@ impl WindowedSource for GraphLogSource {
                             raw,
                         });
                     }
+                    if let Some(refused) = page.refused_link {
+                        // The page's records are kept; the rest cannot be read safely.
+                        f.error = Some(refused);
+                        return f;
+                    }
                     next = page.next_link;
                 }
                 Err(e) => {
@@ -164,11 +174,7 @@ impl WindowedSource for GraphLogSource {
     }
 
     fn normalize(&self, record: &Value, opts: &NormalizeOptions) -> Result<Value, NormalizeError> {
-        match self.spec.stream {
-            Stream::Signins => normalize_signin(record, opts),
-            Stream::DirectoryAudits => normalize_directory_audit(record, opts),
-            _ => Err(NormalizeError::InventoryStream),
-        }
+        crate::ocsf::normalize(self.spec.stream, record, opts)
     }
 }
 

@@ -19,6 +19,7 @@
 
 pub mod graph_logs;
 pub mod inventory;
+pub mod management_activity;
 
 use std::fmt;
 use std::sync::Arc;
@@ -34,6 +35,7 @@ use crate::ocsf::{NormalizeError, NormalizeOptions};
 use crate::stream::Stream;
 
 pub use graph_logs::GraphLogSource;
+pub use management_activity::{ContentType, ManagementActivitySource, UnifiedAuditConfig};
 
 /// What a source is: the stream it feeds, its seen-set key, its API and its throttling budget.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,8 +81,8 @@ pub struct Record {
     pub raw: Value,
 }
 
-/// What one fetch of a window got: every record read, what it cost, and the error that stopped
-/// it (`None`: the window was read completely).
+/// What one fetch of a window got: every record read, what it cost, what was lost for good,
+/// and the error that stopped it (`None`: the window was read completely).
 #[derive(Debug, Default)]
 pub struct Fetched {
     /// Records in the order read.
@@ -89,6 +91,20 @@ pub struct Fetched {
     pub cost: CallCost,
     /// Why reading stopped before the window was complete.
     pub error: Option<SourceError>,
+    /// Content the window holds but that can never be read (an expired or vanished blob of the
+    /// Management Activity API, after retries). The engine sends each to the dead-letter sink
+    /// with its reason and counts it ([`crate::poll::PollOutcome::content_lost`]): reported,
+    /// never skipped silently. Reading the window again may report it again.
+    pub lost: Vec<LostContent>,
+}
+
+/// Content a source knows exists but cannot read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LostContent {
+    /// Why it is lost (an error kind and code; never a response body).
+    pub reason: String,
+    /// What is known of it (the listing entry: content type, id, URI, times).
+    pub content: Value,
 }
 
 impl Fetched {
@@ -244,12 +260,27 @@ pub enum Sources {
     Snapshot(Arc<dyn SnapshotSource>),
 }
 
-/// Which sources serve `stream` for a tenant of `cloud`. The one place where streams meet the
-/// APIs behind them.
+/// Which sources serve `stream` for a tenant of `cloud`, with the default unified audit
+/// content types. The one place where streams meet the APIs behind them.
 pub fn sources_for(
     stream: Stream,
     cloud: Cloud,
     include_noninteractive: bool,
+) -> Result<Sources, SourceError> {
+    sources_with(
+        stream,
+        cloud,
+        include_noninteractive,
+        &UnifiedAuditConfig::default(),
+    )
+}
+
+/// [`sources_for`] with the deployment's unified audit settings (which content types).
+pub fn sources_with(
+    stream: Stream,
+    cloud: Cloud,
+    include_noninteractive: bool,
+    unified_audit: &UnifiedAuditConfig,
 ) -> Result<Sources, SourceError> {
     match stream {
         Stream::Signins | Stream::DirectoryAudits => Ok(Sources::Windowed(
@@ -268,6 +299,12 @@ pub fn sources_for(
         Stream::InboxRules => Ok(Sources::Snapshot(Arc::new(
             inventory::InboxRulesSource::new(),
         ))),
+        Stream::UnifiedAudit => Ok(Sources::Windowed(
+            ManagementActivitySource::for_config(cloud, unified_audit)?
+                .into_iter()
+                .map(|s| Arc::new(s) as Arc<dyn WindowedSource>)
+                .collect(),
+        )),
     }
 }
 

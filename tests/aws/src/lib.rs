@@ -5,7 +5,11 @@
 //! `moto_server` is found through `ITDR_MOTO_SERVER` (set by `make test`), else at
 //! `.tools/venv/bin/moto_server` under the workspace root. When it is missing the harness
 //! fails with a message saying to run `make tools`; it never skips a test.
+//!
+//! [`contract`] is the store contract suite every `CursorStore` and `TenantRegistry` runs.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod contract;
 
 use std::collections::HashMap;
 use std::net::TcpListener;
@@ -29,6 +33,8 @@ pub const REGISTRY_TABLE: &str = "itdr-registry";
 pub const CURSOR_TABLE: &str = "itdr-cursors";
 /// Secret prefix.
 pub const SECRET_PREFIX: &str = "itdr";
+/// Our own tenant id, the pollers' `ITDR_PUBLISHER_ID`.
+pub const PUBLISHER_ID: &str = "3f2a9c61-0b7e-4d25-9a18-c6e5d4f3b2a1";
 
 /// A running `moto_server`, killed on drop.
 pub struct Moto {
@@ -171,6 +177,12 @@ impl AwsFixture {
         };
     }
 
+    /// Creates another pair of registry and cursor tables, keyed as the stack's are.
+    pub async fn create_store_tables(&self, registry: &str, cursors: &str) {
+        self.create_table(registry, &["tenant_id"]).await;
+        self.create_table(cursors, &["tenant_id", "stream"]).await;
+    }
+
     async fn create_table(&self, name: &str, keys: &[&str]) {
         let mut req = self
             .ddb
@@ -267,7 +279,8 @@ impl AwsFixture {
         SchedulerConfig::from_lookup(&|k| env.get(k).cloned()).expect("scheduler config")
     }
 
-    /// The environment a poller would get.
+    /// The environment a poller would get (with our publisher id for the Management
+    /// Activity API).
     pub fn poller_env(
         &self,
         group: CloudGroup,
@@ -292,6 +305,7 @@ impl AwsFixture {
             ),
             ("ITDR_POLL_CONFIG", poll_config.to_string()),
             ("ITDR_ENDPOINT_OVERRIDE", endpoint_override.to_string()),
+            ("ITDR_PUBLISHER_ID", PUBLISHER_ID.to_string()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))

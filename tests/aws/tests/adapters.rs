@@ -23,7 +23,7 @@ fn record(id: &str, cloud: Cloud) -> TenantRecord {
     TenantRecord {
         tenant_id: id.into(),
         domain: Some(format!("{id}.onmicrosoft.com")),
-        org: Some("Org".into()),
+        org: Some(format!("Org {id}")),
         cloud,
         app_ref: "default".into(),
         streams: Stream::ALL.to_vec(),

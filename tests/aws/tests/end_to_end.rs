@@ -44,6 +44,17 @@ async fn start_sim(specs: &[TenantSpec], shared: SharedClock) -> SimHandle {
 /// Registers the simulator's tenants (one app reference and secret per tenant, since the
 /// simulator gives each tenant its own client secret).
 async fn register(f: &AwsFixture, specs: &[TenantSpec], enabled: bool, at: DateTime<Utc>) {
+    register_streams(f, specs, enabled, at, &Stream::ALL).await;
+}
+
+/// [`register`] with the given streams.
+async fn register_streams(
+    f: &AwsFixture,
+    specs: &[TenantSpec],
+    enabled: bool,
+    at: DateTime<Utc>,
+    streams: &[Stream],
+) {
     let reg = DynamoRegistry::new(f.ddb.clone(), REGISTRY_TABLE);
     for s in specs {
         let app_ref = format!("sim-{}", s.tenant_id);
@@ -53,7 +64,7 @@ async fn register(f: &AwsFixture, specs: &[TenantSpec], enabled: bool, at: DateT
             org: None,
             cloud: s.cloud,
             app_ref: app_ref.clone(),
-            streams: Stream::ALL.to_vec(),
+            streams: streams.to_vec(),
             include_noninteractive: true,
             enabled,
             health: Health::default(),
@@ -153,14 +164,14 @@ async fn scheduler_to_both_pollers_to_events_queue() {
 
     let sched = scheduler(&w.f, Arc::new(w.clock.clone()));
     let s = handle_schedule(schedule_event(t0()), &sched).await.unwrap();
-    assert_eq!((s.commercial_jobs, s.usgov_jobs, s.skipped), (2, 2, 1));
+    assert_eq!((s.commercial_jobs, s.usgov_jobs, s.skipped), (3, 3, 1));
     // A retried schedule invocation in the same slot adds nothing (deduplication ids).
     handle_schedule(schedule_event(t0() + TimeDelta::seconds(30)), &sched)
         .await
         .unwrap();
     let jobs_c = w.f.drain(&w.f.queues.jobs_commercial).await;
     let jobs_u = w.f.drain(&w.f.queues.jobs_usgov).await;
-    assert_eq!((jobs_c.len(), jobs_u.len()), (2, 2));
+    assert_eq!((jobs_c.len(), jobs_u.len()), (3, 3));
     for (m, tenant) in jobs_c
         .iter()
         .map(|m| (m, &w.specs[0].tenant_id))
@@ -289,6 +300,40 @@ async fn scheduler_to_both_pollers_to_events_queue() {
                 expected.len()
             );
         }
+    }
+    // The unified audit stream: every record of a blob that became available since the first
+    // poll's reach (its window is on availability time) arrived through both pollers.
+    for s in &w.specs {
+        let got = by_key
+            .get(&(s.tenant_id.clone(), Stream::UnifiedAudit))
+            .cloned()
+            .unwrap_or_default();
+        let expected: Vec<_> = [
+            GroundTruthStream::AuditExchange,
+            GroundTruthStream::AuditAzureActiveDirectory,
+            GroundTruthStream::AuditGeneral,
+        ]
+        .into_iter()
+        .flat_map(|gt| w.sim.ground_truth(&s.tenant_id, gt, now))
+        .filter(|t| {
+            t.content_created
+                .is_some_and(|c| c >= t0() - TimeDelta::minutes(50))
+                && t.visible_at <= t0() - TimeDelta::minutes(1)
+        })
+        .collect();
+        assert!(
+            !expected.is_empty(),
+            "{} unified_audit: no ground truth",
+            s.cloud
+        );
+        let missing = expected.iter().filter(|t| !got.contains(&t.id)).count();
+        assert_eq!(
+            missing,
+            0,
+            "{} unified_audit: {missing} of {} missing",
+            s.cloud,
+            expected.len()
+        );
     }
     // Sovereignty on the wire: each tenant's calls went to its own cloud's hosts only.
     for r in w.sim.request_log() {
@@ -528,7 +573,15 @@ async fn fleet_stays_under_the_app_wide_limit() {
         // a paced one moves time forward only by its own pacing.
         let clock: SharedClock = Arc::new(ManualClock::new(t0()));
         let sim = start_sim(&specs, clock.clone()).await;
-        register(&f, &specs, true, t0()).await;
+        // Graph streams only: this is about Graph's app-wide limit.
+        register_streams(
+            &f,
+            &specs,
+            true,
+            t0(),
+            &[Stream::Signins, Stream::DirectoryAudits],
+        )
+        .await;
         let contexts: Vec<PollerContext> = (0..INSTANCES)
             .map(|_| {
                 poller(
@@ -657,9 +710,9 @@ async fn a_commercial_only_stack_schedules_its_tenants_and_reports_the_others() 
     let s = handle_schedule(schedule_event(t0()), &sched).await.unwrap();
     assert_eq!(
         (s.commercial_jobs, s.usgov_jobs, s.unserved_jobs),
-        (2, 0, 2)
+        (3, 0, 3)
     );
-    assert_eq!(w.f.drain(&w.f.queues.jobs_commercial).await.len(), 2);
+    assert_eq!(w.f.drain(&w.f.queues.jobs_commercial).await.len(), 3);
     assert!(w.f.drain(&w.f.queues.jobs_usgov).await.is_empty());
     assert!(logs.text().contains("does not run are registered"));
 }

@@ -250,6 +250,6 @@ async fn permanent_and_transient_failures_are_typed() {
         .get_page(&t, &signins_url(&t, "beta", 1, now), soon)
         .await
         .unwrap_err();
-    assert!(matches!(e, SourceError::DeadlineExceeded), "{e:?}");
+    assert!(matches!(e, SourceError::DeadlineExceeded { .. }), "{e:?}");
     env.sim.shutdown().await;
 }

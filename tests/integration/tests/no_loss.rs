@@ -161,6 +161,10 @@ async fn run_case(seed: u64, crash_p: f64) {
                 match stream {
                     GroundTruthStream::SignIns => Stream::Signins,
                     GroundTruthStream::DirectoryAudits => Stream::DirectoryAudits,
+                    GroundTruthStream::AuditExchange
+                    | GroundTruthStream::AuditAzureActiveDirectory
+                    | GroundTruthStream::AuditGeneral
+                    | GroundTruthStream::AuditSharePoint => Stream::UnifiedAudit,
                 },
             )];
             for ev in env.sim.ground_truth(&spec.tenant_id, stream, finish) {

@@ -17,8 +17,11 @@
 //! | assertion malformed, bad signature, unknown certificate or wrong `aud` | 401 | invalid_client | 700027 |
 //! | assertion `iss`/`sub` not the client id | 401 | invalid_client | 700021 |
 //! | assertion outside `nbf`..`exp` (simulated clock, no skew) | 401 | invalid_client | 700024 |
-//! | scope is another cloud's Graph host | 400 | invalid_resource | 500011 |
-//! | scope not a Graph `.default` scope | 400 | invalid_scope | 70011 |
+//! | scope is a host other than the tenant cloud's Graph or Management Activity host | 400 | invalid_resource | 500011 |
+//! | scope not a `.default` scope | 400 | invalid_scope | 70011 |
+//!
+//! A token for the tenant's Graph host carries its Graph roles; one for its Management Activity
+//! host (`https://manage.office.com/.default`, …) its Office 365 Management APIs roles.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -315,7 +318,11 @@ fn issue(
             ),
         ));
     }
-    if !host.eq_ignore_ascii_case(spec.cloud.graph_host()) {
+    let management = spec
+        .cloud
+        .management_host()
+        .filter(|m| host.eq_ignore_ascii_case(m));
+    if !host.eq_ignore_ascii_case(spec.cloud.graph_host()) && management.is_none() {
         return Err(err(
             400,
             "invalid_resource",
@@ -327,14 +334,19 @@ fn issue(
         ));
     }
     let lifetime: i64 = state.token_rng().random_range(3600..=5399);
-    let roles = if ts.consent_revoked || ts.roles.is_empty() {
+    let granted = if management.is_some() {
+        &ts.management_roles
+    } else {
+        &ts.roles
+    };
+    let roles = if ts.consent_revoked || granted.is_empty() {
         None
     } else {
-        Some(ts.roles.clone())
+        Some(granted.clone())
     };
     let iat = now.timestamp();
     let claims = AccessClaims {
-        aud: format!("https://{}", spec.cloud.graph_host()),
+        aud: format!("https://{}", management.unwrap_or(spec.cloud.graph_host())),
         iss: issuer_v1(spec.cloud, &spec.tenant_id),
         tid: spec.tenant_id.clone(),
         appid: spec.app_id.clone(),

@@ -36,6 +36,8 @@ pub struct SimConfig {
     /// How far before the clock's start events exist (default 30 days, the P1 retention).
     /// Events are generated lazily per hour and kept in a compact form (about 24 bytes each).
     pub history: chrono::Duration,
+    /// The Office 365 Management Activity API: paging, throttling, availability lag.
+    pub management: ManagementConfig,
 }
 
 impl SimConfig {
@@ -48,6 +50,7 @@ impl SimConfig {
             delay: DelayModel::default(),
             throttle: ThrottleConfig::default(),
             history: chrono::Duration::days(30),
+            management: ManagementConfig::default(),
         }
     }
 }
@@ -87,6 +90,23 @@ pub struct TenantSpec {
     pub signins_per_hour: f64,
     /// Average directory audit events per simulated hour.
     pub audits_per_hour: f64,
+    /// Unified audit log: Exchange records (`Audit.Exchange`) per simulated hour.
+    pub exchange_per_hour: f64,
+    /// Unified audit log: Entra ID records (`Audit.AzureActiveDirectory`) per simulated hour;
+    /// `None`: 30 % of the sign-ins (the interactive ones the log carries) plus the directory
+    /// audits.
+    pub aad_per_hour: Option<f64>,
+    /// Unified audit log: other workloads (`Audit.General`: Power Automate, Teams, …) per hour.
+    pub general_per_hour: f64,
+    /// Unified audit log: SharePoint and OneDrive records (`Audit.SharePoint`) per hour.
+    pub sharepoint_per_hour: f64,
+    /// Whether unified audit logging is on (off: subscriptions cannot be started).
+    pub audit_log_enabled: bool,
+    /// Whether the Management Activity subscriptions (every content type) exist from the
+    /// start of the simulated history; otherwise the first start creates them.
+    pub subscribed: bool,
+    /// Application permissions on the Office 365 Management APIs (`ActivityFeed.Read`).
+    pub management_roles: Vec<String>,
     /// Faults to inject from the start.
     pub faults: Faults,
 }
@@ -113,6 +133,7 @@ impl TenantSpec {
             self.app_id.clone(),
             itdr_shared::auth::SecretString::new(self.client_secret.clone()),
         )
+        .for_group(self.cloud.group())
     }
 
     /// A tenant with sensible defaults: deterministic GUID and domain derived from `seed_index`
@@ -148,6 +169,13 @@ impl TenantSpec {
             mfa_registered_share: 0.85,
             signins_per_hour: 120.0,
             audits_per_hour: 10.0,
+            exchange_per_hour: 30.0,
+            aad_per_hour: None,
+            general_per_hour: 8.0,
+            sharepoint_per_hour: 20.0,
+            audit_log_enabled: true,
+            subscribed: true,
+            management_roles: vec!["ActivityFeed.Read".to_string()],
             faults: Faults::default(),
         }
     }
@@ -180,6 +208,45 @@ pub struct Faults {
     pub truncate_json: u32,
     /// The next N pages of the tenant carry an `@odata.nextLink` to a foreign host.
     pub foreign_next_link: u32,
+    /// The next N Management Activity requests of the tenant get `AF50000` (HTTP 500).
+    pub management_5xx_burst: u32,
+    /// The next N Management Activity requests of the tenant are throttled: `AF429` with
+    /// HTTP 403 and no `Retry-After`, as Microsoft documents it.
+    pub af429_burst: u32,
+    /// The next N content blob requests of the tenant answer `AF20051` (content expired).
+    pub expired_content: u32,
+    /// The next N content listings of the tenant name `contentUri`s on another cloud's
+    /// Management host.
+    pub foreign_content_uri: u32,
+}
+
+/// The Office 365 Management Activity API of the simulator.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ManagementConfig {
+    /// Content items per listing page (then a `NextPageUri`).
+    pub page_size: usize,
+    /// Requests per tenant per window before `AF429` (Microsoft: 2,000 per minute).
+    pub per_tenant: (u32, Duration),
+    /// Delay between a blob's `contentCreated` and its appearing in listings.
+    pub listing_lag: DelayModel,
+}
+
+impl Default for ManagementConfig {
+    /// 100 items per page, 2,000 requests per minute per tenant, and a listing lag of 90 %
+    /// within a minute, 9 % within 10 minutes, 1 % within an hour.
+    fn default() -> Self {
+        Self {
+            page_size: 100,
+            per_tenant: (2000, Duration::from_secs(60)),
+            listing_lag: DelayModel {
+                ranges: vec![
+                    (0.90, Duration::from_secs(0), Duration::from_secs(60)),
+                    (0.09, Duration::from_secs(60), Duration::from_secs(600)),
+                    (0.01, Duration::from_secs(600), Duration::from_secs(3600)),
+                ],
+            },
+        }
+    }
 }
 
 /// The distribution of the delay between an event and its visibility in Graph: a mixture of

@@ -479,7 +479,7 @@ fn list(
     };
     let entity = match stream {
         GroundTruthStream::SignIns => "microsoft.graph.signIn",
-        GroundTruthStream::DirectoryAudits => "microsoft.graph.directoryAudit",
+        _ => "microsoft.graph.directoryAudit",
     };
     let allow_types = stream == GroundTruthStream::SignIns && version == "beta";
     let filter_text = filter_raw.clone().unwrap_or_default();
@@ -550,12 +550,12 @@ fn list(
         .iter()
         .map(|ev| match stream {
             GroundTruthStream::SignIns => render_signin(model, ev, beta, ts.has_p2),
-            GroundTruthStream::DirectoryAudits => render_audit(model, ev),
+            _ => render_audit(model, ev),
         })
         .collect();
     let segment = match stream {
         GroundTruthStream::SignIns => "signIns",
-        GroundTruthStream::DirectoryAudits => "directoryAudits",
+        _ => "directoryAudits",
     };
     let mut body = serde_json::Map::new();
     body.insert(
@@ -625,7 +625,7 @@ fn list(
 fn time_prop(stream: GroundTruthStream) -> &'static str {
     match stream {
         GroundTruthStream::SignIns => "createdDateTime",
-        GroundTruthStream::DirectoryAudits => "activityDateTime",
+        _ => "activityDateTime",
     }
 }
 

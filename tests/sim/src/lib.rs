@@ -1,12 +1,15 @@
-//! A local simulator of the Microsoft identity platform and Microsoft Graph for every national
-//! cloud, for tests and `itdr sim`.
+//! A local simulator of the Microsoft identity platform, Microsoft Graph and the Office 365
+//! Management Activity API for every national cloud, for tests and `itdr sim`.
 //!
-//! One axum server on a loopback address plays every Microsoft login and Graph host; it picks
+//! One axum server on a loopback address plays every Microsoft login, Graph and Management
+//! Activity host; it picks
 //! the host from the `Host` header, as the client's endpoint override sends it. It issues
 //! app-only tokens (client secret or certificate assertion), serves seeded, deterministic
 //! sign-in and directory-audit logs with Microsoft's paging, filtering, retention, licence
 //! rules, ingestion delay and reports throttling, answers the OpenID configuration, licence and
-//! MFA-registration endpoints, and injects faults on demand. Simulated time comes from an
+//! MFA-registration endpoints, serves the Unified Audit Log in content blobs that become
+//! available late and out of order (subscriptions, paged listings, expiry, `AF429`
+//! throttling, audit log off; see `management.rs`), and injects faults on demand. Simulated time comes from an
 //! injected [`itdr_shared::clock::Clock`].
 //!
 //! ```no_run
@@ -22,6 +25,7 @@
 //! # Ok(()) }
 //! ```
 
+mod audit_gen;
 mod auth;
 mod catalog;
 mod config;
@@ -29,13 +33,16 @@ mod filter;
 mod generator;
 mod graph;
 mod inventory;
+mod management;
 mod openid;
 mod scenarios;
 mod server;
 mod throttle;
 
 pub use auth::cert_thumbprint_sha256;
-pub use config::{DEFAULT_ROLES, DelayModel, Faults, SimConfig, TenantSpec, ThrottleConfig};
+pub use config::{
+    DEFAULT_ROLES, DelayModel, Faults, ManagementConfig, SimConfig, TenantSpec, ThrottleConfig,
+};
 pub use generator::{GroundTruthStream, SIGNIN_EVENT_TYPES, TruthEvent};
 pub use inventory::{GLOBAL_ADMIN, InvUser, Inventory};
 pub use scenarios::{Problem, Scenario, onboarding_scenarios};

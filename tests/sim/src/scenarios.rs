@@ -28,6 +28,10 @@ pub enum Problem {
     NoData,
     /// Most users have no Microsoft-registered MFA method (a third-party MFA product).
     ThirdPartyMfa,
+    /// Unified audit logging is off: Management Activity subscriptions cannot be started.
+    AuditLogOff,
+    /// An administrator disabled the `Audit.Exchange` subscription (`AF20023`).
+    SubscriptionDisabled,
 }
 
 /// One scenario tenant.
@@ -50,6 +54,7 @@ impl Scenario {
             Problem::ConsentRevoked => sim.revoke_consent(id),
             Problem::SecretExpired => sim.expire_secret(id),
             Problem::AppRemoved => sim.remove_service_principal(id),
+            Problem::SubscriptionDisabled => sim.disable_subscription(id, "Audit.Exchange"),
             _ => {}
         }
     }
@@ -58,7 +63,7 @@ impl Scenario {
 /// The onboarding scenarios: a healthy tenant in each of the four clouds that Graph audit logs
 /// serve, and one commercial tenant per problem.
 pub fn onboarding_scenarios() -> Vec<Scenario> {
-    let plan: [(&'static str, Cloud, Problem); 12] = [
+    let plan: [(&'static str, Cloud, Problem); 14] = [
         ("healthy", Cloud::Global, Problem::None),
         ("gcc", Cloud::Gcc, Problem::None),
         ("gcc-high", Cloud::GccHigh, Problem::None),
@@ -71,6 +76,12 @@ pub fn onboarding_scenarios() -> Vec<Scenario> {
         ("app-removed", Cloud::Global, Problem::AppRemoved),
         ("no-data", Cloud::Global, Problem::NoData),
         ("third-party-mfa", Cloud::Global, Problem::ThirdPartyMfa),
+        ("audit-log-off", Cloud::Global, Problem::AuditLogOff),
+        (
+            "subscription-disabled",
+            Cloud::Global,
+            Problem::SubscriptionDisabled,
+        ),
     ];
     plan.iter()
         .enumerate()
@@ -83,7 +94,11 @@ pub fn onboarding_scenarios() -> Vec<Scenario> {
                 Problem::NoData => {
                     spec.signins_per_hour = 0.0;
                     spec.audits_per_hour = 0.0;
+                    spec.exchange_per_hour = 0.0;
+                    spec.general_per_hour = 0.0;
+                    spec.sharepoint_per_hour = 0.0;
                 }
+                Problem::AuditLogOff => spec.audit_log_enabled = false,
                 Problem::ThirdPartyMfa => spec.mfa_registered_share = 0.05,
                 _ => {}
             }

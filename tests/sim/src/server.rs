@@ -21,10 +21,11 @@ use ring::rand::SecureRandom;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::config::{Faults, SimConfig, ThrottleConfig};
+use crate::audit_gen::{AuditGen, Ct};
+use crate::config::{Faults, ManagementConfig, SimConfig, ThrottleConfig};
 use crate::generator::{Generator, GroundTruthStream, TruthEvent};
 use crate::throttle::Throttle;
-use crate::{auth, graph, openid};
+use crate::{auth, graph, management, openid};
 
 /// A response before it becomes an HTTP response.
 #[derive(Debug, Clone)]
@@ -114,6 +115,21 @@ pub(crate) struct TenantState {
     pub consent_revoked: bool,
     pub sp_removed: bool,
     pub secret_expired: bool,
+    /// Unified audit logging on.
+    pub audit_log_enabled: bool,
+    /// Management Activity subscriptions by content type.
+    pub subscriptions: BTreeMap<Ct, SubState>,
+    /// Application permissions on the Office 365 Management APIs.
+    pub management_roles: Vec<String>,
+}
+
+/// A Management Activity subscription.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SubState {
+    /// Enabled; content created before `since` is not listed.
+    Enabled { since: DateTime<Utc> },
+    /// Disabled by an administrator (`AF20023`).
+    Disabled,
 }
 
 /// Everything the handlers share.
@@ -122,6 +138,9 @@ pub(crate) struct SimState {
     pub clock: SharedClock,
     pub throttle_cfg: ThrottleConfig,
     pub events: Generator,
+    pub audit: AuditGen,
+    pub management: ManagementConfig,
+    pub management_hits: Mutex<HashMap<String, std::collections::VecDeque<i64>>>,
     tenants: Vec<Mutex<TenantState>>,
     by_id: HashMap<String, usize>,
     by_domain: HashMap<String, usize>,
@@ -163,12 +182,31 @@ impl SimState {
         } else {
             cfg.history
         };
+        let history_start = start - history;
         Ok(Self {
-            events: Generator::new(cfg.seed, &cfg.tenants, cfg.delay.clone(), start - history),
+            events: Generator::new(cfg.seed, &cfg.tenants, cfg.delay.clone(), history_start),
+            audit: AuditGen::default(),
+            management: cfg.management.clone(),
+            management_hits: Mutex::new(HashMap::new()),
             tenants: cfg
                 .tenants
                 .iter()
                 .map(|t| {
+                    let subscriptions = if t.subscribed && t.audit_log_enabled {
+                        Ct::ALL
+                            .into_iter()
+                            .map(|c| {
+                                (
+                                    c,
+                                    SubState::Enabled {
+                                        since: history_start,
+                                    },
+                                )
+                            })
+                            .collect()
+                    } else {
+                        BTreeMap::new()
+                    };
                     Mutex::new(TenantState {
                         roles: t.roles.clone(),
                         has_p1: t.has_p1,
@@ -177,6 +215,9 @@ impl SimState {
                         consent_revoked: false,
                         sp_removed: false,
                         secret_expired: false,
+                        audit_log_enabled: t.audit_log_enabled,
+                        subscriptions,
+                        management_roles: t.management_roles.clone(),
                     })
                 })
                 .collect(),
@@ -259,10 +300,13 @@ async fn handle(
     let at = st.now();
     let is_login = Cloud::ALL.iter().any(|c| c.login_host() == host);
     let is_graph = Cloud::from_graph_host(&host).is_some();
+    let is_management = management::cloud_of_host(&host).is_some();
     let (reply, tenant) = if is_login {
         login(&st, &host, &method, &path, &headers, &body)
     } else if is_graph {
         graph::handle(&st, &host, &method, &path, &query, &headers).await
+    } else if is_management {
+        management::handle(&st, &host, &method, &path, &query, &headers)
     } else {
         tracing::warn!(host = %host, path = %path, "request for a host the simulator does not play");
         lock(&st.counters).unknown_host += 1;
@@ -496,17 +540,84 @@ impl SimHandle {
     }
 
     /// Every event generated for a tenant's stream with `history start <= event_time <=
-    /// until`, newest first, whether visible yet or not. Empty for an unknown tenant.
+    /// until`, newest first, whether visible yet or not. Empty for an unknown tenant. For the
+    /// unified audit log's content types: every record of the blobs created in `[history
+    /// start, until]` (once, whichever blobs repeat it), with the blob's `contentCreated`.
     pub fn ground_truth(
         &self,
         tenant_id: &str,
         stream: GroundTruthStream,
         until: DateTime<Utc>,
     ) -> Vec<TruthEvent> {
+        let Some(i) = self.state.find_tenant(tenant_id) else {
+            return Vec::new();
+        };
+        match Ct::from_truth(stream) {
+            Some(ct) => self.state.audit.truth(
+                &self.state.events.tenants[i],
+                i,
+                ct,
+                self.state.events.history_start_ticks / 10_000,
+                until,
+                &self.state.management.listing_lag,
+            ),
+            None => self.state.events.truth(i, stream, until),
+        }
+    }
+
+    /// Turns the tenant's unified audit logging on or off. Off removes its Management Activity
+    /// subscriptions (no content is recorded), and starting one fails.
+    pub fn set_audit_log(&self, tenant_id: &str, enabled: bool) {
+        self.on(tenant_id, |t| {
+            t.audit_log_enabled = enabled;
+            if !enabled {
+                t.subscriptions.clear();
+            }
+        });
+    }
+
+    /// An administrator disables the tenant's subscription to `content_type`
+    /// (`Audit.Exchange`, …): listings answer `AF20023` and a start cannot re-enable it.
+    pub fn disable_subscription(&self, tenant_id: &str, content_type: &str) {
+        if let Some(ct) = Ct::from_name(content_type) {
+            self.on(tenant_id, |t| {
+                t.subscriptions.insert(ct, SubState::Disabled);
+            });
+        }
+    }
+
+    /// Removes the tenant's subscription to `content_type` (as if never started).
+    pub fn remove_subscription(&self, tenant_id: &str, content_type: &str) {
+        if let Some(ct) = Ct::from_name(content_type) {
+            self.on(tenant_id, |t| {
+                t.subscriptions.remove(&ct);
+            });
+        }
+    }
+
+    /// The tenant's subscriptions: (content type, `enabled` or `disabled`).
+    pub fn subscriptions(&self, tenant_id: &str) -> Vec<(String, String)> {
         match self.state.find_tenant(tenant_id) {
-            Some(i) => self.state.events.truth(i, stream, until),
+            Some(i) => self
+                .state
+                .tenant(i)
+                .subscriptions
+                .iter()
+                .map(|(c, s)| {
+                    let status = match s {
+                        SubState::Enabled { .. } => "enabled",
+                        SubState::Disabled => "disabled",
+                    };
+                    (c.name().to_string(), status.to_string())
+                })
+                .collect(),
             None => Vec::new(),
         }
+    }
+
+    /// Replaces the consented permissions on the Office 365 Management APIs.
+    pub fn set_management_roles(&self, tenant_id: &str, roles: Vec<String>) {
+        self.on(tenant_id, |t| t.management_roles = roles);
     }
 
     /// Stops the server (open connections get two seconds to finish).

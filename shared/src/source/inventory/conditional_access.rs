@@ -130,7 +130,7 @@ impl SnapshotSource for ConditionalAccessSource {
         deadline: DateTime<Utc>,
     ) -> Result<SnapshotPage, SourceError> {
         let mut cost = CallCost::default();
-        let roles = granted_roles(client, tenant).await?;
+        let roles = granted_roles(client, tenant, deadline).await?;
         if !has_any(
             &roles,
             &["Policy.Read.All", "Policy.ReadWrite.ConditionalAccess"],

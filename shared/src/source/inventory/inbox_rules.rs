@@ -138,7 +138,7 @@ impl SnapshotSource for InboxRulesSource {
         let st: State = match state.and_then(|v| serde_json::from_value(v.clone()).ok()) {
             Some(s) => s,
             None => {
-                let roles = granted_roles(client, tenant).await?;
+                let roles = granted_roles(client, tenant, deadline).await?;
                 if !has_any(
                     &roles,
                     &["MailboxSettings.Read", "MailboxSettings.ReadWrite"],

@@ -67,10 +67,11 @@ pub(crate) fn graph_url(
 pub(crate) async fn granted_roles(
     client: &ApiClient,
     tenant: &Tenant,
+    deadline: DateTime<Utc>,
 ) -> Result<Vec<String>, SourceError> {
     let token = client
         .tokens()
-        .token(tenant.cloud, &tenant.id, Api::Graph)
+        .token(tenant.cloud, &tenant.id, Api::Graph, deadline)
         .await?;
     if token.roles.is_empty() {
         return Err(SourceError::ConsentRevoked);

@@ -87,7 +87,7 @@ impl UsersSource {
             let now = clock.now();
             if at > now {
                 if at > deadline {
-                    return Err(SourceError::DeadlineExceeded);
+                    return Err(SourceError::DeadlineExceeded { cause: None });
                 }
                 clock
                     .sleep((at - now).to_std().unwrap_or(SIGNIN_ACTIVITY_SPACING))
@@ -213,7 +213,7 @@ impl SnapshotSource for UsersSource {
         let mut st: State = match state.and_then(|v| serde_json::from_value(v.clone()).ok()) {
             Some(s) => s,
             None => {
-                let roles = granted_roles(client, tenant).await?;
+                let roles = granted_roles(client, tenant, deadline).await?;
                 let sia = has_any(&roles, &["AuditLog.Read.All"]);
                 if !sia {
                     notes.push(degraded(
@@ -298,7 +298,7 @@ impl SnapshotSource for UsersSource {
                     Err(e) if is_no_mailbox(&e) => Some(MailboxPurpose::None),
                     // Out of an application access policy's scope: purpose unknown.
                     Err(SourceError::Forbidden { .. }) => None,
-                    Err(SourceError::DeadlineExceeded) => {
+                    Err(SourceError::DeadlineExceeded { .. }) => {
                         stopped_at = Some(i);
                         break;
                     }

@@ -125,6 +125,24 @@ impl Env {
         }
     }
 
+    /// POSTs to `url` with a bearer token and no body (Management Activity subscriptions).
+    pub async fn post_bearer(&self, url: &str, token: &str) -> Resp {
+        let (target, host) = self.target(url);
+        let r = self
+            .http
+            .post(target)
+            .header(HOST, host)
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        Resp {
+            status: r.status().as_u16(),
+            headers: r.headers().clone(),
+            text: r.text().await.unwrap(),
+        }
+    }
+
     pub async fn token_resp(&self, t: &TenantSpec, scope_cloud: Cloud, login_host: &str) -> Resp {
         let url = format!("https://{login_host}/{}/oauth2/v2.0/token", t.tenant_id);
         let scope = scope_cloud.graph_scope();
