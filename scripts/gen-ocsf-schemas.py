@@ -49,6 +49,7 @@ EMITTED = {
     6003: [["cloud"]],  # API Activity
     5003: [["cloud"]],  # User Inventory Info (identity inventory)
     5023: [["cloud"]],  # Cloud Resources Inventory Info (apps, roles, policies, inbox rules)
+    2003: [["cloud"]],  # Compliance Finding (the Identity Security Assessment's findings)
 }
 
 # Nested enums whose captions the normalizer emits: (object name, attribute).
@@ -61,6 +62,7 @@ OBJECT_ENUMS = [
     ("auth_factor", "factor_type_id"),
     ("observable", "type_id"),
     ("fingerprint", "algorithm_id"),
+    ("compliance", "status_id"),
 ]
 # Class-level enums besides activity/severity/status: (class name, attribute).
 CLASS_ENUMS = [

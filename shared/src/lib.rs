@@ -3,6 +3,7 @@
 //! job runner, OCSF normalization, named telemetry, and the storage and sink traits with their
 //! embedded implementations.
 
+pub mod assess;
 pub mod auth;
 #[cfg(feature = "aws")]
 pub mod aws;

@@ -23,11 +23,13 @@ pub enum Class {
     UserInventory,
     /// 5023 Cloud Resources Inventory Info (apps, role holders, policies, inbox rules).
     CloudResourcesInventory,
+    /// 2003 Compliance Finding (the Identity Security Assessment's findings).
+    ComplianceFinding,
 }
 
 impl Class {
     /// Every class, in `class_uid` order.
-    pub const ALL: [Class; 8] = [
+    pub const ALL: [Class; 9] = [
         Class::AccountChange,
         Class::Authentication,
         Class::EntityManagement,
@@ -36,6 +38,7 @@ impl Class {
         Class::ApiActivity,
         Class::UserInventory,
         Class::CloudResourcesInventory,
+        Class::ComplianceFinding,
     ];
 
     /// `class_uid`.
@@ -49,6 +52,7 @@ impl Class {
             Class::ApiActivity => 6003,
             Class::UserInventory => 5003,
             Class::CloudResourcesInventory => 5023,
+            Class::ComplianceFinding => 2003,
         }
     }
 
@@ -68,6 +72,7 @@ impl Class {
             Class::ApiActivity => "API Activity",
             Class::UserInventory => "User Inventory Info",
             Class::CloudResourcesInventory => "Cloud Resources Inventory Info",
+            Class::ComplianceFinding => "Compliance Finding",
         }
     }
 
@@ -76,6 +81,7 @@ impl Class {
         match self {
             Class::ApiActivity => 6,
             Class::UserInventory | Class::CloudResourcesInventory => 5,
+            Class::ComplianceFinding => 2,
             _ => 3,
         }
     }
@@ -85,6 +91,7 @@ impl Class {
         match self.category_uid() {
             6 => "Application Activity",
             5 => "Discovery",
+            2 => "Findings",
             _ => "Identity & Access Management",
         }
     }
@@ -143,6 +150,7 @@ impl Class {
             ],
             Class::ApiActivity => &[(1, "Create"), (2, "Read"), (3, "Update"), (4, "Delete")],
             Class::UserInventory | Class::CloudResourcesInventory => &[(1, "Log"), (2, "Collect")],
+            Class::ComplianceFinding => &[(1, "Create"), (2, "Update"), (3, "Close")],
         };
         match activity_id {
             0 => Some("Unknown"),
