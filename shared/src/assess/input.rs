@@ -423,6 +423,19 @@ impl InputBuilder {
     }
 }
 
+/// What the tenant's inventory streams could not read, from the store's summaries.
+pub async fn degradations(
+    store: &dyn crate::inventory::InventoryStore,
+    tenant_id: &str,
+) -> Result<Vec<Degradation>, crate::store::StoreError> {
+    Ok(store
+        .summaries(tenant_id)
+        .await?
+        .into_values()
+        .flat_map(|s| s.degraded)
+        .collect())
+}
+
 fn user(uid: &str, ev: &Value) -> User {
     let data = &ev["unmapped"]["inventory"]["data"];
     let u = &ev["user"];
