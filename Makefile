@@ -23,8 +23,15 @@ lint: fmt-check
 
 test: tools test-rust test-infra
 
-# Installs the Python tools once (re-runs when the requirements change).
-tools: $(VENV)/.installed
+# Installs the Python tools once (re-runs when the requirements change), and headless
+# Chromium for the assessment report's browser test (tests/integration/tests/assess.rs).
+tools: $(VENV)/.installed browser
+
+.PHONY: browser
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=$$(command -v sudo >/dev/null 2>&1 && [ "$$(id -u)" != 0 ] && echo sudo); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; }
 
 $(VENV)/.installed: tools/requirements.txt
 	python3 -m venv $(VENV)
@@ -62,6 +69,12 @@ bench:
 # memory (not part of `make test`; its short version is tests/integration/tests/inventory.rs).
 inventory-bench:
 	$(CARGO) bench -p itdr-integration-tests --bench inventory
+
+# Time to build the Identity Security Assessment of a 10,000-user tenant from its events
+# (not part of `make test`).
+.PHONY: assess-bench
+assess-bench:
+	$(CARGO) bench -p itdr-integration-tests --bench assess
 
 # The three Lambda packages as arm64 zips (target/lambda/<function>/bootstrap.zip).
 # cargo-lambda comes from the tools venv; it must get CARGO_TARGET_DIR, not --target-dir.

@@ -136,6 +136,10 @@ pub struct OutputConfig {
     /// Start from empty files (demo runs).
     #[serde(default)]
     pub truncate: bool,
+    /// Where `itdr run` writes each tenant's Identity Security Assessment at the end of the
+    /// run (and the default of `itdr assess --out`); unset: no reports at the end of a run.
+    #[serde(default)]
+    pub reports: Option<PathBuf>,
 }
 
 /// Schedule.

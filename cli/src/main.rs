@@ -1,6 +1,7 @@
 //! `itdr`: the operator CLI. Runs the pipeline in-process on the embedded store, manages the
 //! tenant registry, normalizes raw Microsoft records, and serves the Microsoft simulator.
 
+mod assess;
 mod config;
 mod inventory;
 mod normalize;
@@ -92,6 +93,29 @@ enum Command {
     },
     /// Serve the Microsoft API simulator on 127.0.0.1 until interrupted.
     Sim(sim::SimArgs),
+    /// Write a tenant's Identity Security Assessment (HTML and JSON) from the embedded
+    /// pipeline's events and inventory, compared with its earlier report if there is one.
+    Assess {
+        /// The tenant: a registered domain or GUID.
+        #[arg(long)]
+        tenant: String,
+        /// Directory for the reports (default: the configuration's `[output] reports`, else
+        /// out/reports).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// The OCSF events file (default: the configuration's, else out/events.ndjson).
+        #[arg(long)]
+        events: Option<PathBuf>,
+        /// The embedded database (default: the configuration's store, else out/itdr.db).
+        #[arg(long, env = "ITDR_DB")]
+        db: Option<PathBuf>,
+        /// Do not append the findings to the events file as OCSF events.
+        #[arg(long)]
+        no_emit: bool,
+        /// Print where the reports went as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn init_tracing() {
@@ -170,6 +194,14 @@ fn main() -> ExitCode {
                 json,
             } => normalize::main(stream, &tenant, raw, json),
             Command::Sim(args) => sim::main(args).await,
+            Command::Assess {
+                tenant,
+                out,
+                events,
+                db,
+                no_emit,
+                json,
+            } => assess::main(config.as_deref(), db, &tenant, out, events, no_emit, json).await,
         }
     });
     match result {

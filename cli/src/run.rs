@@ -430,6 +430,21 @@ pub async fn run(cfg: RunConfig, once: bool, json: bool) -> anyhow::Result<Summa
     }
     let mut summary = summarize(&rt, &totals, start, start_real).await?;
     summary.crashed_jobs = crashes;
+    if let Some(dir) = &rt.cfg.output.reports {
+        let tenants = itdr_shared::store::TenantRegistry::list(&rt.store).await?;
+        let w = crate::assess::write_reports(
+            &rt.store,
+            &tenants,
+            &rt.cfg.output.events,
+            dir,
+            rt.clock.now(),
+            true,
+        )
+        .await?;
+        if !json {
+            crate::assess::print_written(&w);
+        }
+    }
     if let Some(h) = rt.sim {
         h.shutdown().await;
     }

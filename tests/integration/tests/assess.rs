@@ -186,6 +186,8 @@ async fn p1_and_no_p1_tenants_get_valid_reports_that_differ_where_their_data_dif
         panic!("no legacy sign-ins found among {n}");
     }
 
+    browser_checks(&[("p1-tenant", p1), ("no-p1-tenant", np)]);
+
     // Disabled-but-licensed, checked against the simulator's own directory.
     for t in &tenants {
         let expected = t
@@ -202,5 +204,164 @@ async fn p1_and_no_p1_tenants_get_valid_reports_that_differ_where_their_data_dif
             .finding(FindingKind::DisabledLicensed)
             .map_or(0, |f| f.count);
         assert_eq!(got, expected, "{}", t.spec.domain);
+    }
+}
+
+/// Headless Chromium (from the system packages: `make tools` installs it), or the reason it
+/// cannot run. Set `ITDR_SKIP_BROWSER=1` to skip the browser checks on a machine without it.
+fn chromium() -> Option<std::path::PathBuf> {
+    if std::env::var_os("ITDR_SKIP_BROWSER").is_some() {
+        return None;
+    }
+    for name in ["chromium", "chromium-browser", "google-chrome"] {
+        for dir in std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()) {
+            let p = dir.join(name);
+            if p.is_file() {
+                return Some(p);
+            }
+        }
+    }
+    panic!(
+        "headless Chromium not found: run `make tools` (apt-get install chromium), or set ITDR_SKIP_BROWSER=1"
+    );
+}
+
+/// Runs Chromium headless on a local file, with everything that could reach the network off.
+fn run_chromium(bin: &std::path::Path, profile: &std::path::Path, args: &[String]) -> String {
+    let out = std::process::Command::new(bin)
+        .args([
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--no-default-browser-check",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-extensions",
+            "--disable-domain-reliability",
+            "--disable-breakpad",
+            "--metrics-recording-only",
+            "--hide-scrollbars",
+            "--virtual-time-budget=3000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args)
+        .output()
+        .expect("chromium runs");
+    assert!(
+        out.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// Measures the rendered page: which sections and charts exist, their drawn size, and every
+/// element that sticks out of the viewport. Appended to a copy of the report (the report itself
+/// has no scripts).
+const PROBE: &str = r##"<script>
+(function(){
+  var ids = ["summary","top-fixes","score-overall","section-inventory","section-mfa","section-legacy_auth",
+    "section-permissions","section-apps","chart-users-by-state","chart-mfa-coverage",
+    "chart-sign-ins-by-protocol","chart-apps-by-permission-class"];
+  var missing = ids.filter(function(id){ return !document.getElementById(id); });
+  var vw = document.documentElement.clientWidth;
+  var charts = Array.prototype.map.call(document.querySelectorAll("figure.chart"), function(f){
+    var r = f.querySelector("svg").getBoundingClientRect();
+    return {id: f.id, width: Math.round(r.width), height: Math.round(r.height),
+      bars: f.querySelectorAll("rect").length};
+  });
+  var over = [];
+  Array.prototype.forEach.call(document.querySelectorAll("body *"), function(e){
+    var r = e.getBoundingClientRect();
+    if (r.width > 0 && (r.right > vw + 0.5 || r.left < -0.5)) {
+      over.push(e.tagName + "#" + e.id + "." + (e.getAttribute("class") || "") + " right=" + Math.round(r.right));
+    }
+  });
+  var res = {missing: missing, charts: charts, overflowing: over.slice(0, 20), viewport: vw,
+    scroll_width: document.documentElement.scrollWidth,
+    findings: document.querySelectorAll(".finding").length};
+  var pre = document.createElement("pre");
+  pre.id = "probe";
+  pre.textContent = JSON.stringify(res).replace(/&/g, "\\u0026").replace(/</g, "\\u003c").replace(/>/g, "\\u003e");
+  document.body.appendChild(pre);
+})();
+</script>"##;
+
+fn probe(
+    bin: &std::path::Path,
+    dir: &std::path::Path,
+    name: &str,
+    html: &str,
+    width: u32,
+) -> Value {
+    let page = dir.join(format!("{name}-probe.html"));
+    std::fs::write(&page, html.replace("</body>", &format!("{PROBE}</body>"))).unwrap();
+    let dom = run_chromium(
+        bin,
+        &dir.join("profile"),
+        &[
+            format!("--window-size={width},1200"),
+            "--dump-dom".into(),
+            format!("file://{}", page.display()),
+        ],
+    );
+    let start = dom.find("<pre id=\"probe\">").expect("the probe ran") + "<pre id=\"probe\">".len();
+    let end = start + dom[start..].find("</pre>").unwrap();
+    serde_json::from_str(dom[start..end].trim()).unwrap()
+}
+
+/// Loads each report in headless Chromium: every section and chart is there and drawn, nothing
+/// overflows an A4-wide page or a laptop screen, and a screenshot of each is kept under
+/// `target/tmp/assessment/`.
+fn browser_checks(reports: &[(&str, &Report)]) {
+    let Some(bin) = chromium() else { return };
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("assessment");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, report) in reports {
+        let html = assess::html::render(report);
+        std::fs::write(dir.join(format!("{name}.html")), &html).unwrap();
+        // 794 px: an A4 page at 96 dpi; 1280: a laptop.
+        for width in [794, 1280] {
+            let r = probe(&bin, &dir, name, &html, width);
+            assert_eq!(r["missing"], serde_json::json!([]), "{name} @{width}: {r}");
+            let charts = r["charts"].as_array().unwrap();
+            assert_eq!(charts.len(), 4, "{name}: {r}");
+            for c in charts {
+                assert!(c["width"].as_u64().unwrap() > 200, "{name}: {c}");
+                assert!(c["height"].as_u64().unwrap() > 20, "{name}: {c}");
+            }
+            assert_eq!(
+                r["overflowing"],
+                serde_json::json!([]),
+                "{name} @{width}: {r}"
+            );
+            assert!(
+                r["scroll_width"].as_u64() <= r["viewport"].as_u64(),
+                "{name} @{width}: {r}"
+            );
+            assert_eq!(
+                r["findings"].as_u64(),
+                Some(report.findings.len() as u64),
+                "{name}"
+            );
+        }
+        let shot = dir.join(format!("{name}.png"));
+        let _ = std::fs::remove_file(&shot);
+        run_chromium(
+            &bin,
+            &dir.join("profile"),
+            &[
+                "--window-size=1024,2400".into(),
+                format!("--screenshot={}", shot.display()),
+                format!("file://{}", dir.join(format!("{name}.html")).display()),
+            ],
+        );
+        let png = std::fs::read(&shot).unwrap();
+        assert!(
+            png.starts_with(b"\x89PNG") && png.len() > 10_000,
+            "{name}: screenshot"
+        );
     }
 }
