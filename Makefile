@@ -74,7 +74,7 @@ inventory-bench:
 # (not part of `make test`).
 .PHONY: assess-bench
 assess-bench:
-	$(CARGO) bench -p itdr-integration-tests --bench assess
+	$(CARGO) bench --profile bench-run -p itdr-integration-tests --bench assess
 
 # The three Lambda packages as arm64 zips (target/lambda/<function>/bootstrap.zip).
 # cargo-lambda comes from the tools venv; it must get CARGO_TARGET_DIR, not --target-dir.

@@ -43,7 +43,7 @@ th,td{border-bottom:1px solid #d8dee4;padding:4px 6px;text-align:left;vertical-a
 th{background:#f6f8fa;font-weight:600}
 .charts{display:flex;flex-wrap:wrap;gap:12px}
 figure.chart{flex:1 1 440px;min-width:0;margin:8px 0;border:1px solid #d0d7de;border-radius:6px;padding:8px}
-figure.chart svg{width:100%;height:auto;display:block}
+figure.chart svg{width:100%;max-width:600px;height:auto;display:block}
 figcaption{font-weight:600;margin-bottom:4px}
 .note{background:#fff8c5;border:1px solid #d4a72c;border-radius:4px;padding:8px 12px;margin:8px 0}
 .ok{background:#dafbe1;border:1px solid #4ac26b;border-radius:4px;padding:8px 12px;margin:8px 0}
@@ -327,7 +327,7 @@ pub fn render(report: &Report) -> String {
     for sec in &report.sections {
         let _ = write!(
             s,
-            r#"<div class="score" id="score-{}">{}<b class="{}">{}</b><span class="small muted">{} findings</span></div>"#,
+            r#"<div class="score" id="score-{}">{}<b class="{}">{}</b><span class="small muted">{} finding(s)</span></div>"#,
             sec.section.as_str(),
             escape(&sec.title),
             score_class(sec.score),

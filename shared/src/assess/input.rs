@@ -203,14 +203,15 @@ impl CaPolicy {
         self.excluded_users + self.excluded_groups + self.excluded_roles > 0
     }
 
-    /// Enforced, applies to all users, and blocks the legacy client app types
-    /// (`exchangeActiveSync` and `other`).
+    /// Enforced, applies to all users (exclusions aside), and blocks the legacy client app
+    /// types (`exchangeActiveSync` and `other`, or `all`).
     pub fn blocks_legacy(&self) -> bool {
         self.is_enabled()
             && Self::has(&self.grant_controls, "block")
             && Self::has(&self.include_users, "All")
             && (Self::has(&self.client_app_types, "other")
-                || Self::has(&self.client_app_types, "exchangeActiveSync"))
+                || Self::has(&self.client_app_types, "exchangeActiveSync")
+                || Self::has(&self.client_app_types, "all"))
     }
 }
 

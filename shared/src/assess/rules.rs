@@ -398,21 +398,58 @@ fn legacy_rules(c: &mut Ctx<'_>) {
         );
         return;
     }
-    let open = input.security_defaults != Some(true) && blocking.is_empty();
+    let sd_on = input.security_defaults == Some(true);
+    let unblocked = !sd_on && blocking.is_empty();
+    // Blocked, but not for everyone: the excluded accounts keep a door without MFA.
+    let partial: Vec<_> = if sd_on || blocking.iter().any(|p| !p.has_exclusions()) {
+        Vec::new()
+    } else {
+        blocking.clone()
+    };
+    let (severity, summary, evidence, count) = if unblocked {
+        (
+            Severity::High,
+            "Security defaults are off and no enforced conditional access policy blocks legacy client apps.".to_string(),
+            input
+                .policies
+                .values()
+                .filter(|p| p.grant_controls.iter().any(|g| g.eq_ignore_ascii_case("block")))
+                .map(|p| ev(&p.id, &p.name, format!("state {}, does not block legacy clients for all users", p.state)))
+                .collect(),
+            1,
+        )
+    } else {
+        (
+            Severity::Medium,
+            format!(
+                "Legacy authentication is blocked, but {} blocking policies exclude users, groups or roles, who can still sign in without MFA.",
+                partial.len()
+            ),
+            partial
+                .iter()
+                .map(|p| {
+                    ev(
+                        &p.id,
+                        &p.name,
+                        format!(
+                            "excludes {} users, {} groups, {} roles",
+                            p.excluded_users, p.excluded_groups, p.excluded_roles
+                        ),
+                    )
+                })
+                .collect(),
+            partial.len(),
+        )
+    };
     c.add(
         FindingKind::LegacyNotBlocked,
-        Severity::High,
-        "Legacy authentication is not blocked",
-        "Security defaults are off and no enforced conditional access policy blocks legacy client apps for all users.".to_string(),
-        input
-            .policies
-            .values()
-            .filter(|p| p.grant_controls.iter().any(|g| g.eq_ignore_ascii_case("block")))
-            .map(|p| ev(&p.id, &p.name, format!("state {}, does not block legacy clients for all users", p.state)))
-            .collect(),
-        usize::from(open),
-        "Even if nobody uses legacy protocols today, an attacker can: a sign-in over IMAP or SMTP AUTH bypasses MFA entirely.",
-        "Create a conditional access policy for all users, client apps 'Exchange ActiveSync clients' and 'Other clients', grant: Block (or turn on security defaults). Run it report-only for a week first to see what breaks.",
+        severity,
+        "Legacy authentication is not blocked for everyone",
+        summary,
+        evidence,
+        count,
+        "Even if nobody uses legacy protocols today, an attacker can: a sign-in over IMAP or SMTP AUTH bypasses MFA entirely. Accounts excluded from the block (often service accounts with old passwords) are the first ones password spraying finds.",
+        "Create a conditional access policy for all users, client apps 'Exchange ActiveSync clients' and 'Other clients', grant: Block (or turn on security defaults); run it report-only for a week first to see what breaks. Move excluded service accounts to modern authentication (OAuth SMTP, Graph) and remove the exclusion.",
     );
 }
 
@@ -630,10 +667,10 @@ fn figures(c: &Ctx<'_>) -> (InventoryCounts, Charts, Vec<AppRow>) {
         ("Disabled".into(), 0),
     ];
     for u in &users {
-        let idx = if u.enabled == Some(false) {
-            5
-        } else if u.is_resource_mailbox() {
+        let idx = if u.is_resource_mailbox() {
             4
+        } else if u.enabled == Some(false) {
+            5
         } else if u.guest {
             3
         } else if c.stale(u) {

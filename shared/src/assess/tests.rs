@@ -256,6 +256,37 @@ fn every_kind_has_a_trigger_and_fires_only_there() {
 }
 
 #[test]
+fn a_legacy_block_with_exclusions_is_a_medium_finding() {
+    let mut i = clean();
+    if let Some(p) = i.policies.get_mut("p2") {
+        p.client_app_types = vec!["all".into()];
+        p.excluded_groups = 1;
+    }
+    let r = assess(
+        &i,
+        TenantInfo {
+            id: "t".into(),
+            domain: None,
+            org: None,
+        },
+        now(),
+        None,
+    );
+    let f = r.finding(FindingKind::LegacyNotBlocked).unwrap();
+    assert_eq!((f.severity, f.count), (Severity::Medium, 1));
+    assert_eq!(f.evidence[0].id, "p2");
+    // Without the exclusion, a block of all client apps blocks legacy ones too.
+    if let Some(p) = i.policies.get_mut("p2") {
+        p.excluded_groups = 0;
+    }
+    assert!(!kinds(&i).contains(&FindingKind::LegacyNotBlocked));
+    // Security defaults block legacy authentication for everyone.
+    i.policies.clear();
+    i.security_defaults = Some(true);
+    assert!(!kinds(&i).contains(&FindingKind::LegacyNotBlocked));
+}
+
+#[test]
 fn evidence_names_the_objects_with_counts() {
     let mut i = clean();
     for n in 0..40 {

@@ -63,7 +63,7 @@ fn events(now: DateTime<Utc>) -> String {
                 "user_type": if guest {"Guest"} else {"Member"}, "account_enabled": enabled,
                 "created": (now - Duration::days(400)).to_rfc3339(),
                 "licences": if guest { json!([]) } else { json!(["05e9a617-0261-4cee-bb44-138d3ef5d965"]) },
-                "mailbox_purpose": if mix(i, 4) % 50 == 0 {"shared"} else {"user"},
+                "mailbox_purpose": if mix(i, 4).is_multiple_of(50) {"shared"} else {"user"},
                 "last_sign_in": last}}}}),
         );
         let strength = match mix(i, 5) % 10 {
@@ -87,7 +87,7 @@ fn events(now: DateTime<Utc>) -> String {
             "directory_write",
             "role_management",
         ][(mix(i, 6) % 7) as usize];
-        let verified = mix(i, 7) % 3 != 0;
+        let verified = !mix(i, 7).is_multiple_of(3);
         push(
             json!({"class_uid": 5023, "activity_id": 2, "time": t, "metadata": meta("servicePrincipals", "Identity inventory"),
             "resources": [{"uid": format!("sp-{i}"), "name": format!("App {i}"), "type": "Service Principal",
