@@ -17,8 +17,43 @@ use super::config::CursorConfig;
 pub struct Bucket {
     /// Distinct records emitted from this bucket.
     pub count: u32,
-    /// Their fingerprints, sorted, or `None` once dropped to respect the size bound.
+    /// Their fingerprints, sorted; `None` once dropped to respect the size bound, or while a
+    /// paged bucket's page is not loaded.
     pub fps: Option<Vec<u32>>,
+    /// Whether the fingerprints live in the store's seen pages (`pages.rs`) rather than in
+    /// the cursor document.
+    pub paged: bool,
+    /// Whether a paged bucket's fingerprints changed since its page was loaded (not stored).
+    pub dirty: bool,
+}
+
+impl Bucket {
+    /// A bucket whose fingerprints are inline in the cursor.
+    pub fn inline(fps: Vec<u32>) -> Bucket {
+        Bucket {
+            count: u32::try_from(fps.len()).unwrap_or(u32::MAX),
+            fps: Some(fps),
+            paged: false,
+            dirty: false,
+        }
+    }
+
+    /// Bytes this bucket adds to the cursor document, key and punctuation included (an upper
+    /// bound of `serde_json`'s output: base64 without padding, decimal count).
+    pub fn doc_bytes(&self) -> usize {
+        const OVERHEAD: usize = 40;
+        match (&self.fps, self.paged) {
+            (Some(fps), false) => OVERHEAD + (fps.len() * 16).div_ceil(3),
+            _ => OVERHEAD,
+        }
+    }
+
+    /// Notes a change of the fingerprints.
+    fn touched(&mut self) {
+        if self.paged {
+            self.dirty = true;
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -26,6 +61,31 @@ struct BucketRepr {
     n: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     f: Option<String>,
+    /// Paged: the fingerprints are in the seen pages.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    p: bool,
+}
+
+/// Packs fingerprints little-endian, four bytes each (cursor documents and seen pages).
+pub fn pack(fps: &[u32]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(fps.len() * 4);
+    for fp in fps {
+        bytes.extend_from_slice(&fp.to_le_bytes());
+    }
+    bytes
+}
+
+/// Unpacks [`pack`]ed fingerprints, sorted; `None` when the length is not a multiple of 4.
+pub fn unpack(bytes: &[u8]) -> Option<Vec<u32>> {
+    if bytes.len() % 4 != 0 {
+        return None;
+    }
+    let mut v: Vec<u32> = bytes
+        .chunks_exact(4)
+        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    v.sort_unstable();
+    Some(v)
 }
 
 /// What was emitted, per time bucket, for one source.
@@ -51,14 +111,18 @@ impl Serialize for SeenSet {
             .buckets
             .iter()
             .map(|(k, b)| {
-                let f = b.fps.as_ref().map(|fps| {
-                    let mut bytes = Vec::with_capacity(fps.len() * 4);
-                    for fp in fps {
-                        bytes.extend_from_slice(&fp.to_le_bytes());
-                    }
-                    B64.encode(bytes)
-                });
-                (k.to_string(), BucketRepr { n: b.count, f })
+                let f = match (&b.fps, b.paged) {
+                    (Some(fps), false) => Some(B64.encode(pack(fps))),
+                    _ => None,
+                };
+                (
+                    k.to_string(),
+                    BucketRepr {
+                        n: b.count,
+                        f,
+                        p: b.paged,
+                    },
+                )
             })
             .collect();
         SeenRepr {
@@ -79,23 +143,24 @@ impl<'de> Deserialize<'de> for SeenSet {
                 .parse()
                 .map_err(|_| D::Error::custom("bad bucket index"))?;
             let fps = match b.f {
+                Some(_) if b.p => return Err(D::Error::custom("paged bucket with fingerprints")),
                 Some(f) => {
                     let bytes = B64
                         .decode(f.as_bytes())
                         .map_err(|_| D::Error::custom("bad fingerprint encoding"))?;
-                    if bytes.len() % 4 != 0 {
-                        return Err(D::Error::custom("bad fingerprint length"));
-                    }
-                    let mut v: Vec<u32> = bytes
-                        .chunks_exact(4)
-                        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                        .collect();
-                    v.sort_unstable();
-                    Some(v)
+                    Some(unpack(&bytes).ok_or_else(|| D::Error::custom("bad fingerprint length"))?)
                 }
                 None => None,
             };
-            buckets.insert(idx, Bucket { count: b.n, fps });
+            buckets.insert(
+                idx,
+                Bucket {
+                    count: b.n,
+                    fps,
+                    paged: b.p,
+                    dirty: false,
+                },
+            );
         }
         Ok(SeenSet {
             buckets,
@@ -239,29 +304,30 @@ impl SeenSet {
         for (idx, mut fps) in read {
             if self.complete(idx, lower, upper, b) {
                 fps.sort_unstable();
-                // A complete read is the truth for this bucket.
-                let count = u32::try_from(fps.len()).unwrap_or(u32::MAX);
-                self.buckets.insert(
-                    idx,
-                    Bucket {
-                        count,
-                        fps: Some(fps),
-                    },
-                );
+                // A complete read is the truth for this bucket. A paged bucket keeps its page,
+                // rewritten at the next commit.
+                let paged = self.buckets.get(&idx).is_some_and(|b| b.paged);
+                let mut bucket = Bucket::inline(fps);
+                if paged {
+                    bucket.paged = true;
+                    bucket.dirty = true;
+                }
+                self.buckets.insert(idx, bucket);
                 touched.remove(&idx);
             }
         }
         for (idx, fps) in touched {
-            let bucket = self.buckets.entry(idx).or_insert_with(|| Bucket {
-                count: 0,
-                fps: Some(Vec::new()),
-            });
+            let bucket = self
+                .buckets
+                .entry(idx)
+                .or_insert_with(|| Bucket::inline(Vec::new()));
             bucket.count = bucket
                 .count
                 .saturating_add(u32::try_from(fps.len()).unwrap_or(u32::MAX));
             if let Some(existing) = bucket.fps.as_mut() {
                 existing.extend(fps);
                 existing.sort_unstable();
+                bucket.touched();
             }
         }
         self.high = Some(self.high.map_or(upper, |h| h.max(upper)));
@@ -276,43 +342,75 @@ impl SeenSet {
                 let bucket = self
                     .buckets
                     .entry(bucket_index(k.time, b))
-                    .or_insert_with(|| Bucket {
-                        count: 0,
-                        fps: Some(Vec::new()),
-                    });
+                    .or_insert_with(|| Bucket::inline(Vec::new()));
                 bucket.count = bucket.count.saturating_add(1);
                 if let Some(fps) = bucket.fps.as_mut() {
                     let fp = fingerprint(k.id);
                     let at = fps.partition_point(|x| *x < fp);
                     fps.insert(at, fp);
+                    bucket.touched();
                 }
             }
         }
     }
 
-    /// Drops buckets older than `keep_from`, then fingerprints of the oldest buckets until the
-    /// packed fingerprints fit in `max_bytes`.
-    pub fn prune(&mut self, keep_from: DateTime<Utc>, max_bytes: usize, bucket_secs: u64) {
+    /// Drops buckets older than `keep_from` and returns the indices of the paged ones among
+    /// them (their pages can go once the cursor is committed).
+    pub fn drop_before(&mut self, keep_from: DateTime<Utc>, bucket_secs: u64) -> Vec<i64> {
         let b = i64::try_from(bucket_secs).unwrap_or(60).max(1);
         let first = bucket_index(keep_from, b);
-        self.buckets = self.buckets.split_off(&first);
-        let mut bytes: usize = self.fingerprint_bytes();
+        let kept = self.buckets.split_off(&first);
+        let dropped = std::mem::replace(&mut self.buckets, kept);
+        dropped
+            .into_iter()
+            .filter(|(_, b)| b.paged)
+            .map(|(idx, _)| idx)
+            .collect()
+    }
+
+    /// Drops buckets older than `keep_from`, then fingerprints of the oldest buckets until the
+    /// document fits in `max_bytes` (see [`SeenSet::doc_bytes`]).
+    pub fn prune(&mut self, keep_from: DateTime<Utc>, max_bytes: usize, bucket_secs: u64) {
+        self.drop_before(keep_from, bucket_secs);
+        let mut bytes: usize = self.doc_bytes();
         for bucket in self.buckets.values_mut() {
             if bytes <= max_bytes {
                 break;
             }
-            if let Some(fps) = bucket.fps.take() {
-                bytes = bytes.saturating_sub(fps.len() * 4);
+            if !bucket.paged && bucket.fps.is_some() {
+                let before = bucket.doc_bytes();
+                bucket.fps = None;
+                bytes = bytes.saturating_sub(before - bucket.doc_bytes());
             }
         }
     }
 
-    /// Bytes of packed fingerprints held.
+    /// Bytes this seen set adds to the cursor document (an upper bound).
+    pub fn doc_bytes(&self) -> usize {
+        self.buckets.values().map(Bucket::doc_bytes).sum::<usize>() + 64
+    }
+
+    /// Bytes of fingerprints held inline (not paged).
     pub fn fingerprint_bytes(&self) -> usize {
         self.buckets
             .values()
+            .filter(|b| !b.paged)
             .map(|b| b.fps.as_ref().map_or(0, |f| f.len() * 4))
             .sum()
+    }
+
+    /// Indices of paged buckets in `[from, to]` whose page is not loaded.
+    pub fn unloaded(&self, from: i64, to: i64) -> Vec<i64> {
+        self.buckets
+            .range(from..=to)
+            .filter(|(_, b)| b.paged && b.fps.is_none())
+            .map(|(idx, _)| *idx)
+            .collect()
+    }
+
+    /// The bucket index of `t`.
+    pub fn index_of(t: DateTime<Utc>, bucket_secs: u64) -> i64 {
+        bucket_index(t, i64::try_from(bucket_secs).unwrap_or(60).max(1))
     }
 }
 
