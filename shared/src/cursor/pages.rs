@@ -159,16 +159,26 @@ mod tests {
         p.put_pages(
             "t1",
             Stream::Signins,
-            &[page("a", 10, vec![1, 2]), page("a", 11, vec![3]), page("b", 10, vec![4])],
+            &[
+                page("a", 10, vec![1, 2]),
+                page("a", 11, vec![3]),
+                page("b", 10, vec![4]),
+            ],
         )
         .await
         .unwrap();
         p.put_pages("t2", Stream::Signins, &[page("a", 10, vec![9])])
             .await
             .unwrap();
-        let a = p.load_pages("t1", Stream::Signins, "a", 10, 11).await.unwrap();
+        let a = p
+            .load_pages("t1", Stream::Signins, "a", 10, 11)
+            .await
+            .unwrap();
         assert_eq!(a, vec![(10, vec![1, 2]), (11, vec![3])]);
-        let a = p.load_pages("t1", Stream::Signins, "a", 11, 20).await.unwrap();
+        let a = p
+            .load_pages("t1", Stream::Signins, "a", 11, 20)
+            .await
+            .unwrap();
         assert_eq!(a, vec![(11, vec![3])]);
         assert!(
             p.load_pages("t1", Stream::DirectoryAudits, "a", 0, 99)
@@ -179,7 +189,10 @@ mod tests {
         p.delete_pages("t1", Stream::Signins, &[("a".into(), 10), ("a".into(), 99)])
             .await
             .unwrap();
-        let a = p.load_pages("t1", Stream::Signins, "a", 0, 99).await.unwrap();
+        let a = p
+            .load_pages("t1", Stream::Signins, "a", 0, 99)
+            .await
+            .unwrap();
         assert_eq!(a, vec![(11, vec![3])]);
         p.purge("t1");
         assert_eq!(p.len(), 1);

@@ -407,7 +407,10 @@ impl CursorState {
             let Some(seen) = self.cursor.sources.get_mut(name) else {
                 continue;
             };
-            let times = f.records.iter().map(|r| SeenSet::index_of(r.at, bucket_secs));
+            let times = f
+                .records
+                .iter()
+                .map(|r| SeenSet::index_of(r.at, bucket_secs));
             let (Some(lo), Some(hi)) = (times.clone().min(), times.max()) else {
                 continue;
             };
@@ -423,6 +426,7 @@ impl CursorState {
                     && b.paged
                     && b.fps.is_none()
                 {
+                    b.count = u32::try_from(fps.len()).unwrap_or(u32::MAX);
                     b.fps = Some(fps);
                 }
             }
@@ -651,12 +655,7 @@ fn select_new(
                 Some(seen) => seen.filter_new(&keys(f), slice.lower, slice.upper, cfg),
                 None => {
                     // Nothing emitted yet: every distinct id is new.
-                    SeenSet::default().filter_new(
-                        &keys(f),
-                        slice.lower,
-                        slice.upper,
-                        cfg,
-                    )
+                    SeenSet::default().filter_new(&keys(f), slice.lower, slice.upper, cfg)
                 }
             };
             out.duplicates_filtered += f.records.len() - new.len();

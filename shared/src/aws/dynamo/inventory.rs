@@ -36,7 +36,11 @@ fn n(v: u64) -> AttributeValue {
 
 impl DynamoCursorStore {
     /// Every item of the tenant whose sort key starts with `prefix`.
-    pub(super) async fn query_prefix(&self, tenant: &str, prefix: &str) -> Result<Vec<Item>, StoreError> {
+    pub(super) async fn query_prefix(
+        &self,
+        tenant: &str,
+        prefix: &str,
+    ) -> Result<Vec<Item>, StoreError> {
         let mut out = Vec::new();
         let mut start: Option<Item> = None;
         loop {
@@ -101,7 +105,10 @@ impl DynamoCursorStore {
         Ok(WriteRequest::builder().put_request(put).build())
     }
 
-    pub(super) fn delete_request(tenant: &str, sort_key: String) -> Result<WriteRequest, StoreError> {
+    pub(super) fn delete_request(
+        tenant: &str,
+        sort_key: String,
+    ) -> Result<WriteRequest, StoreError> {
         let del = DeleteRequest::builder()
             .key("tenant_id", s(tenant.to_ascii_lowercase()))
             .key("stream", s(sort_key))

@@ -192,10 +192,7 @@ impl SeenPages for DynamoCursorStore {
                 continue;
             };
             let p = prefix(stream, source);
-            for item in self
-                .query_pages(tenant, stream, source, *from, *to)
-                .await?
-            {
+            for item in self.query_pages(tenant, stream, source, *from, *to).await? {
                 let sk = get_s(&item, "stream")?;
                 if parse_key(&p, sk).is_some_and(|(b, _)| buckets.contains(&b)) {
                     requests.push(Self::delete_request(tenant, sk.to_string())?);
