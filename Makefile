@@ -20,6 +20,7 @@ fmt-check:
 lint: fmt-check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy -p itdr-cli --features aws --all-targets -- -D warnings
+	$(CARGO) clippy -p itdr-cli --no-default-features --bins -- -D warnings
 
 test: tools test-rust test-infra
 

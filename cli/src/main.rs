@@ -2,11 +2,13 @@
 //! tenant registry, normalizes raw Microsoft records, and serves the Microsoft simulator.
 
 mod config;
+mod demo;
 mod inventory;
 mod normalize;
 mod preflight;
 mod registry;
 mod run;
+#[cfg(feature = "sim")]
 mod sim;
 mod subscriptions;
 mod tenants;
@@ -91,6 +93,7 @@ enum Command {
         json: bool,
     },
     /// Serve the Microsoft API simulator on 127.0.0.1 until interrupted.
+    #[cfg(feature = "sim")]
     Sim(sim::SimArgs),
 }
 
@@ -169,6 +172,7 @@ fn main() -> ExitCode {
                 raw,
                 json,
             } => normalize::main(stream, &tenant, raw, json),
+            #[cfg(feature = "sim")]
             Command::Sim(args) => sim::main(args).await,
         }
     });
