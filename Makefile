@@ -51,7 +51,7 @@ deploy: package
 	  ALARM_EMAIL="$(ALARM_EMAIL)" PARAMS="$(PARAMS)" S3_BUCKET="$(S3_BUCKET)" infra/deploy.sh
 
 test-rust:
-	ITDR_MOTO_SERVER=$(abspath $(VENV))/bin/moto_server $(CARGO) test --workspace --all-targets
+	ITDR_MOTO_SERVER=$(abspath $(VENV))/bin/moto_server $(CARGO) test --workspace --all-targets --no-fail-fast
 	ITDR_MOTO_SERVER=$(abspath $(VENV))/bin/moto_server $(CARGO) test -p itdr-cli --features aws --test registry_aws
 	$(CARGO) test --workspace --doc
 

@@ -14,6 +14,7 @@ use itdr_shared::source::UnifiedAuditConfig;
 use crate::config::SimulatorConfig;
 
 /// One simulated tenant, as the run registers it.
+#[cfg_attr(not(feature = "sim"), allow(dead_code))]
 #[derive(Debug, Clone)]
 pub struct DemoTenant {
     /// Tenant GUID.
@@ -27,6 +28,7 @@ pub struct DemoTenant {
 }
 
 /// What the summary compares for one (tenant, stream).
+#[cfg_attr(not(feature = "sim"), allow(dead_code))]
 #[derive(Debug, Clone, Copy)]
 pub struct Compare<'a> {
     /// Tenant GUID.
@@ -48,6 +50,7 @@ pub struct Compare<'a> {
 }
 
 /// Generated, pending (not yet promised) and lost events of one (tenant, stream).
+#[cfg_attr(not(feature = "sim"), allow(dead_code))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Comparison {
     /// Events the simulator generated in the stream's reach and made visible by the end.

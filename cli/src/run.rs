@@ -490,11 +490,7 @@ async fn summarize(
         rows,
         clock_secs: (rt.clock.now() - start).num_seconds(),
         real_secs: start_real.elapsed().as_secs_f64(),
-        app_level_429: rt
-            .sim
-            .as_ref()
-            .map(Demo::throttled_app_level)
-            .unwrap_or(0),
+        app_level_429: rt.sim.as_ref().map(Demo::throttled_app_level).unwrap_or(0),
         compared: rt.sim.is_some(),
         inventory: crate::inventory::rows(&rt.store, &rt.store.list().await?).await?,
         crashed_jobs: 0,
