@@ -161,6 +161,12 @@ fn run(records: &[Rec], paged: bool) -> Outcome {
 }
 
 fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --benches` would run this in a debug build
+    // for many minutes.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("seen_day: run it with `cargo bench` (an optimised build)");
+        return;
+    }
     let records = generate(t0(), HOURS);
     println!(
         "seen_day: {PER_HOUR} sign-ins/h for {} h after a 1 h backfill, 5-minute polls, default cursor settings",
