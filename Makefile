@@ -20,6 +20,7 @@ fmt-check:
 lint: fmt-check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy -p itdr-cli --features aws --all-targets -- -D warnings
+	$(CARGO) clippy -p itdr-cli --no-default-features --bins -- -D warnings
 
 test: tools test-rust test-infra
 
@@ -57,13 +58,15 @@ deploy: package
 	  ALARM_EMAIL="$(ALARM_EMAIL)" PARAMS="$(PARAMS)" S3_BUCKET="$(S3_BUCKET)" infra/deploy.sh
 
 test-rust:
-	ITDR_MOTO_SERVER=$(abspath $(VENV))/bin/moto_server $(CARGO) test --workspace --all-targets
+	ITDR_MOTO_SERVER=$(abspath $(VENV))/bin/moto_server $(CARGO) test --workspace --lib --bins --tests --no-fail-fast
 	ITDR_MOTO_SERVER=$(abspath $(VENV))/bin/moto_server $(CARGO) test -p itdr-cli --features aws --test registry_aws
 	$(CARGO) test --workspace --doc
 
-# Throughput of normalization and of a whole poll, on this machine (optimised build).
+# Optimised figures on this machine: normalization, a whole poll, the seen set of a 100k/h
+# stream over a day (with and without seen pages), and the inventory of a 10,000-user tenant.
 bench:
-	$(CARGO) bench -p itdr-integration-tests --bench pipeline
+	$(CARGO) build --profile bench-run -p itdr-cli
+	$(CARGO) bench -p itdr-integration-tests --bench pipeline --bench normalize --bench seen_day --bench inventory --bench assess
 
 # The identity inventory of a 10,000-user, 5,000-mailbox tenant: requests, simulated hours,
 # memory (not part of `make test`; its short version is tests/integration/tests/inventory.rs).

@@ -196,6 +196,8 @@ pub struct AppConfig {
 /// The accelerated demo against the in-process simulator.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+// Read by the simulator (`demo.rs`), which a build without the `sim` feature lacks.
+#[cfg_attr(not(feature = "sim"), allow(dead_code))]
 pub struct SimulatorConfig {
     /// Seed of the generated data.
     pub seed: u64,
@@ -210,6 +212,8 @@ pub struct SimulatorConfig {
 /// One simulated tenant.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+// Read by the simulator (`demo.rs`), which a build without the `sim` feature lacks.
+#[cfg_attr(not(feature = "sim"), allow(dead_code))]
 pub struct SimTenantConfig {
     /// Organization it maps to.
     pub org: String,

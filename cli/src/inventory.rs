@@ -347,7 +347,7 @@ mod tests {
             "unknown, not zero, when MFA could not be read"
         );
         assert_eq!(inv.apps, None);
-        assert_eq!(inv.exclusions_line(), "guest 2, disabled 2");
+        assert_eq!(inv.exclusions_line(), "disabled 2, guest 2");
         assert_eq!(
             inv.degraded,
             vec!["mfa: userRegistrationDetails (licence_required): MFA"]

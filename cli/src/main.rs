@@ -3,11 +3,13 @@
 
 mod assess;
 mod config;
+mod demo;
 mod inventory;
 mod normalize;
 mod preflight;
 mod registry;
 mod run;
+#[cfg(feature = "sim")]
 mod sim;
 mod subscriptions;
 mod tenants;
@@ -92,6 +94,7 @@ enum Command {
         json: bool,
     },
     /// Serve the Microsoft API simulator on 127.0.0.1 until interrupted.
+    #[cfg(feature = "sim")]
     Sim(sim::SimArgs),
     /// Write a tenant's Identity Security Assessment (HTML and JSON) from the embedded
     /// pipeline's events and inventory, compared with its earlier report if there is one.
@@ -193,6 +196,7 @@ fn main() -> ExitCode {
                 raw,
                 json,
             } => normalize::main(stream, &tenant, raw, json),
+            #[cfg(feature = "sim")]
             Command::Sim(args) => sim::main(args).await,
             Command::Assess {
                 tenant,

@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,10 +24,10 @@ use itdr_shared::store::{
     CursorStore, Health, HealthState, HealthUpdate, TenantRecord, TenantRegistry,
 };
 use itdr_shared::telemetry::LogTelemetry;
-use itdr_sim::{GroundTruthStream, SimConfig, SimHandle, Simulator, TenantSpec};
 use serde::Serialize;
 
 use crate::config::RunConfig;
+use crate::demo::{Compare, Demo};
 
 /// Per (tenant, stream) totals for the summary.
 #[derive(Debug, Default, Clone, Serialize)]
@@ -115,8 +114,7 @@ struct Runtime {
     store: SqliteStore,
     env: JobEnv,
     client: Arc<ApiClient>,
-    sim: Option<SimHandle>,
-    sim_specs: Vec<TenantSpec>,
+    sim: Option<Demo>,
 }
 
 async fn setup(cfg: RunConfig) -> anyhow::Result<Runtime> {
@@ -139,30 +137,11 @@ async fn setup(cfg: RunConfig) -> anyhow::Result<Runtime> {
     let store = SqliteStore::open(&cfg.store.path)
         .map_err(|e| anyhow!("cannot open the store {}: {e}", cfg.store.path.display()))?;
 
-    let mut sim_specs: Vec<TenantSpec> = Vec::new();
-    let (clock, sim): (SharedClock, Option<SimHandle>) = match &cfg.simulator {
+    let (clock, sim): (SharedClock, Option<Demo>) = match &cfg.simulator {
         Some(s) => {
             let clock: SharedClock = Arc::new(ScaledClock::new(s.start, s.speed));
-            let specs: Vec<TenantSpec> = s
-                .tenants
-                .iter()
-                .enumerate()
-                .map(|(i, t)| {
-                    let mut spec = TenantSpec::new(u32::try_from(i).unwrap_or(0), t.cloud);
-                    spec.signins_per_hour = t.signins_per_hour;
-                    spec.audits_per_hour = t.audits_per_hour;
-                    spec.has_p1 = t.p1;
-                    spec.has_p2 = t.p2;
-                    spec
-                })
-                .collect();
-            sim_specs = specs.clone();
-            let sim_cfg = SimConfig::new(s.seed, specs);
-            let bind: SocketAddr = ([127, 0, 0, 1], 0).into();
-            let handle = Simulator::start(sim_cfg, clock.clone(), bind)
-                .await
-                .context("cannot start the simulator")?;
-            (clock, Some(handle))
+            let demo = Demo::start(s, clock.clone()).await?;
+            (clock, Some(demo))
         }
         None => (Arc::new(SystemClock), None),
     };
@@ -188,8 +167,8 @@ async fn setup(cfg: RunConfig) -> anyhow::Result<Runtime> {
     for (name, app) in &cfg.apps {
         credentials.insert(name.clone(), app.credential(name)?);
     }
-    if let Some(s) = &cfg.simulator {
-        for (t, spec) in s.tenants.iter().zip(&sim_specs) {
+    if let (Some(s), Some(demo)) = (&cfg.simulator, &sim) {
+        for (t, spec) in s.tenants.iter().zip(demo.tenants()) {
             let app_ref = format!("sim:{}", spec.cloud.group());
             let record = TenantRecord {
                 tenant_id: spec.tenant_id.clone(),
@@ -206,7 +185,7 @@ async fn setup(cfg: RunConfig) -> anyhow::Result<Runtime> {
             if store.get(&record.tenant_id).await?.is_none() {
                 store.insert(&record).await?;
             }
-            credentials.insert(app_ref, spec.app_credential());
+            credentials.insert(app_ref, spec.credential.clone());
         }
     }
 
@@ -244,7 +223,6 @@ async fn setup(cfg: RunConfig) -> anyhow::Result<Runtime> {
         env,
         client: stack.client,
         sim,
-        sim_specs,
     })
 }
 
@@ -261,11 +239,11 @@ pub async fn run(cfg: RunConfig, once: bool, json: bool) -> anyhow::Result<Summa
     let interval = Duration::from_secs(rt.cfg.schedule.interval_secs);
     let mut totals: BTreeMap<(String, Stream), StreamTotals> = BTreeMap::new();
     let mut crashes = 0usize;
-    let revocations: Vec<(String, DateTime<Utc>)> = match &rt.cfg.simulator {
-        Some(s) => s
+    let revocations: Vec<(String, DateTime<Utc>)> = match (&rt.cfg.simulator, &rt.sim) {
+        (Some(s), Some(demo)) => s
             .tenants
             .iter()
-            .zip(&rt.sim_specs)
+            .zip(demo.tenants())
             .filter_map(|(t, spec)| {
                 t.revoke_consent_after_secs.map(|after| {
                     (
@@ -275,7 +253,7 @@ pub async fn run(cfg: RunConfig, once: bool, json: bool) -> anyhow::Result<Summa
                 })
             })
             .collect(),
-        None => Vec::new(),
+        _ => Vec::new(),
     };
     let mut revoked = std::collections::HashSet::new();
     let tty = std::io::stderr().is_terminal() && !json;
@@ -468,13 +446,7 @@ async fn summarize(
         let sim_429 = rt
             .sim
             .as_ref()
-            .map(|h| {
-                h.counters()
-                    .throttled_tenant_level
-                    .get(&t.tenant_id)
-                    .copied()
-                    .unwrap_or(0)
-            })
+            .map(|h| h.throttled_tenant_level(&t.tenant_id))
             .unwrap_or(stats.throttled);
         for stream in &t.streams {
             let tot = totals
@@ -490,40 +462,22 @@ async fn summarize(
                 .and_then(|c| Cursor::from_doc(&c.doc).ok());
             let (generated, pending, lost) = match (&rt.sim, &delivered, cursor) {
                 (Some(h), Some(ids), Some(cursor)) if !unavailable && !stream.is_inventory() => {
-                    let gts = ground_truth_streams(*stream, &rt.cfg.poll.unified_audit);
-                    let origin = cursor.origin.unwrap_or(start);
-                    let horizon = TimeDelta::seconds(
-                        i64::try_from(rt.cfg.poll.cursor.horizon_secs).unwrap_or(0),
+                    let c = h.compare(
+                        &Compare {
+                            tenant_id: &t.tenant_id,
+                            stream: *stream,
+                            include_noninteractive: t.include_noninteractive,
+                            unified_audit: &rt.cfg.poll.unified_audit,
+                            origin: cursor.origin.unwrap_or(start),
+                            last_sweep_start: cursor.last_sweep_start,
+                            horizon: TimeDelta::seconds(
+                                i64::try_from(rt.cfg.poll.cursor.horizon_secs).unwrap_or(0),
+                            ),
+                            end,
+                        },
+                        ids,
                     );
-                    // The stream's window axis: event time for Graph, the blob's availability
-                    // (`contentCreated`) for the Management Activity API.
-                    let axis = |e: &itdr_sim::TruthEvent| e.content_created.unwrap_or(e.event_time);
-                    let truth: Vec<_> = gts
-                        .iter()
-                        .flat_map(|gt| h.ground_truth(&t.tenant_id, *gt, end))
-                        .filter(|e| axis(e) >= origin && e.visible_at <= end)
-                        .filter(|e| {
-                            *stream != Stream::Signins
-                                || t.include_noninteractive
-                                || e.event_type == "interactiveUser"
-                        })
-                        .collect();
-                    let (mut pending, mut lost) = (0, 0);
-                    for e in &truth {
-                        if ids.contains(&(t.tenant_id.clone(), e.id.clone())) {
-                            continue;
-                        }
-                        // The promise: an event visible within the horizon is delivered by
-                        // the first sweep that starts after it became visible.
-                        let promised = cursor.last_sweep_start.is_some_and(|s| e.visible_at <= s)
-                            && e.visible_at - axis(e) <= horizon;
-                        if promised {
-                            lost += 1;
-                        } else {
-                            pending += 1;
-                        }
-                    }
-                    (Some(truth.len()), Some(pending), Some(lost))
+                    (Some(c.generated), Some(c.pending), Some(c.lost))
                 }
                 _ => (None, None, None),
             };
@@ -551,43 +505,11 @@ async fn summarize(
         rows,
         clock_secs: (rt.clock.now() - start).num_seconds(),
         real_secs: start_real.elapsed().as_secs_f64(),
-        app_level_429: rt
-            .sim
-            .as_ref()
-            .map(|h| h.counters().throttled_app_level)
-            .unwrap_or(0),
+        app_level_429: rt.sim.as_ref().map(Demo::throttled_app_level).unwrap_or(0),
         compared: rt.sim.is_some(),
         inventory: crate::inventory::rows(&rt.store, &rt.store.list().await?).await?,
         crashed_jobs: 0,
     })
-}
-
-/// The simulator's ground truth behind a stream: its Graph log, or the unified audit log's
-/// content types the deployment reads.
-fn ground_truth_streams(
-    stream: Stream,
-    unified_audit: &itdr_shared::source::UnifiedAuditConfig,
-) -> Vec<GroundTruthStream> {
-    match stream {
-        Stream::Signins => vec![GroundTruthStream::SignIns],
-        Stream::DirectoryAudits => vec![GroundTruthStream::DirectoryAudits],
-        Stream::UnifiedAudit => GroundTruthStream::UNIFIED_AUDIT
-            .into_iter()
-            .filter(|gt| {
-                unified_audit
-                    .content_types()
-                    .iter()
-                    .any(|ct| gt.content_type() == Some(ct.as_str()))
-            })
-            .collect(),
-        // Snapshots of what is: nothing to compare with a log's ground truth.
-        Stream::Users
-        | Stream::Apps
-        | Stream::Roles
-        | Stream::Mfa
-        | Stream::ConditionalAccess
-        | Stream::InboxRules => Vec::new(),
-    }
 }
 
 /// (tenant, source id) of every event in the events file.

@@ -376,7 +376,17 @@ async fn preflight_finds_every_prerequisite_problem() {
         .iter()
         .map(|m| m["role"].as_str().unwrap())
         .collect();
-    assert_eq!(missing, ["Directory.Read.All"]);
+    // Without Directory.Read.All the inventory's narrower permissions are missing too (the
+    // partial consent granted none of them).
+    assert_eq!(
+        missing,
+        [
+            "Directory.Read.All",
+            "User.Read.All",
+            "Application.Read.All",
+            "RoleManagement.Read.Directory"
+        ]
+    );
     let recommended: Vec<&str> = r["missing_recommended"]
         .as_array()
         .unwrap()

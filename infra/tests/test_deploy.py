@@ -68,6 +68,7 @@ POLLER_ENV = COMMON_ENV | {
     "ITDR_SECRET_PREFIX",
     "ITDR_SECRET_TTL_SECS",
     "ITDR_APP_REQUESTS_PER_10S",
+    "ITDR_PUBLISHER_ID",
 }
 
 # The IAM actions each function's role may hold (documented in infra/README.md).
@@ -88,6 +89,8 @@ EXPECTED_ACTIONS = {
         "dynamodb:PutItem",
         "dynamodb:UpdateItem",
         "dynamodb:DeleteItem",
+        "dynamodb:Query",
+        "dynamodb:BatchWriteItem",
         "sqs:ReceiveMessage",
         "sqs:DeleteMessage",
         "sqs:GetQueueAttributes",
@@ -593,6 +596,7 @@ TELEMETRY_ALARMS = {
     "FreshnessP99": ("MAX", "FreshnessP99Seconds", "CloudGroup, Stream", {"Ref": "FreshnessP99AlarmSeconds"}, True),
     "DeadLetters": ("SUM", "DeadLetters", "CloudGroup, Stream", 0, False),
     "LinksRefused": ("SUM", "LinksRefused", "CloudGroup, Stream", 0, False),
+    "ContentLost": ("SUM", "ContentLost", "CloudGroup, Stream", 0, False),
     "JobsDeferred": ("SUM", "JobsDeferred", "CloudGroup, Kind", {"Ref": "JobsDeferredAlarmThreshold"}, True),
 }
 MI_QUERY = re.compile(r"^SELECT (SUM|MAX|MIN|AVG|COUNT)\((\w+)\) FROM SCHEMA\(ITDR, ([\w, ]+)\) WHERE CloudGroup = '(\w+)'$")
@@ -604,6 +608,7 @@ DASHBOARD_SEARCHES = {
     ("Requests", "CloudGroup,Stream", "Sum"),
     ("Throttled", "CloudGroup,Stream", "Sum"),
     ("LinksRefused", "CloudGroup,Stream", "Sum"),
+    ("ContentLost", "CloudGroup,Stream", "Sum"),
     # Per-poll percentiles: the median poll's median lag, and the worst poll's p99 (what the
     # freshness alarm evaluates).
     ("FreshnessP50Seconds", "CloudGroup,Stream", "p50"),

@@ -91,6 +91,13 @@ pub trait CursorStore: Send + Sync {
     fn inventory(&self) -> Option<&dyn crate::inventory::InventoryStore> {
         None
     }
+
+    /// Where this store keeps seen-set pages beside the cursors (`cursor/pages.rs`), if it
+    /// does. Without them a busy stream's oldest buckets keep only their counts (more
+    /// duplicates, never a loss).
+    fn seen_pages(&self) -> Option<&dyn crate::cursor::SeenPages> {
+        None
+    }
 }
 
 /// A registered tenant.

@@ -62,6 +62,7 @@ use crate::store::{
 use crate::stream::Stream;
 
 mod inventory;
+mod pages;
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -982,6 +983,7 @@ impl CursorStore for DynamoCursorStore {
 
     async fn purge(&self, tenant: &str) -> Result<(), StoreError> {
         crate::inventory::InventoryStore::purge_inventory(self, tenant).await?;
+        self.purge_pages(tenant).await?;
         for stream in Stream::EVERY {
             self.client
                 .delete_item()
@@ -996,6 +998,10 @@ impl CursorStore for DynamoCursorStore {
     }
 
     fn inventory(&self) -> Option<&dyn crate::inventory::InventoryStore> {
+        Some(self)
+    }
+
+    fn seen_pages(&self) -> Option<&dyn crate::cursor::SeenPages> {
         Some(self)
     }
 }

@@ -317,8 +317,10 @@ mod tests {
             at,
             300,
         );
-        assert_eq!(p.commercial.len(), 4);
-        assert_eq!(p.usgov.len(), 2);
+        // Every stream of a tenant is one job.
+        let per_tenant = Stream::ALL.len();
+        assert_eq!(p.commercial.len(), 2 * per_tenant);
+        assert_eq!(p.usgov.len(), per_tenant);
         assert_eq!(p.skipped, 2);
         assert!(p.usgov.iter().all(|j| j.tenant_id == "b"));
         let j = &p.commercial[0];

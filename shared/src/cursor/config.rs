@@ -43,6 +43,9 @@ pub fn check_range(field: &'static str, value: u64, lo: u64, hi: u64) -> Result<
     Ok(())
 }
 
+/// The largest `max_seen_bytes`: a cursor document stays well under DynamoDB's 400 KB item.
+pub const MAX_SEEN_BYTES: usize = 320 * 1024;
+
 /// Tunables of the cursor rules. All durations in seconds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -60,7 +63,9 @@ pub struct CursorConfig {
     /// How far the first poll of a stream reaches back (its backfill); the tenant's retention
     /// (7 or 30 days) clamps it. Default 30 days.
     pub initial_lookback_secs: u64,
-    /// Upper bound for the packed fingerprints kept in one cursor.
+    /// Upper bound for the seen sets in one cursor document, in serialized bytes. Older
+    /// buckets go to the store's seen pages (or, without them, keep only their counts). At
+    /// most 320 KiB, so a cursor always fits in one DynamoDB item (400 KB).
     pub max_seen_bytes: usize,
 }
 
@@ -130,7 +135,7 @@ impl CursorConfig {
             "cursor.max_seen_bytes",
             self.max_seen_bytes as u64,
             1024,
-            16 * 1024 * 1024,
+            MAX_SEEN_BYTES as u64,
         )?;
         Ok(())
     }

@@ -9,8 +9,10 @@
 //! - [`config`]: the tunables, validated once at startup.
 //! - [`passes`]: the regular pass, sweeps, backfills and their slices.
 //! - [`seen`]: the seen set.
+//! - [`pages`]: seen-set buckets kept outside the cursor document.
 
 pub mod config;
+pub mod pages;
 pub mod passes;
 pub mod seen;
 
@@ -20,8 +22,18 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use config::{ConfigError, CursorConfig, check_range, secs};
+pub use pages::{MemoryPages, SeenPage, SeenPages};
 pub use passes::{Pass, PassKind, Slice};
 pub use seen::{Bucket, Key, SeenSet, align_down, fingerprint};
+
+/// What a commit does with the store's seen pages ([`Cursor::prune_paged`]).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PageWork {
+    /// Pages to write before the cursor that refers to them is committed.
+    pub put: Vec<SeenPage>,
+    /// Pages `(source, bucket)` the cursor no longer refers to: deleted after the commit.
+    pub delete: Vec<(String, i64)>,
+}
 
 /// The stored position of one (tenant, stream).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,40 +109,76 @@ impl Cursor {
     }
 
     /// Prunes every seen set to what future passes can still need, then drops fingerprints
-    /// of the oldest buckets, across all sources, until they fit in `max_seen_bytes`.
+    /// of the oldest buckets, across all sources, until the seen sets fit in `max_seen_bytes`
+    /// of the cursor document. For a store without seen pages.
     pub fn prune(&mut self, cfg: &CursorConfig) {
+        self.prune_with(cfg, false);
+    }
+
+    /// Like [`Cursor::prune`], but the oldest buckets move to seen pages instead of losing
+    /// their fingerprints. Returns the pages to write before committing this cursor (new and
+    /// changed ones) and those to delete after; every paged bucket is left unloaded.
+    pub fn prune_paged(&mut self, cfg: &CursorConfig) -> PageWork {
+        self.prune_with(cfg, true)
+    }
+
+    fn prune_with(&mut self, cfg: &CursorConfig, paging: bool) -> PageWork {
+        let mut work = PageWork::default();
         let keep = self.keep_from(cfg);
-        for s in self.sources.values_mut() {
-            s.prune(keep, usize::MAX, cfg.bucket_secs);
-        }
-        let mut total: usize = self.sources.values().map(SeenSet::fingerprint_bytes).sum();
-        if total <= cfg.max_seen_bytes {
-            return;
-        }
-        let mut oldest: Vec<(i64, String)> = self
-            .sources
-            .iter()
-            .flat_map(|(name, s)| {
-                s.buckets
-                    .iter()
-                    .filter(|(_, b)| b.fps.is_some())
-                    .map(move |(idx, _)| (*idx, name.clone()))
-            })
-            .collect();
-        oldest.sort_unstable();
-        for (idx, name) in oldest {
-            if total <= cfg.max_seen_bytes {
-                break;
+        for (name, s) in &mut self.sources {
+            for idx in s.drop_before(keep, cfg.bucket_secs) {
+                work.delete.push((name.clone(), idx));
             }
-            if let Some(b) = self
+        }
+        let mut total: usize = self.sources.values().map(SeenSet::doc_bytes).sum();
+        if total > cfg.max_seen_bytes {
+            let mut oldest: Vec<(i64, String)> = self
                 .sources
-                .get_mut(&name)
-                .and_then(|s| s.buckets.get_mut(&idx))
-                && let Some(fps) = b.fps.take()
-            {
-                total = total.saturating_sub(fps.len() * 4);
+                .iter()
+                .flat_map(|(name, s)| {
+                    s.buckets
+                        .iter()
+                        .filter(|(_, b)| !b.paged && b.fps.is_some())
+                        .map(move |(idx, _)| (*idx, name.clone()))
+                })
+                .collect();
+            oldest.sort_unstable();
+            for (idx, name) in oldest {
+                if total <= cfg.max_seen_bytes {
+                    break;
+                }
+                if let Some(b) = self
+                    .sources
+                    .get_mut(&name)
+                    .and_then(|s| s.buckets.get_mut(&idx))
+                {
+                    let before = b.doc_bytes();
+                    if paging {
+                        b.paged = true;
+                        b.dirty = true;
+                    } else {
+                        b.fps = None;
+                    }
+                    total = total.saturating_sub(before.saturating_sub(b.doc_bytes()));
+                }
             }
         }
+        if paging {
+            for (name, s) in &mut self.sources {
+                for (idx, b) in s.buckets.iter_mut().filter(|(_, b)| b.paged) {
+                    let fps = b.fps.take();
+                    if let Some(fps) = fps.filter(|_| b.dirty) {
+                        work.put.push(SeenPage {
+                            source: name.clone(),
+                            bucket: *idx,
+                            fps,
+                        });
+                    }
+                    b.dirty = false;
+                }
+            }
+        }
+        work
     }
 
     /// Refuses a change that would move any position backwards relative to `old`.
@@ -186,7 +234,7 @@ mod tests {
     #[test]
     fn the_size_bound_is_shared_across_sources_oldest_first() {
         let cfg = CursorConfig {
-            max_seen_bytes: 4000,
+            max_seen_bytes: 10_000,
             ..cfg()
         };
         let mut c = Cursor::begin(None, t(23, 0, 0), t(0, 0, 0) - TimeDelta::days(30), &cfg);
@@ -196,7 +244,7 @@ mod tests {
             .enumerate()
             .map(|(i, id)| Key {
                 id,
-                time: t(0, 0, 0) + TimeDelta::seconds(i as i64 * 40),
+                time: t(0, 0, 0) + TimeDelta::seconds(i as i64 * 6),
             })
             .collect();
         let quiet = [Key {
@@ -214,11 +262,124 @@ mod tests {
             .or_default()
             .record(&quiet, &[0], lo, hi, &cfg);
         c.prune(&cfg);
-        let total: usize = c.sources.values().map(SeenSet::fingerprint_bytes).sum();
-        assert!(total <= 4000, "{total}");
+        let total: usize = c.sources.values().map(SeenSet::doc_bytes).sum();
+        assert!(total <= 10_000, "{total}");
+        // The bound is on the document: what is serialized is no larger.
+        let doc = serde_json::to_string(&c.sources).unwrap();
+        assert!(doc.len() <= total, "{} > {total}", doc.len());
         // The busy source gave up its oldest buckets; the quiet one kept its recent bucket,
         // and the busy source still uses most of the budget rather than half.
         assert_eq!(c.sources["quiet"].fingerprint_bytes(), 4);
-        assert!(c.sources["busy"].fingerprint_bytes() > 3000);
+        assert!(c.sources["busy"].fingerprint_bytes() > 2000);
+    }
+
+    fn busy_cursor(cfg: &CursorConfig, n: usize) -> (Cursor, Vec<String>) {
+        let c = Cursor::begin(None, t(23, 0, 0), t(0, 0, 0) - TimeDelta::days(30), cfg);
+        (c, (0..n).map(|i| format!("busy-{i}")).collect())
+    }
+
+    fn keys_of(ids: &[String]) -> Vec<Key<'_>> {
+        ids.iter()
+            .enumerate()
+            .map(|(i, id)| Key {
+                id,
+                time: t(0, 0, 0) + TimeDelta::seconds(i as i64 * 6),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn paging_moves_the_oldest_fingerprints_out_of_the_document_and_back() {
+        let cfg = CursorConfig {
+            max_seen_bytes: 10_000,
+            ..cfg()
+        };
+        let (mut c, ids) = busy_cursor(&cfg, 1500);
+        let keys = keys_of(&ids);
+        let all: Vec<usize> = (0..keys.len()).collect();
+        let (lo, hi) = (t(0, 0, 0), t(3, 0, 0));
+        let seen = c.sources.entry("busy".into()).or_default();
+        seen.record(&keys, &all, lo, hi, &cfg);
+        let before = seen.clone();
+        let work = c.prune_paged(&cfg);
+        // The document fits; nothing lost its fingerprints: every bucket is inline or paged.
+        let total: usize = c.sources.values().map(SeenSet::doc_bytes).sum();
+        assert!(total <= 10_000, "{total}");
+        assert!(!work.put.is_empty() && work.delete.is_empty());
+        let s = &c.sources["busy"];
+        for (idx, b) in &s.buckets {
+            if b.paged {
+                assert!(b.fps.is_none(), "paged buckets are left unloaded");
+                let page = work.put.iter().find(|p| p.bucket == *idx).unwrap();
+                assert_eq!(Some(&page.fps), before.buckets[idx].fps.as_ref());
+            } else {
+                assert_eq!(b.fps, before.buckets[idx].fps);
+            }
+        }
+        // The oldest went first.
+        let first_inline = s.buckets.iter().find(|(_, b)| !b.paged).map(|(i, _)| *i);
+        let last_paged = s
+            .buckets
+            .iter()
+            .rev()
+            .find(|(_, b)| b.paged)
+            .map(|(i, _)| *i);
+        assert!(last_paged < first_inline);
+        // The document round-trips with its paged buckets (whose counts live in the pages).
+        let doc = c.to_doc().unwrap();
+        let back = Cursor::from_doc(&doc).unwrap();
+        assert_eq!(
+            back.sources["busy"].buckets.len(),
+            c.sources["busy"].buckets.len()
+        );
+        for (idx, b) in &back.sources["busy"].buckets {
+            assert_eq!(b.paged, c.sources["busy"].buckets[idx].paged);
+            if !b.paged {
+                assert_eq!(b, &c.sources["busy"].buckets[idx]);
+            }
+        }
+        assert!(serde_json::to_string(&doc).unwrap().len() <= total + 512);
+
+        // Unchanged pages are not written again; a re-read of a loaded page rewrites it.
+        assert!(c.prune_paged(&cfg).put.is_empty());
+        let page = &work.put[0];
+        let b = c
+            .sources
+            .get_mut("busy")
+            .unwrap()
+            .buckets
+            .get_mut(&page.bucket)
+            .unwrap();
+        b.fps = Some(page.fps.clone());
+        let idx = page.bucket;
+        let start = DateTime::from_timestamp(idx * 60, 0).unwrap();
+        let end = start + TimeDelta::seconds(60);
+        let in_bucket: Vec<Key<'_>> = keys
+            .iter()
+            .copied()
+            .filter(|k| k.time >= start && k.time < end)
+            .collect();
+        let mut more = in_bucket.clone();
+        more.push(Key {
+            id: "late",
+            time: start,
+        });
+        let s = c.sources.get_mut("busy").unwrap();
+        let new = s.filter_new(&more, start, end, &cfg);
+        assert_eq!(new, vec![more.len() - 1], "only the late record is new");
+        s.record(&more, &new, start, end, &cfg);
+        let again = c.prune_paged(&cfg);
+        assert_eq!(again.put.len(), 1);
+        assert_eq!(again.put[0].bucket, idx);
+        assert_eq!(again.put[0].fps.len(), in_bucket.len() + 1);
+
+        // Buckets no future pass needs are dropped, and their pages listed for deletion.
+        c.pass = None;
+        c.sweep = None;
+        c.watermark = t(23, 0, 0) + TimeDelta::days(2);
+        c.last_sweep_start = Some(c.watermark);
+        let gone = c.prune_paged(&cfg);
+        assert!(c.sources["busy"].buckets.is_empty());
+        assert_eq!(gone.delete.len(), work.put.len());
     }
 }

@@ -17,8 +17,45 @@ use super::config::CursorConfig;
 pub struct Bucket {
     /// Distinct records emitted from this bucket.
     pub count: u32,
-    /// Their fingerprints, sorted, or `None` once dropped to respect the size bound.
+    /// Their fingerprints, sorted; `None` once dropped to respect the size bound, or while a
+    /// paged bucket's page is not loaded.
     pub fps: Option<Vec<u32>>,
+    /// Whether the fingerprints live in the store's seen pages (`pages.rs`) rather than in
+    /// the cursor document.
+    pub paged: bool,
+    /// Whether a paged bucket's fingerprints changed since its page was loaded (not stored).
+    pub dirty: bool,
+}
+
+impl Bucket {
+    /// A bucket whose fingerprints are inline in the cursor.
+    pub fn inline(fps: Vec<u32>) -> Bucket {
+        Bucket {
+            count: u32::try_from(fps.len()).unwrap_or(u32::MAX),
+            fps: Some(fps),
+            paged: false,
+            dirty: false,
+        }
+    }
+
+    /// Bytes this bucket adds to the cursor document, key and punctuation included (an upper
+    /// bound of `serde_json`'s output: base64 without padding, decimal count; a paged bucket
+    /// is a varint gap of at most three bytes in the paged list).
+    pub fn doc_bytes(&self) -> usize {
+        const OVERHEAD: usize = 40;
+        match (&self.fps, self.paged) {
+            (_, true) => 4,
+            (Some(fps), false) => OVERHEAD + (fps.len() * 16).div_ceil(3),
+            (None, false) => OVERHEAD,
+        }
+    }
+
+    /// Notes a change of the fingerprints.
+    fn touched(&mut self) {
+        if self.paged {
+            self.dirty = true;
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -26,6 +63,28 @@ struct BucketRepr {
     n: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     f: Option<String>,
+}
+
+/// Packs fingerprints little-endian, four bytes each (cursor documents and seen pages).
+pub fn pack(fps: &[u32]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(fps.len() * 4);
+    for fp in fps {
+        bytes.extend_from_slice(&fp.to_le_bytes());
+    }
+    bytes
+}
+
+/// Unpacks [`pack`]ed fingerprints, sorted; `None` when the length is not a multiple of 4.
+pub fn unpack(bytes: &[u8]) -> Option<Vec<u32>> {
+    if !bytes.len().is_multiple_of(4) {
+        return None;
+    }
+    let mut v: Vec<u32> = bytes
+        .chunks_exact(4)
+        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    v.sort_unstable();
+    Some(v)
 }
 
 /// What was emitted, per time bucket, for one source.
@@ -43,6 +102,62 @@ struct SeenRepr {
     high: Option<DateTime<Utc>>,
     #[serde(default)]
     buckets: BTreeMap<String, BucketRepr>,
+    /// The paged buckets' indices, ascending, as base64 of LEB128 varints: the first index
+    /// zigzag-encoded, then the gaps. A few bytes per bucket, so a day of paged buckets costs
+    /// the document little. Their counts live with their fingerprints, in the pages.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    paged: String,
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn get_varint(bytes: &[u8], at: &mut usize) -> Option<u64> {
+    let mut v: u64 = 0;
+    for shift in (0..64).step_by(7) {
+        let b = *bytes.get(*at)?;
+        *at += 1;
+        v |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// Encodes ascending bucket indices (see `SeenRepr::paged`).
+fn encode_indices(idx: &[i64]) -> String {
+    let mut out = Vec::with_capacity(idx.len() * 2 + 8);
+    let mut prev: Option<i64> = None;
+    for &i in idx {
+        match prev {
+            None => put_varint(&mut out, ((i << 1) ^ (i >> 63)) as u64),
+            Some(p) => put_varint(&mut out, i.abs_diff(p)),
+        }
+        prev = Some(i);
+    }
+    B64.encode(out)
+}
+
+fn decode_indices(s: &str) -> Option<Vec<i64>> {
+    let bytes = B64.decode(s.as_bytes()).ok()?;
+    let mut at = 0;
+    let mut out: Vec<i64> = Vec::new();
+    while at < bytes.len() {
+        let v = get_varint(&bytes, &mut at)?;
+        let next = match out.last() {
+            None => ((v >> 1) as i64) ^ -((v & 1) as i64),
+            Some(p) if v > 0 => i64::try_from(i128::from(*p) + i128::from(v)).ok()?,
+            Some(_) => return None,
+        };
+        out.push(next);
+    }
+    Some(out)
 }
 
 impl Serialize for SeenSet {
@@ -50,20 +165,22 @@ impl Serialize for SeenSet {
         let buckets = self
             .buckets
             .iter()
+            .filter(|(_, b)| !b.paged)
             .map(|(k, b)| {
-                let f = b.fps.as_ref().map(|fps| {
-                    let mut bytes = Vec::with_capacity(fps.len() * 4);
-                    for fp in fps {
-                        bytes.extend_from_slice(&fp.to_le_bytes());
-                    }
-                    B64.encode(bytes)
-                });
+                let f = b.fps.as_ref().map(|fps| B64.encode(pack(fps)));
                 (k.to_string(), BucketRepr { n: b.count, f })
             })
+            .collect();
+        let paged: Vec<i64> = self
+            .buckets
+            .iter()
+            .filter(|(_, b)| b.paged)
+            .map(|(k, _)| *k)
             .collect();
         SeenRepr {
             high: self.high,
             buckets,
+            paged: encode_indices(&paged),
         }
         .serialize(s)
     }
@@ -83,19 +200,35 @@ impl<'de> Deserialize<'de> for SeenSet {
                     let bytes = B64
                         .decode(f.as_bytes())
                         .map_err(|_| D::Error::custom("bad fingerprint encoding"))?;
-                    if bytes.len() % 4 != 0 {
-                        return Err(D::Error::custom("bad fingerprint length"));
-                    }
-                    let mut v: Vec<u32> = bytes
-                        .chunks_exact(4)
-                        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                        .collect();
-                    v.sort_unstable();
-                    Some(v)
+                    Some(unpack(&bytes).ok_or_else(|| D::Error::custom("bad fingerprint length"))?)
                 }
                 None => None,
             };
-            buckets.insert(idx, Bucket { count: b.n, fps });
+            buckets.insert(
+                idx,
+                Bucket {
+                    count: b.n,
+                    fps,
+                    paged: false,
+                    dirty: false,
+                },
+            );
+        }
+        for idx in
+            decode_indices(&repr.paged).ok_or_else(|| D::Error::custom("bad paged bucket list"))?
+        {
+            if buckets.contains_key(&idx) {
+                return Err(D::Error::custom("bucket both inline and paged"));
+            }
+            buckets.insert(
+                idx,
+                Bucket {
+                    count: 0,
+                    fps: None,
+                    paged: true,
+                    dirty: false,
+                },
+            );
         }
         Ok(SeenSet {
             buckets,
@@ -239,29 +372,30 @@ impl SeenSet {
         for (idx, mut fps) in read {
             if self.complete(idx, lower, upper, b) {
                 fps.sort_unstable();
-                // A complete read is the truth for this bucket.
-                let count = u32::try_from(fps.len()).unwrap_or(u32::MAX);
-                self.buckets.insert(
-                    idx,
-                    Bucket {
-                        count,
-                        fps: Some(fps),
-                    },
-                );
+                // A complete read is the truth for this bucket. A paged bucket keeps its page,
+                // rewritten at the next commit.
+                let paged = self.buckets.get(&idx).is_some_and(|b| b.paged);
+                let mut bucket = Bucket::inline(fps);
+                if paged {
+                    bucket.paged = true;
+                    bucket.dirty = true;
+                }
+                self.buckets.insert(idx, bucket);
                 touched.remove(&idx);
             }
         }
         for (idx, fps) in touched {
-            let bucket = self.buckets.entry(idx).or_insert_with(|| Bucket {
-                count: 0,
-                fps: Some(Vec::new()),
-            });
+            let bucket = self
+                .buckets
+                .entry(idx)
+                .or_insert_with(|| Bucket::inline(Vec::new()));
             bucket.count = bucket
                 .count
                 .saturating_add(u32::try_from(fps.len()).unwrap_or(u32::MAX));
             if let Some(existing) = bucket.fps.as_mut() {
                 existing.extend(fps);
                 existing.sort_unstable();
+                bucket.touched();
             }
         }
         self.high = Some(self.high.map_or(upper, |h| h.max(upper)));
@@ -276,43 +410,75 @@ impl SeenSet {
                 let bucket = self
                     .buckets
                     .entry(bucket_index(k.time, b))
-                    .or_insert_with(|| Bucket {
-                        count: 0,
-                        fps: Some(Vec::new()),
-                    });
+                    .or_insert_with(|| Bucket::inline(Vec::new()));
                 bucket.count = bucket.count.saturating_add(1);
                 if let Some(fps) = bucket.fps.as_mut() {
                     let fp = fingerprint(k.id);
                     let at = fps.partition_point(|x| *x < fp);
                     fps.insert(at, fp);
+                    bucket.touched();
                 }
             }
         }
     }
 
-    /// Drops buckets older than `keep_from`, then fingerprints of the oldest buckets until the
-    /// packed fingerprints fit in `max_bytes`.
-    pub fn prune(&mut self, keep_from: DateTime<Utc>, max_bytes: usize, bucket_secs: u64) {
+    /// Drops buckets older than `keep_from` and returns the indices of the paged ones among
+    /// them (their pages can go once the cursor is committed).
+    pub fn drop_before(&mut self, keep_from: DateTime<Utc>, bucket_secs: u64) -> Vec<i64> {
         let b = i64::try_from(bucket_secs).unwrap_or(60).max(1);
         let first = bucket_index(keep_from, b);
-        self.buckets = self.buckets.split_off(&first);
-        let mut bytes: usize = self.fingerprint_bytes();
+        let kept = self.buckets.split_off(&first);
+        let dropped = std::mem::replace(&mut self.buckets, kept);
+        dropped
+            .into_iter()
+            .filter(|(_, b)| b.paged)
+            .map(|(idx, _)| idx)
+            .collect()
+    }
+
+    /// Drops buckets older than `keep_from`, then fingerprints of the oldest buckets until the
+    /// document fits in `max_bytes` (see [`SeenSet::doc_bytes`]).
+    pub fn prune(&mut self, keep_from: DateTime<Utc>, max_bytes: usize, bucket_secs: u64) {
+        self.drop_before(keep_from, bucket_secs);
+        let mut bytes: usize = self.doc_bytes();
         for bucket in self.buckets.values_mut() {
             if bytes <= max_bytes {
                 break;
             }
-            if let Some(fps) = bucket.fps.take() {
-                bytes = bytes.saturating_sub(fps.len() * 4);
+            if !bucket.paged && bucket.fps.is_some() {
+                let before = bucket.doc_bytes();
+                bucket.fps = None;
+                bytes = bytes.saturating_sub(before - bucket.doc_bytes());
             }
         }
     }
 
-    /// Bytes of packed fingerprints held.
+    /// Bytes this seen set adds to the cursor document (an upper bound).
+    pub fn doc_bytes(&self) -> usize {
+        self.buckets.values().map(Bucket::doc_bytes).sum::<usize>() + 96
+    }
+
+    /// Bytes of fingerprints held inline (not paged).
     pub fn fingerprint_bytes(&self) -> usize {
         self.buckets
             .values()
+            .filter(|b| !b.paged)
             .map(|b| b.fps.as_ref().map_or(0, |f| f.len() * 4))
             .sum()
+    }
+
+    /// Indices of paged buckets in `[from, to]` whose page is not loaded.
+    pub fn unloaded(&self, from: i64, to: i64) -> Vec<i64> {
+        self.buckets
+            .range(from..=to)
+            .filter(|(_, b)| b.paged && b.fps.is_none())
+            .map(|(idx, _)| *idx)
+            .collect()
+    }
+
+    /// The bucket index of `t`.
+    pub fn index_of(t: DateTime<Utc>, bucket_secs: u64) -> i64 {
+        bucket_index(t, i64::try_from(bucket_secs).unwrap_or(60).max(1))
     }
 }
 
@@ -419,6 +585,40 @@ mod tests {
     }
 
     #[test]
+    fn paged_bucket_lists_round_trip_and_refuse_corruption() {
+        for idx in [
+            vec![],
+            vec![0],
+            vec![-7, -1, 0, 3],
+            vec![29_000_000, 29_000_001, 29_000_090, 31_000_000],
+            vec![i64::MIN, 0, i64::MAX],
+        ] {
+            assert_eq!(decode_indices(&encode_indices(&idx)), Some(idx.clone()));
+        }
+        // A day of one-minute buckets costs about two bytes each.
+        let day: Vec<i64> = (29_000_000..29_001_440).collect();
+        assert!(encode_indices(&day).len() <= 2 * 1440 + 8);
+        // Not base64, a truncated varint, a repeated index.
+        assert_eq!(decode_indices("%%"), None);
+        assert_eq!(decode_indices(&B64.encode([0x80u8])), None);
+        assert_eq!(decode_indices(&B64.encode([2u8, 0])), None);
+        let mut s = SeenSet::default();
+        s.buckets.insert(5, Bucket::inline(vec![1, 2]));
+        s.buckets.insert(
+            9,
+            Bucket {
+                count: 3,
+                fps: None,
+                paged: true,
+                dirty: false,
+            },
+        );
+        let back: SeenSet = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+        assert_eq!(back.buckets[&5], s.buckets[&5]);
+        assert!(back.buckets[&9].paged && back.buckets[&9].fps.is_none());
+    }
+
+    #[test]
     fn prune_respects_the_size_bound_by_dropping_oldest_fingerprints() {
         let cfg = cfg();
         let ids: Vec<String> = (0..2000).map(|i| format!("id-{i}")).collect();
@@ -427,15 +627,24 @@ mod tests {
             .enumerate()
             .map(|(i, id)| Key {
                 id,
-                time: t(0, 0, 0) + TimeDelta::seconds(i as i64 * 30),
+                time: t(0, 0, 0) + TimeDelta::seconds(i as i64 * 3),
             })
             .collect();
         let mut s = SeenSet::default();
         let all: Vec<usize> = (0..keys.len()).collect();
         s.record(&keys, &all, t(0, 0, 0), t(23, 0, 0), &cfg);
         assert_eq!(s.fingerprint_bytes(), 8000);
-        s.prune(t(0, 0, 0), 4000, cfg.bucket_secs);
-        assert!(s.fingerprint_bytes() <= 4000);
+        assert!(s.doc_bytes() > 10_000);
+        s.prune(t(0, 0, 0), 10_000, cfg.bucket_secs);
+        assert!(s.doc_bytes() <= 10_000);
+        // The bound holds for what is actually serialized.
+        let doc = serde_json::to_string(&s).unwrap();
+        assert!(
+            doc.len() <= s.doc_bytes(),
+            "{} > {}",
+            doc.len(),
+            s.doc_bytes()
+        );
         let oldest = s.buckets.values().next().map(|b| b.fps.is_none());
         let newest = s.buckets.values().last().map(|b| b.fps.is_some());
         assert_eq!((oldest, newest), (Some(true), Some(true)));

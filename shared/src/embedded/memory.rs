@@ -239,6 +239,7 @@ impl StoreState {
 #[derive(Debug, Default, Clone)]
 pub struct MemoryStore {
     state: Arc<Mutex<StoreState>>,
+    pages: crate::cursor::MemoryPages,
 }
 
 impl MemoryStore {
@@ -292,7 +293,12 @@ impl CursorStore for MemoryStore {
 
     async fn purge(&self, tenant: &str) -> Result<(), StoreError> {
         lock(&self.state).cursors.retain(|(t, _), _| t != tenant);
+        self.pages.purge(tenant);
         Ok(())
+    }
+
+    fn seen_pages(&self) -> Option<&dyn crate::cursor::SeenPages> {
+        Some(&self.pages)
     }
 }
 

@@ -35,9 +35,10 @@ use crate::store::{
 use crate::stream::Stream;
 
 mod inventory;
+mod pages;
 
 /// The schema version this build creates and understands (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Schema migrations: entry `i` takes the schema from version `i` to `i + 1`. Append only.
 pub const MIGRATIONS: &[&str] = &[
@@ -64,6 +65,8 @@ pub const MIGRATIONS: &[&str] = &[
     ) STRICT;",
     // 1 -> 2: the inventory's objects, summaries and daily billable counts.
     inventory::MIGRATION,
+    // 2 -> 3: seen-set pages beside the cursors.
+    pages::MIGRATION,
 ];
 
 /// How long a writer waits for another connection's lock before failing.
@@ -477,15 +480,24 @@ impl CursorStore for SqliteStore {
     async fn purge(&self, tenant: &str) -> Result<(), StoreError> {
         let t = tenant.to_string();
         self.run(move |conn| {
-            conn.execute("DELETE FROM cursors WHERE tenant_id = ?1", params![t])
+            let tx = conn
+                .transaction()
                 .map_err(|e| backend("purge cursors", &e))?;
-            Ok(())
+            tx.execute("DELETE FROM cursors WHERE tenant_id = ?1", params![t])
+                .map_err(|e| backend("purge cursors", &e))?;
+            tx.execute("DELETE FROM seen_pages WHERE tenant_id = ?1", params![t])
+                .map_err(|e| backend("purge seen pages", &e))?;
+            tx.commit().map_err(|e| backend("purge cursors", &e))
         })
         .await?;
         crate::inventory::InventoryStore::purge_inventory(self, tenant).await
     }
 
     fn inventory(&self) -> Option<&dyn crate::inventory::InventoryStore> {
+        Some(self)
+    }
+
+    fn seen_pages(&self) -> Option<&dyn crate::cursor::SeenPages> {
         Some(self)
     }
 }

@@ -17,7 +17,8 @@ use crate::batch::{BatchError, BatchLimits, into_envelopes};
 use crate::client::{ApiClient, Priority, SourceError, Tenant};
 use crate::cloud::Cloud;
 use crate::cursor::{
-    ConfigError, Cursor, CursorConfig, CursorError, Key, PassKind, Slice, check_range, secs,
+    ConfigError, Cursor, CursorConfig, CursorError, Key, PageWork, PassKind, SeenSet, Slice,
+    check_range, secs,
 };
 use crate::health::FailureKind;
 use crate::ocsf::NormalizeOptions;
@@ -350,18 +351,86 @@ impl CursorState {
         Ok(state)
     }
 
-    /// Prunes the seen sets, checks the cursor only moves forward, and commits it with a
-    /// compare-and-set on the version loaded.
+    /// Prunes the seen sets (moving the oldest buckets to the store's seen pages, written
+    /// first), checks the cursor only moves forward, and commits it with a compare-and-set on
+    /// the version loaded. Pages the committed cursor no longer needs are deleted after.
     async fn commit(&mut self, ctx: &PollContext, job: &PollJob) -> Result<(), PollError> {
-        self.cursor.prune(&ctx.config.cursor);
+        let pages = ctx.cursors.seen_pages();
+        let work = match pages {
+            Some(_) => self.cursor.prune_paged(&ctx.config.cursor),
+            None => {
+                self.cursor.prune(&ctx.config.cursor);
+                PageWork::default()
+            }
+        };
         Cursor::check_advance(self.committed.as_ref(), &self.cursor)?;
         let doc = self.cursor.to_doc()?;
+        if let Some(pages) = pages
+            && !work.put.is_empty()
+        {
+            pages
+                .put_pages(&job.tenant_id, job.stream, &work.put)
+                .await?;
+        }
         let version = ctx
             .cursors
             .commit(&job.tenant_id, job.stream, self.version, &doc)
             .await?;
         self.version = Some(version);
         self.committed = Some(self.cursor.clone());
+        if let Some(pages) = pages
+            && !work.delete.is_empty()
+            && let Err(e) = pages
+                .delete_pages(&job.tenant_id, job.stream, &work.delete)
+                .await
+        {
+            // Only storage is lost: no cursor refers to these pages any more.
+            tracing::warn!(tenant = %job.tenant_id, stream = %job.stream, error = %e, pages = work.delete.len(), "seen pages not deleted");
+        }
+        Ok(())
+    }
+
+    /// Loads the seen pages a slice's records fall into, so duplicates are filtered against
+    /// every fingerprint, not only those kept in the cursor document.
+    async fn hydrate(
+        &mut self,
+        ctx: &PollContext,
+        job: &PollJob,
+        read: &SliceRead<'_>,
+    ) -> Result<(), PollError> {
+        let Some(pages) = ctx.cursors.seen_pages() else {
+            return Ok(());
+        };
+        let bucket_secs = ctx.config.cursor.bucket_secs;
+        for (source, f, _) in &read.fetched {
+            let name = source.spec().name;
+            let Some(seen) = self.cursor.sources.get_mut(name) else {
+                continue;
+            };
+            let times = f
+                .records
+                .iter()
+                .map(|r| SeenSet::index_of(r.at, bucket_secs));
+            let (Some(lo), Some(hi)) = (times.clone().min(), times.max()) else {
+                continue;
+            };
+            let wanted = seen.unloaded(lo, hi);
+            let (Some(from), Some(to)) = (wanted.first(), wanted.last()) else {
+                continue;
+            };
+            for (idx, fps) in pages
+                .load_pages(&job.tenant_id, job.stream, name, *from, *to)
+                .await?
+            {
+                if let Some(b) = seen.buckets.get_mut(&idx)
+                    && b.paged
+                    && b.fps.is_none()
+                {
+                    b.count = u32::try_from(fps.len()).unwrap_or(u32::MAX);
+                    b.fps = Some(fps);
+                }
+            }
+        }
         Ok(())
     }
 }
@@ -462,6 +531,7 @@ async fn poll_windowed(
         }
         let read = fetch(ctx, &tenant, sources, &slice, &plan).await;
         hook(ctx, Step::Fetched)?;
+        state.hydrate(ctx, job, &read).await?;
         let new = select_new(&state.cursor, &read, &slice, &cfg.cursor, out);
         let delivered = deliver(ctx, job, &read, &new, &plan, out).await?;
         hook(ctx, Step::Sent)?;
@@ -585,12 +655,7 @@ fn select_new(
                 Some(seen) => seen.filter_new(&keys(f), slice.lower, slice.upper, cfg),
                 None => {
                     // Nothing emitted yet: every distinct id is new.
-                    crate::cursor::SeenSet::default().filter_new(
-                        &keys(f),
-                        slice.lower,
-                        slice.upper,
-                        cfg,
-                    )
+                    SeenSet::default().filter_new(&keys(f), slice.lower, slice.upper, cfg)
                 }
             };
             out.duplicates_filtered += f.records.len() - new.len();

@@ -15,6 +15,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};
+use itdr_shared::cursor::SeenPage;
 use itdr_shared::health::FailureKind;
 use itdr_shared::store::{
     CursorStore, Health, HealthState, HealthUpdate, StoreError, StoredCursor, TenantRecord,
@@ -56,6 +57,9 @@ cases![
     cursor_racing_committers_exactly_one_wins,
     cursor_keys_are_independent,
     cursor_purge_removes_one_tenant_only,
+    seen_pages_round_trip_by_range,
+    seen_pages_large_pages_and_replacement,
+    seen_pages_delete_and_purge,
     registry_round_trips_records,
     registry_refuses_duplicate_tenant_id,
     registry_refuses_duplicate_domain_without_case,
@@ -409,6 +413,136 @@ async fn cursor_purge_removes_one_tenant_only(s: Stores) {
             .await
             .unwrap(),
         1
+    );
+}
+
+fn page(source: &str, bucket: i64, fps: Vec<u32>) -> SeenPage {
+    SeenPage {
+        source: source.into(),
+        bucket,
+        fps,
+    }
+}
+
+async fn seen_pages_round_trip_by_range(s: Stores) {
+    let p = s
+        .cursors
+        .seen_pages()
+        .expect("every store keeps seen pages");
+    let a = "signins.interactive";
+    let b = "signins.interactive.other";
+    p.put_pages(
+        A,
+        Stream::Signins,
+        &[
+            page(a, 29_000_000, vec![1, 2, 3]),
+            page(a, 29_000_001, vec![]),
+            page(a, 29_000_002, vec![7]),
+            page(b, 29_000_001, vec![9]),
+        ],
+    )
+    .await
+    .unwrap();
+    p.put_pages(B, Stream::Signins, &[page(a, 29_000_001, vec![5])])
+        .await
+        .unwrap();
+    p.put_pages(A, Stream::DirectoryAudits, &[page(a, 29_000_001, vec![6])])
+        .await
+        .unwrap();
+    let got = p
+        .load_pages(A, Stream::Signins, a, 29_000_001, 29_000_002)
+        .await
+        .unwrap();
+    assert_eq!(got, vec![(29_000_001, vec![]), (29_000_002, vec![7])]);
+    let got = p
+        .load_pages(A, Stream::Signins, a, 0, i64::MAX)
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 3);
+    assert_eq!(got[0], (29_000_000, vec![1, 2, 3]));
+    assert_eq!(
+        p.load_pages(A, Stream::Signins, b, 0, i64::MAX)
+            .await
+            .unwrap(),
+        vec![(29_000_001, vec![9])]
+    );
+    assert!(
+        p.load_pages(C, Stream::Signins, a, 0, i64::MAX)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        p.load_pages(A, Stream::Signins, a, 5, 4)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Pages never show up as cursors.
+    assert_eq!(s.cursors.load(A, Stream::Signins).await.unwrap(), None);
+}
+
+async fn seen_pages_large_pages_and_replacement(s: Stores) {
+    let p = s
+        .cursors
+        .seen_pages()
+        .expect("every store keeps seen pages");
+    // 150,000 fingerprints (600 KB packed): more than one DynamoDB item holds.
+    let mut big: Vec<u32> = (0..150_000u32)
+        .map(|i| i.wrapping_mul(2_654_435_761))
+        .collect();
+    big.sort_unstable();
+    p.put_pages(A, Stream::Signins, &[page("s", 10, big.clone())])
+        .await
+        .unwrap();
+    assert_eq!(
+        p.load_pages(A, Stream::Signins, "s", 10, 10).await.unwrap(),
+        vec![(10, big)]
+    );
+    // A smaller page replaces it entirely.
+    p.put_pages(A, Stream::Signins, &[page("s", 10, vec![4, 8])])
+        .await
+        .unwrap();
+    assert_eq!(
+        p.load_pages(A, Stream::Signins, "s", 10, 10).await.unwrap(),
+        vec![(10, vec![4, 8])]
+    );
+}
+
+async fn seen_pages_delete_and_purge(s: Stores) {
+    let p = s
+        .cursors
+        .seen_pages()
+        .expect("every store keeps seen pages");
+    let pages: Vec<SeenPage> = (0..40).map(|i| page("s", i, vec![i as u32])).collect();
+    p.put_pages(A, Stream::Signins, &pages).await.unwrap();
+    p.put_pages(B, Stream::Signins, &pages[..2]).await.unwrap();
+    let gone: Vec<(String, i64)> = (0..30).map(|i| ("s".to_string(), i)).collect();
+    p.delete_pages(A, Stream::Signins, &gone).await.unwrap();
+    // Deleting what is absent is fine.
+    p.delete_pages(A, Stream::Signins, &gone).await.unwrap();
+    let left = p.load_pages(A, Stream::Signins, "s", 0, 100).await.unwrap();
+    assert_eq!(
+        left.iter().map(|(b, _)| *b).collect::<Vec<_>>(),
+        (30..40).collect::<Vec<_>>()
+    );
+    s.cursors
+        .commit(A, Stream::Signins, None, &json!({}))
+        .await
+        .unwrap();
+    s.cursors.purge(A).await.unwrap();
+    assert!(
+        p.load_pages(A, Stream::Signins, "s", 0, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        p.load_pages(B, Stream::Signins, "s", 0, 100)
+            .await
+            .unwrap()
+            .len(),
+        2
     );
 }
 

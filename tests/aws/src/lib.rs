@@ -10,6 +10,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod contract;
+pub mod queue_contract;
 
 use std::collections::HashMap;
 use std::net::TcpListener;

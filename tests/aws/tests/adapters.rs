@@ -295,6 +295,10 @@ async fn sqs_sink_splits_batches_by_count_and_bytes_and_sets_attributes() {
     assert!(bodies.iter().any(|b| b["record"]["truncated"] == true
         && b["record"]["record_bytes"].as_u64() > Some(400_000)));
     assert!(got.iter().all(|m| attr(m, "reason").is_some()));
+    for m in &got {
+        let wrong = itdr_aws_tests::queue_contract::dead_letter_message_errors(m);
+        assert!(wrong.is_empty(), "queue contract: {wrong:?}");
+    }
 }
 
 #[tokio::test]

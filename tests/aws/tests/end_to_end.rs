@@ -120,6 +120,9 @@ fn schedule_event(at: DateTime<Utc>) -> serde_json::Value {
 fn envelopes(msgs: &[Message]) -> Vec<Envelope> {
     msgs.iter()
         .map(|m| {
+            // Every message honours the queue contract (`contract/`).
+            let wrong = itdr_aws_tests::queue_contract::envelope_message_errors(m);
+            assert!(wrong.is_empty(), "queue contract: {wrong:?}");
             let e: Envelope = serde_json::from_str(m.body().unwrap()).unwrap();
             assert_eq!(attr(m, "tenant_id").as_deref(), Some(e.tenant_id.as_str()));
             assert_eq!(attr(m, "stream").as_deref(), Some(e.stream.as_str()));

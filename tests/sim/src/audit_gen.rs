@@ -307,7 +307,7 @@ impl AuditGen {
             }
             hour += 1;
         }
-        out.sort_by(|a, b| b.event_time.cmp(&a.event_time));
+        out.sort_by_key(|e| std::cmp::Reverse(e.event_time));
         out
     }
 }
@@ -474,6 +474,8 @@ fn external_address<R: Rng>(rng: &mut R) -> String {
 }
 
 /// The common fields of every record.
+// The common fields of every generated record, each an independent input.
+#[allow(clippy::too_many_arguments)]
 fn base<R: Rng>(
     rng: &mut R,
     model: &TenantModel,
@@ -1074,7 +1076,7 @@ fn aad<R: Rng>(
     };
     m.insert(
         "ObjectId".into(),
-        json!(if kind <= 11 && kind >= 5 {
+        json!(if (5..=11).contains(&kind) {
             sp_id
         } else {
             user.signin_upn.clone()
@@ -1088,7 +1090,7 @@ fn aad<R: Rng>(
             nv("additionalDetails", "{}"),
             nv(
                 "extendedAuditEventCategory",
-                if kind >= 5 && kind <= 11 {
+                if (5..=11).contains(&kind) {
                     "ServicePrincipal"
                 } else {
                     "User"

@@ -36,7 +36,11 @@ fn n(v: u64) -> AttributeValue {
 
 impl DynamoCursorStore {
     /// Every item of the tenant whose sort key starts with `prefix`.
-    async fn query_prefix(&self, tenant: &str, prefix: &str) -> Result<Vec<Item>, StoreError> {
+    pub(super) async fn query_prefix(
+        &self,
+        tenant: &str,
+        prefix: &str,
+    ) -> Result<Vec<Item>, StoreError> {
         let mut out = Vec::new();
         let mut start: Option<Item> = None;
         loop {
@@ -62,7 +66,7 @@ impl DynamoCursorStore {
     }
 
     /// Writes `requests` in batches of 25, retrying what DynamoDB leaves unprocessed.
-    async fn batch_write(&self, requests: Vec<WriteRequest>) -> Result<(), StoreError> {
+    pub(super) async fn batch_write(&self, requests: Vec<WriteRequest>) -> Result<(), StoreError> {
         for chunk in requests.chunks(BATCH) {
             let mut pending = chunk.to_vec();
             let mut attempt = 0;
@@ -93,7 +97,7 @@ impl DynamoCursorStore {
         Ok(())
     }
 
-    fn put_request(item: Item) -> Result<WriteRequest, StoreError> {
+    pub(super) fn put_request(item: Item) -> Result<WriteRequest, StoreError> {
         let put = PutRequest::builder()
             .set_item(Some(item))
             .build()
@@ -101,7 +105,10 @@ impl DynamoCursorStore {
         Ok(WriteRequest::builder().put_request(put).build())
     }
 
-    fn delete_request(tenant: &str, sort_key: String) -> Result<WriteRequest, StoreError> {
+    pub(super) fn delete_request(
+        tenant: &str,
+        sort_key: String,
+    ) -> Result<WriteRequest, StoreError> {
         let del = DeleteRequest::builder()
             .key("tenant_id", s(tenant.to_ascii_lowercase()))
             .key("stream", s(sort_key))

@@ -614,7 +614,7 @@ fn result_status(s: Option<&str>) -> (u32, Option<String>) {
 }
 
 /// The Entra ID object ids in a record's `Target` or `Actor` (`[{ID, Type}]`): (id, type).
-fn identities<'a>(v: Option<&'a Value>) -> Vec<(&'a str, i64)> {
+fn identities(v: Option<&Value>) -> Vec<(&str, i64)> {
     v.and_then(Value::as_array)
         .map(|a| {
             a.iter()
