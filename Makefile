@@ -90,6 +90,13 @@ build: tools
 		cargo lambda build --release --arm64 --output-format zip $(addprefix -p ,$(LAMBDA_FUNCTIONS))
 	ls -l $(foreach f,$(LAMBDA_FUNCTIONS),$(CARGO_TARGET_DIR)/lambda/$(f)/bootstrap.zip)
 
+# Fuzzing (cargo fuzz, libFuzzer): every target for FUZZ_SECS seconds (default 60), with the
+# executions of each; installs a nightly toolchain and cargo-fuzz if missing (fuzz/README.md).
+# Not part of `test`.
+.PHONY: fuzz
+fuzz:
+	FUZZ_SECS="$(FUZZ_SECS)" FUZZ_TARGETS="$(FUZZ_TARGETS)" FUZZ_TOOLCHAIN="$(FUZZ_TOOLCHAIN)" fuzz/run.sh
+
 # Smoke test of the three functions under cargo lambda watch/invoke on moto and the simulator,
 # with the poller's cold-start and memory figures (infra/README.md). Not part of `test`.
 smoke: tools

@@ -520,22 +520,7 @@ impl ApiClient {
         if (200..=299).contains(&resp.status) {
             return Ok(resp);
         }
-        let body: ErrorBody = match serde_json::from_slice(&resp.body) {
-            Ok(b) => b,
-            // A non-JSON error of the Management Activity API (the audit-log-off answer has
-            // been seen as text): its start is kept for classification only, never stored.
-            Err(_) if call.api == Api::ManagementActivity => ErrorBody {
-                error: ErrorInner {
-                    code: String::new(),
-                    message: String::from_utf8_lossy(
-                        &resp.body[..resp.body.len().min(MAX_CLASSIFIED_TEXT)],
-                    )
-                    .into_owned(),
-                },
-            },
-            Err(_) => ErrorBody::default(),
-        };
-        let err = classify(resp.status, &body.error, retry_after);
+        let err = classify(resp.status, &error_inner(call.api, &resp.body), retry_after);
         if let SourceError::Throttled { retry_after } = &err {
             self.bump(&tenant.id, |s| s.throttled += 1);
             cost.throttled = cost.throttled.saturating_add(1);
@@ -572,12 +557,22 @@ impl ApiClient {
         priority: Priority,
     ) -> Result<Page, SourceError> {
         let call = Call::get(tenant, Api::Graph, bucket, url, deadline).with_priority(priority);
-        let (resp, raw) = self
-            .send_with(&call, |http| {
-                serde_json::from_slice::<RawPage>(&http.body)
-                    .map_err(|e| error::decode_error(&e, &http.body))
-            })
+        let (resp, page) = self
+            .send_with(&call, |http| Self::parse_page(tenant, &http.body))
             .await?;
+        Ok(Page {
+            cost: resp.cost,
+            ..page
+        })
+    }
+
+    /// Reads the body of a Graph collection page: its records and its validated
+    /// `@odata.nextLink` (a link outside the tenant's cloud is refused and logged). `cost` is
+    /// left at zero. A body that is not a page is [`SourceError::Decode`], which names a
+    /// position, never the body.
+    pub fn parse_page(tenant: &Tenant, body: &[u8]) -> Result<Page, SourceError> {
+        let raw =
+            serde_json::from_slice::<RawPage>(body).map_err(|e| error::decode_error(&e, body))?;
         let (next_link, refused_link) = match raw.next_link {
             Some(l) => match Self::validate_link(tenant, Api::Graph, &l) {
                 Ok(u) => (Some(u), None),
@@ -592,8 +587,8 @@ impl ApiClient {
             value: raw.value,
             next_link,
             refused_link,
-            bytes: resp.http.body.len(),
-            cost: resp.cost,
+            bytes: body.len(),
+            cost: CallCost::default(),
         })
     }
 
@@ -664,6 +659,37 @@ fn is_app_scope(scope: Option<&str>) -> bool {
         let parts: Vec<&str> = s.split('/').collect();
         parts.len() >= 3 && parts.get(3).is_none_or(|t| t.is_empty())
     })
+}
+
+/// The error of a non-2xx response of `api` with status `status` and body `body`, given the
+/// response's parsed `Retry-After`. The error names codes and statuses only, never the body's
+/// message.
+pub fn classify_response(
+    api: Api,
+    status: u16,
+    body: &[u8],
+    retry_after: Option<Duration>,
+) -> SourceError {
+    let err = error_inner(api, body);
+    match api {
+        Api::Graph => classify_graph(status, &err, retry_after),
+        Api::ManagementActivity => classify_management(status, &err, retry_after),
+    }
+}
+
+/// The `error` object of an error response of `api`.
+fn error_inner(api: Api, body: &[u8]) -> ErrorInner {
+    match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(b) => b.error,
+        // A non-JSON error of the Management Activity API (the audit-log-off answer has been
+        // seen as text): its start is kept for classification only, never stored.
+        Err(_) if api == Api::ManagementActivity => ErrorInner {
+            code: String::new(),
+            message: String::from_utf8_lossy(&body[..body.len().min(MAX_CLASSIFIED_TEXT)])
+                .into_owned(),
+        },
+        Err(_) => ErrorInner::default(),
+    }
 }
 
 /// Graph's error responses.
@@ -823,6 +849,53 @@ mod tests {
             id: "00000000-0000-0000-0000-000000000001".into(),
             cloud,
         }
+    }
+
+    #[test]
+    fn parse_page_keeps_records_and_checks_the_next_link() {
+        let t = tenant(Cloud::Global);
+        let body = br#"{"value":[{"id":"a"},{"id":"b"}],"@odata.nextLink":"https://graph.microsoft.com/v1.0/auditLogs/signIns?$skiptoken=x"}"#;
+        let page = ApiClient::parse_page(&t, body).unwrap_or_default();
+        assert_eq!(page.value.len(), 2);
+        assert_eq!(page.bytes, body.len());
+        assert_eq!(
+            page.next_link.as_ref().and_then(Url::host_str),
+            Some("graph.microsoft.com")
+        );
+        // A link to another cloud's host: the records stay, the link is refused.
+        let body =
+            br#"{"value":[{"id":"a"}],"@odata.nextLink":"https://graph.microsoft.us/v1.0/x"}"#;
+        let page = ApiClient::parse_page(&t, body).unwrap_or_default();
+        assert_eq!(page.value.len(), 1);
+        assert!(page.next_link.is_none());
+        assert!(matches!(
+            page.refused_link,
+            Some(SourceError::ForeignLink { .. })
+        ));
+        // Not a page: a decode error at a position, without the body.
+        let e = ApiClient::parse_page(&t, br#"{"value":"secret-user@contoso.com"}"#).err();
+        assert!(matches!(e, Some(SourceError::Decode { .. })), "{e:?}");
+        assert!(!format!("{e:?}").contains("secret-user"));
+    }
+
+    #[test]
+    fn classify_response_reads_codes_never_messages() {
+        let body = br#"{"error":{"code":"Authorization_RequestDenied","message":"secret-user@contoso.com"}}"#;
+        let e = classify_response(Api::Graph, 403, body, None);
+        assert!(
+            matches!(&e, SourceError::Forbidden { code } if code == "Authorization_RequestDenied"),
+            "{e:?}"
+        );
+        assert!(!format!("{e} {e:?}").contains("secret-user"));
+        let e = classify_response(
+            Api::ManagementActivity,
+            403,
+            br#"{"error":{"code":"AF429","message":"too many"}}"#,
+            None,
+        );
+        assert!(matches!(e, SourceError::Throttled { .. }), "{e:?}");
+        let e = classify_response(Api::Graph, 503, b"<html>", Some(Duration::from_secs(3)));
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(3)));
     }
 
     #[test]
