@@ -433,14 +433,10 @@ pub(crate) fn sanitize_id(id: Option<&str>) -> Option<&str> {
     })
 }
 
-/// Parses `Retry-After` as delta-seconds or an HTTP date (relative to `now`).
+/// Parses `Retry-After` as delta-seconds or an HTTP date (relative to `now`), clamped like
+/// every other `Retry-After` (`client::pacing::parse_retry_after`).
 pub(crate) fn parse_retry_after(value: Option<&str>, now: DateTime<Utc>) -> Option<Duration> {
-    let v = value?.trim();
-    if let Ok(secs) = v.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let at = DateTime::parse_from_rfc2822(v).ok()?.with_timezone(&Utc);
-    (at - now).to_std().ok()
+    crate::client::pacing::parse_retry_after(value?, now)
 }
 
 #[cfg(test)]
@@ -452,6 +448,18 @@ mod tests {
         Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
             .single()
             .unwrap_or_default()
+    }
+
+    #[test]
+    fn the_token_endpoints_retry_after_is_clamped_too() {
+        let max = crate::client::pacing::MAX_RETRY_AFTER;
+        assert_eq!(parse_retry_after(Some("100000"), t0()), Some(max));
+        assert_eq!(parse_retry_after(Some("1e20"), t0()), Some(max));
+        assert_eq!(
+            parse_retry_after(Some("17"), t0()),
+            Some(Duration::from_secs(17))
+        );
+        assert_eq!(parse_retry_after(None, t0()), None);
     }
 
     fn body(error: &str, code: u64) -> Vec<u8> {
