@@ -34,6 +34,7 @@ use crate::store::{
 };
 use crate::stream::Stream;
 
+mod actions;
 mod inventory;
 
 /// The schema version this build creates and understands (`PRAGMA user_version`).
