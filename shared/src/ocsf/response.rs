@@ -289,7 +289,11 @@ fn finish(
         ),
         (
             "type_name",
-            json!(format!("{}: {activity}", class.caption())),
+            json!(format!(
+                "{}: {}",
+                class.caption(),
+                class.activity_caption(activity_id).unwrap_or("Other")
+            )),
         ),
         ("time", json!(time_ms)),
         ("timezone_offset", json!(0)),
