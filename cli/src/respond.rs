@@ -374,6 +374,7 @@ pub struct Demo {
 /// Contains the owner of a planted forwarding rule in the simulator's first tenant: the
 /// customer grants the write permissions, then the analyst runs `contain`. `None` (with a
 /// warning) when the demo cannot run; the poll summary stands either way.
+#[allow(clippy::too_many_arguments)]
 pub async fn demo(
     sim: &itdr_sim::SimHandle,
     spec: &itdr_sim::TenantSpec,
