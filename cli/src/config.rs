@@ -47,6 +47,9 @@ pub struct RunConfig {
     /// The Office 365 Management Activity API (the unified_audit stream).
     #[serde(default)]
     pub management_activity: ManagementActivityConfig,
+    /// Response actions: write apps per cloud group, protected accounts per organization.
+    #[serde(default)]
+    pub respond: crate::respond::RespondConfig,
 }
 
 /// The Office 365 Management Activity API.

@@ -8,6 +8,7 @@ mod inventory;
 mod normalize;
 mod preflight;
 mod registry;
+mod respond;
 mod run;
 #[cfg(feature = "sim")]
 mod sim;
@@ -18,6 +19,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use itdr_shared::respond::Action;
 
 #[derive(Parser)]
 #[command(
@@ -119,6 +121,30 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Contain a compromised account: disable it, revoke its sessions, disable the inbox rules
+    /// that hide mail (in that order, each step reported).
+    Contain(respond::Target),
+    /// Disable an account (never a protected one, nor the last enabled Global Administrator).
+    Disable(respond::Target),
+    /// Re-enable an account.
+    Enable(respond::Target),
+    /// Revoke an account's sign-in sessions and refresh tokens.
+    Revoke(respond::Target),
+    /// Disable or delete inbox rules; remove mailbox forwarding.
+    Rules {
+        #[command(subcommand)]
+        action: respond::RulesCommand,
+    },
+    /// Remove registered authentication methods.
+    Methods {
+        #[command(subcommand)]
+        action: respond::MethodsCommand,
+    },
+    /// The audit trail of response actions.
+    Actions {
+        #[command(subcommand)]
+        action: respond::ActionsCommand,
+    },
 }
 
 fn init_tracing() {
@@ -206,6 +232,35 @@ fn main() -> ExitCode {
                 no_emit,
                 json,
             } => assess::main(config.as_deref(), db, &tenant, out, events, no_emit, json).await,
+            Command::Contain(t) => respond::main(config.as_deref(), Action::Contain, t).await,
+            Command::Disable(t) => {
+                respond::main(config.as_deref(), Action::DisableAccount, t).await
+            }
+            Command::Enable(t) => respond::main(config.as_deref(), Action::EnableAccount, t).await,
+            Command::Revoke(t) => {
+                respond::main(config.as_deref(), Action::RevokeSessions, t).await
+            }
+            Command::Rules { action } => {
+                let (a, t) = match action {
+                    respond::RulesCommand::Disable { rule, target } => {
+                        (Action::DisableRule { rule_id: rule }, target)
+                    }
+                    respond::RulesCommand::Delete { rule, target } => {
+                        (Action::DeleteRule { rule_id: rule }, target)
+                    }
+                    respond::RulesCommand::DisableForwarding { target } => {
+                        (Action::DisableForwardingRules, target)
+                    }
+                    respond::RulesCommand::RemoveMailboxForwarding { target } => {
+                        (Action::RemoveMailboxForwarding, target)
+                    }
+                };
+                respond::main(config.as_deref(), a, t).await
+            }
+            Command::Methods {
+                action: respond::MethodsCommand::Remove { target },
+            } => respond::main(config.as_deref(), Action::RemoveAuthMethods, target).await,
+            Command::Actions { action } => respond::actions_main(config.as_deref(), action).await,
         }
     });
     match result {

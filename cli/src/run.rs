@@ -66,6 +66,9 @@ pub struct Summary {
     pub inventory: Vec<crate::inventory::InventoryRow>,
     /// Jobs that crashed (a bug: the run exits with an error).
     pub crashed_jobs: usize,
+    /// The demo containment at the end of a simulator run (`crate::respond::demo`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub containment: Option<crate::respond::Demo>,
 }
 
 /// One summary row.
@@ -424,6 +427,20 @@ pub async fn run(cfg: RunConfig, once: bool, json: bool) -> anyhow::Result<Summa
         }
     }
     if let Some(h) = rt.sim {
+        if let (Some(spec), Some(s)) = (rt.sim_specs.first(), &rt.cfg.simulator) {
+            let org = s.tenants.first().map(|t| t.org.clone()).unwrap_or_default();
+            summary.containment = crate::respond::demo(
+                &h,
+                spec,
+                rt.client.clone(),
+                &rt.env.tokens,
+                &rt.store,
+                rt.env.poll.sink.clone(),
+                &org,
+                &rt.cfg.respond,
+            )
+            .await;
+        }
         h.shutdown().await;
     }
     Ok(summary)
@@ -509,6 +526,7 @@ async fn summarize(
         compared: rt.sim.is_some(),
         inventory: crate::inventory::rows(&rt.store, &rt.store.list().await?).await?,
         crashed_jobs: 0,
+        containment: None,
     })
 }
 
@@ -606,4 +624,7 @@ pub fn print_table(s: &Summary) {
         );
     }
     crate::inventory::print_rows(&s.inventory);
+    if let Some(d) = &s.containment {
+        crate::respond::print_demo(d);
+    }
 }

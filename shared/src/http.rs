@@ -231,6 +231,26 @@ impl Transport {
         form: Option<&[(&str, &str)]>,
         time_left: Option<Duration>,
     ) -> Result<HttpResponse, TransportError> {
+        let body = form.map(|form| {
+            let text = url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(form.iter())
+                .finish();
+            ("application/x-www-form-urlencoded", text.into_bytes())
+        });
+        self.send_body_within(method, url, headers, body, time_left)
+            .await
+    }
+
+    /// Like [`Transport::send_within`], with a request body of the given content type (a JSON
+    /// document for Graph's PATCH and POST calls).
+    pub async fn send_body_within(
+        &self,
+        method: reqwest::Method,
+        url: &Url,
+        headers: HeaderMap,
+        body: Option<(&'static str, Vec<u8>)>,
+        time_left: Option<Duration>,
+    ) -> Result<HttpResponse, TransportError> {
         if url.scheme() != "https" {
             return Err(TransportError::BadUrl);
         }
@@ -258,15 +278,9 @@ impl Transport {
             let v = HeaderValue::from_str(&h).map_err(|_| TransportError::BadUrl)?;
             req = req.header(HOST, v);
         }
-        if let Some(form) = form {
-            let body = url::form_urlencoded::Serializer::new(String::new())
-                .extend_pairs(form.iter())
-                .finish();
+        if let Some((content_type, body)) = body {
             req = req
-                .header(
-                    reqwest::header::CONTENT_TYPE,
-                    "application/x-www-form-urlencoded",
-                )
+                .header(reqwest::header::CONTENT_TYPE, content_type)
                 .body(body);
         }
         let resp = req.send().await.map_err(|e| classify(&host, &e))?;

@@ -19,6 +19,7 @@ pub mod inventory;
 pub mod ocsf;
 pub mod onboard;
 pub mod poll;
+pub mod respond;
 pub mod runner;
 pub mod source;
 pub mod stack;

@@ -61,6 +61,7 @@ use crate::store::{
 };
 use crate::stream::Stream;
 
+mod actions;
 mod inventory;
 mod pages;
 

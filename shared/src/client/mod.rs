@@ -127,7 +127,7 @@ pub struct Call<'a> {
     pub api: Api,
     /// The throttling budget the request is counted in.
     pub bucket: Bucket,
-    /// GET or POST.
+    /// GET, POST, PATCH or DELETE.
     pub method: reqwest::Method,
     /// The URL; its host must be the API's host in the tenant's cloud.
     pub url: &'a Url,
@@ -377,6 +377,32 @@ impl ApiClient {
         call: &Call<'_>,
         parse: impl Fn(&HttpResponse) -> Result<T, SourceError>,
     ) -> Result<(Response, T), SourceError> {
+        self.send_inner(call, None, parse).await
+    }
+
+    /// Sends `call` with a JSON request body (Graph's PATCH and POST actions), retrying
+    /// retryable failures within its deadline like [`ApiClient::send`]. Only idempotent writes
+    /// belong here: a retried request may reach Microsoft twice.
+    pub async fn send_json(
+        &self,
+        call: &Call<'_>,
+        body: &serde_json::Value,
+    ) -> Result<Response, SourceError> {
+        let bytes = serde_json::to_vec(body).map_err(|_| SourceError::BadRequest {
+            status: 0,
+            code: "unencodable_body".into(),
+        })?;
+        self.send_inner(call, Some(&bytes), |_| Ok(()))
+            .await
+            .map(|(resp, ())| resp)
+    }
+
+    async fn send_inner<T>(
+        &self,
+        call: &Call<'_>,
+        body: Option<&[u8]>,
+        parse: impl Fn(&HttpResponse) -> Result<T, SourceError>,
+    ) -> Result<(Response, T), SourceError> {
         let classify: Classifier = match call.api {
             Api::Graph => classify_graph,
             Api::ManagementActivity => classify_management,
@@ -387,7 +413,7 @@ impl ApiClient {
         let mut reauthorized = false;
         loop {
             let result = self
-                .try_once(call, classify, &mut cost)
+                .try_once(call, body, classify, &mut cost)
                 .await
                 .and_then(|http| parse(&http).map(|t| (http, t)));
             let err = match result {
@@ -446,6 +472,7 @@ impl ApiClient {
     async fn try_once(
         &self,
         call: &Call<'_>,
+        body: Option<&[u8]>,
         classify: Classifier,
         cost: &mut CallCost,
     ) -> Result<HttpResponse, SourceError> {
@@ -485,7 +512,13 @@ impl ApiClient {
             .unwrap_or_default();
         let sent = self
             .transport
-            .send_within(call.method.clone(), &url, headers, None, Some(time_left))
+            .send_body_within(
+                call.method.clone(),
+                &url,
+                headers,
+                body.map(|b| ("application/json", b.to_vec())),
+                Some(time_left),
+            )
             .await;
         self.pacer.settle(&slot);
         let resp = sent.map_err(|e| match e {

@@ -34,6 +34,7 @@ use crate::store::{
 };
 use crate::stream::Stream;
 
+mod actions;
 mod inventory;
 mod pages;
 

@@ -33,6 +33,7 @@ pub mod enums;
 pub mod inventory;
 mod node;
 mod out;
+pub mod response;
 mod signin;
 
 use serde_json::Value;

@@ -549,7 +549,11 @@ fn list(
     let values: Vec<Value> = served
         .iter()
         .map(|ev| match stream {
-            GroundTruthStream::SignIns => render_signin(model, ev, beta, ts.has_p2),
+            GroundTruthStream::SignIns => {
+                let mut v = render_signin(model, ev, beta, ts.has_p2);
+                crate::respond::reflect_signin(st, idx, &mut v);
+                v
+            }
             _ => render_audit(model, ev),
         })
         .collect();

@@ -35,6 +35,7 @@ mod graph;
 mod inventory;
 mod management;
 mod openid;
+mod respond;
 mod scenarios;
 mod server;
 mod throttle;

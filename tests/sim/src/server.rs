@@ -151,6 +151,8 @@ pub(crate) struct SimState {
     log: Mutex<Vec<LoggedRequest>>,
     counters: Mutex<Counters>,
     pub inventory: crate::inventory::InventoryState,
+    /// What response actions changed (`crate::respond`).
+    pub respond: crate::respond::RespondState,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -232,6 +234,7 @@ impl SimState {
             log: Mutex::new(Vec::new()),
             counters: Mutex::new(Counters::default()),
             inventory: Default::default(),
+            respond: Default::default(),
         })
     }
 
@@ -303,6 +306,8 @@ async fn handle(
     let is_management = management::cloud_of_host(&host).is_some();
     let (reply, tenant) = if is_login {
         login(&st, &host, &method, &path, &headers, &body)
+    } else if is_graph && crate::respond::is_route(&method, &path) {
+        crate::respond::handle(&st, &host, &method, &path, &headers, &body)
     } else if is_graph {
         graph::handle(&st, &host, &method, &path, &query, &headers).await
     } else if is_management {
@@ -618,6 +623,21 @@ impl SimHandle {
     /// Replaces the consented permissions on the Office 365 Management APIs.
     pub fn set_management_roles(&self, tenant_id: &str, roles: Vec<String>) {
         self.on(tenant_id, |t| t.management_roles = roles);
+    }
+
+    /// The types of a user's registered authentication methods (`phoneAuthenticationMethod`,
+    /// …), as response actions left them; empty for an unknown tenant.
+    pub fn auth_methods(&self, tenant_id: &str, user_id: &str) -> Vec<String> {
+        self.state
+            .find_tenant(tenant_id)
+            .map(|i| self.state.respond.method_types(i, user_id))
+            .unwrap_or_default()
+    }
+
+    /// When a user's sign-in sessions were last revoked through the API.
+    pub fn sessions_revoked_at(&self, tenant_id: &str, user_id: &str) -> Option<DateTime<Utc>> {
+        let i = self.state.find_tenant(tenant_id)?;
+        self.state.respond.revoked_at(i, user_id)
     }
 
     /// Stops the server (open connections get two seconds to finish).
