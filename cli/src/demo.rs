@@ -74,6 +74,7 @@ mod imp {
     pub struct Demo {
         handle: SimHandle,
         tenants: Vec<DemoTenant>,
+        specs: Vec<TenantSpec>,
     }
 
     impl Demo {
@@ -102,10 +103,35 @@ mod imp {
                 })
                 .collect();
             let bind: SocketAddr = ([127, 0, 0, 1], 0).into();
-            let handle = Simulator::start(SimConfig::new(cfg.seed, specs), clock, bind)
+            let handle = Simulator::start(SimConfig::new(cfg.seed, specs.clone()), clock, bind)
                 .await
                 .context("cannot start the simulator")?;
-            Ok(Demo { handle, tenants })
+            Ok(Demo {
+                handle,
+                tenants,
+                specs,
+            })
+        }
+
+        /// The demo's compromise in `tenant`: the owner of a malicious rule forwarding mail
+        /// outside, once the customer granted the write permissions containment needs.
+        /// `None` when the tenant has no such rule.
+        pub fn compromised_user_with_write_consent(&self, tenant: &str) -> Option<String> {
+            let spec = self.specs.iter().find(|s| s.tenant_id == tenant)?;
+            let inv = self.handle.inventory(tenant)?;
+            let (owner, _) = inv.malicious_rules().into_iter().find(|(u, r)| {
+                inv.rules[u].iter().any(|x| {
+                    x["id"] == serde_json::json!(r) && x["actions"].get("forwardTo").is_some()
+                })
+            })?;
+            let mut roles = spec.roles.clone();
+            roles.extend(
+                ["User.RevokeSessions.All", "MailboxSettings.ReadWrite"]
+                    .iter()
+                    .map(|s| s.to_string()),
+            );
+            self.handle.set_roles(tenant, roles);
+            Some(owner)
         }
 
         /// The simulator's base URL (every Microsoft host is routed there).
@@ -256,6 +282,11 @@ mod imp {
 
         /// Unreachable: no value exists.
         pub fn compare(&self, _c: &Compare<'_>, _d: &HashSet<(String, String)>) -> Comparison {
+            match *self {}
+        }
+
+        /// Unreachable: no value exists.
+        pub fn compromised_user_with_write_consent(&self, _tenant: &str) -> Option<String> {
             match *self {}
         }
 

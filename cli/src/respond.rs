@@ -376,8 +376,8 @@ pub struct Demo {
 /// warning) when the demo cannot run; the poll summary stands either way.
 #[allow(clippy::too_many_arguments)]
 pub async fn demo(
-    sim: &itdr_sim::SimHandle,
-    spec: &itdr_sim::TenantSpec,
+    sim: &crate::demo::Demo,
+    tenant: &crate::demo::DemoTenant,
     stack_client: Arc<itdr_shared::client::ApiClient>,
     tokens: &itdr_shared::auth::PerTenantTokens,
     store: &SqliteStore,
@@ -386,29 +386,18 @@ pub async fn demo(
     respond: &RespondConfig,
 ) -> Option<Demo> {
     use itdr_shared::auth::TokenSource;
-    let inv = sim.inventory(&spec.tenant_id)?;
-    let (owner, _) = inv.malicious_rules().into_iter().find(|(u, r)| {
-        inv.rules[u]
-            .iter()
-            .any(|x| x["id"] == serde_json::json!(r) && x["actions"].get("forwardTo").is_some())
-    })?;
-    let mut roles = spec.roles.clone();
-    roles.extend(
-        ["User.RevokeSessions.All", "MailboxSettings.ReadWrite"]
-            .iter()
-            .map(|s| s.to_string()),
-    );
-    sim.set_roles(&spec.tenant_id, roles);
-    tokens.set(&spec.tenant_id, spec.app_credential());
-    tokens.invalidate(spec.cloud, &spec.tenant_id);
+    let owner = sim.compromised_user_with_write_consent(&tenant.tenant_id)?;
+    // A new token carries the roles just granted.
+    tokens.set(&tenant.tenant_id, tenant.credential.clone());
+    tokens.invalidate(tenant.cloud, &tenant.tenant_id);
     let responder = Responder::new(stack_client, Arc::new(store.clone()))
         .with_events(events)
         .with_protected(respond.protected_accounts())
         .with_timeout(std::time::Duration::from_secs(3600));
     let req = ActionRequest {
         tenant: Tenant {
-            id: spec.tenant_id.clone(),
-            cloud: spec.cloud,
+            id: tenant.tenant_id.clone(),
+            cloud: tenant.cloud,
         },
         organization: org.to_string(),
         user: owner,
@@ -425,7 +414,7 @@ pub async fn demo(
             return None;
         }
     };
-    let trail = store.list(&spec.tenant_id).await.ok()?;
+    let trail = store.list(&tenant.tenant_id).await.ok()?;
     Some(Demo { report, trail })
 }
 

@@ -427,11 +427,11 @@ pub async fn run(cfg: RunConfig, once: bool, json: bool) -> anyhow::Result<Summa
         }
     }
     if let Some(h) = rt.sim {
-        if let (Some(spec), Some(s)) = (rt.sim_specs.first(), &rt.cfg.simulator) {
+        if let (Some(tenant), Some(s)) = (h.tenants().first(), &rt.cfg.simulator) {
             let org = s.tenants.first().map(|t| t.org.clone()).unwrap_or_default();
             summary.containment = crate::respond::demo(
                 &h,
-                spec,
+                tenant,
                 rt.client.clone(),
                 &rt.env.tokens,
                 &rt.store,
