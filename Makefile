@@ -7,7 +7,7 @@ RUN_CONFIG ?= config/demo.toml
 VENV ?= .tools/venv
 PY := $(VENV)/bin/python
 
-.PHONY: all fmt fmt-check lint test test-rust tools bench inventory-bench build run sim clean ocsf-schemas smoke
+.PHONY: all fmt fmt-check lint test test-rust tools bench inventory-bench build run sim clean ocsf-schemas smoke chaos
 
 all: lint test
 
@@ -53,6 +53,15 @@ test-rust:
 	ITDR_MOTO_SERVER=$(abspath $(VENV))/bin/moto_server $(CARGO) test --workspace --all-targets
 	ITDR_MOTO_SERVER=$(abspath $(VENV))/bin/moto_server $(CARGO) test -p itdr-cli --features aws --test registry_aws
 	$(CARGO) test --workspace --doc
+
+# The long chaos run (tests/aws/CHAOS.md): faults injected at random end to end against moto
+# and the simulator, then lost events, duplicates, cursor regressions and freshness. Not part
+# of `make test` (its short version is). CHAOS_SEED and CHAOS_HOURS change the run.
+CHAOS_SEED ?= 16
+CHAOS_HOURS ?= 24
+chaos: tools
+	CHAOS_SEED=$(CHAOS_SEED) CHAOS_HOURS=$(CHAOS_HOURS) ITDR_MOTO_SERVER=$(abspath $(VENV))/bin/moto_server \
+		$(CARGO) test -p itdr-aws-tests --test chaos -- --ignored --nocapture chaos_long
 
 # Throughput of normalization and of a whole poll, on this machine (optimised build).
 bench:
