@@ -124,6 +124,8 @@ pub struct ChaosReport {
     pub duplicated: u64,
     /// Committed cursors that moved backwards.
     pub regressions: u64,
+    /// Duplicates by tenant role and stream.
+    pub duplicates_by: BTreeMap<String, u64>,
     /// Lost events, a few examples (tenant, stream, id, visible at).
     pub lost_examples: Vec<String>,
     /// Healthy tenants' freshness (seconds from visibility to the events queue), p50 and p99,
@@ -133,6 +135,9 @@ pub struct ChaosReport {
     pub fresh_neighbour: (f64, f64),
     /// Real time the run took.
     pub real_secs: f64,
+    /// Simulated seconds the jobs of a slot took (the pollers' own waits: pacing,
+    /// `Retry-After`), mean and max, by phase.
+    pub slot_secs: BTreeMap<&'static str, (f64, f64)>,
 }
 
 impl ChaosReport {
@@ -189,6 +194,15 @@ impl fmt::Display for ChaosReport {
             "| healthy tenants' freshness p50 / p99, broken neighbour | {:.0} s / {:.0} s |",
             self.fresh_neighbour.0, self.fresh_neighbour.1
         )?;
+        for (k, (mean, max)) in &self.slot_secs {
+            writeln!(
+                f,
+                "simulated time the jobs of a slot took, {k}: mean {mean:.0} s, max {max:.0} s"
+            )?;
+        }
+        for (k, v) in &self.duplicates_by {
+            writeln!(f, "duplicates: {k}: {v}")?;
+        }
         for l in &self.lost_examples {
             writeln!(f, "lost: {l}")?;
         }
@@ -518,10 +532,11 @@ struct Run {
     healthy: Vec<String>,
     chaotic: Vec<String>,
     neighbour: String,
-    /// First delivery time of each event, by (tenant, original id), and copies.
-    seen: HashMap<(String, String), (DateTime<Utc>, u64)>,
+    /// First delivery time of each event, by (tenant, stream, original id), and copies.
+    seen: HashMap<(String, Stream, String), (DateTime<Utc>, u64)>,
     emitted: u64,
     jobs: u64,
+    slot_secs: BTreeMap<&'static str, Vec<f64>>,
 }
 
 fn poll_config() -> serde_json::Value {
@@ -656,6 +671,7 @@ impl Run {
             seen: HashMap::new(),
             emitted: 0,
             jobs: 0,
+            slot_secs: BTreeMap::new(),
         }
     }
 
@@ -797,6 +813,15 @@ impl Run {
         let handled: u64 = futures_join_all(runs).await.into_iter().sum();
         self.jobs += handled;
         let now = self.clock.now();
+        let name = match phase {
+            Phase::Baseline => "baseline",
+            Phase::Chaos => "chaos",
+            Phase::Calm => "calm",
+        };
+        self.slot_secs
+            .entry(name)
+            .or_default()
+            .push((now - start).num_milliseconds() as f64 / 1000.0);
         let msgs = self.f.drain(&self.f.queues.events).await;
         for m in &msgs {
             let e: Envelope = serde_json::from_str(m.body().unwrap()).unwrap();
@@ -807,7 +832,7 @@ impl Run {
                     .to_string();
                 self.emitted += 1;
                 self.seen
-                    .entry((e.tenant_id.clone(), id))
+                    .entry((e.tenant_id.clone(), e.stream, id))
                     .and_modify(|(_, n)| *n += 1)
                     .or_insert((now, 1));
             }
@@ -893,6 +918,15 @@ pub async fn run(p: &ChaosParams) -> ChaosReport {
             Phase::Calm
         };
         run.slot(&sched, phase).await;
+        if (run.clock.now() - t0()).num_hours() > (now - t0()).num_hours() {
+            eprintln!(
+                "chaos: {} simulated h, {} jobs, {} events, {:.0} s",
+                (run.clock.now() - t0()).num_hours(),
+                run.jobs,
+                run.emitted,
+                real.elapsed().as_secs_f64()
+            );
+        }
         // Every stored cursor, read back after the slot, is the same or later than before.
         for t in &tenants {
             for s in Stream::ALL {
@@ -953,7 +987,7 @@ pub async fn run(p: &ChaosParams) -> ChaosReport {
                         continue;
                     }
                     report.generated += 1;
-                    match run.seen.get(&(t.clone(), ev.id.clone())) {
+                    match run.seen.get(&(t.clone(), stream, ev.id.clone())) {
                         None => {
                             report.lost += 1;
                             if report.lost_examples.len() < 10 {
@@ -980,11 +1014,31 @@ pub async fn run(p: &ChaosParams) -> ChaosReport {
     report.distinct = run.seen.len() as u64;
     report.emitted = run.emitted;
     report.duplicated = run.seen.values().map(|(_, n)| n - 1).sum();
+    for ((t, s, _), (_, n)) in &run.seen {
+        if *n > 1 {
+            let role = if run.healthy.contains(t) {
+                "healthy"
+            } else if *t == run.neighbour {
+                "neighbour"
+            } else {
+                "chaotic"
+            };
+            *report
+                .duplicates_by
+                .entry(format!("{role} {s}"))
+                .or_default() += n - 1;
+        }
+    }
     report.regressions = *run.plan.regressions.lock().unwrap();
     report.faults = run.plan.counts.lock().unwrap().clone();
     report.fresh_alone = percentiles(fresh_alone);
     report.fresh_neighbour = percentiles(fresh_neighbour);
     report.real_secs = real.elapsed().as_secs_f64();
+    for (k, v) in &run.slot_secs {
+        let mean = v.iter().sum::<f64>() / v.len().max(1) as f64;
+        let max = v.iter().copied().fold(0.0, f64::max);
+        report.slot_secs.insert(k, (mean, max));
+    }
     run.sim.shutdown().await;
     report
 }
