@@ -56,11 +56,13 @@ test-rust:
 
 # The long chaos run (tests/aws/CHAOS.md): faults injected at random end to end against moto
 # and the simulator, then lost events, duplicates, cursor regressions and freshness. Not part
-# of `make test` (its short version is). CHAOS_SEED and CHAOS_HOURS change the run.
+# of `make test` (its short version is). CHAOS_SEED and CHAOS_HOURS change the run;
+# CHAOS_AWS_FAULTS=0 leaves out our side's faults (crashes, races, SQS and DynamoDB faults).
 CHAOS_SEED ?= 16
 CHAOS_HOURS ?= 24
+CHAOS_AWS_FAULTS ?= 1
 chaos: tools
-	CHAOS_SEED=$(CHAOS_SEED) CHAOS_HOURS=$(CHAOS_HOURS) ITDR_MOTO_SERVER=$(abspath $(VENV))/bin/moto_server \
+	CHAOS_SEED=$(CHAOS_SEED) CHAOS_HOURS=$(CHAOS_HOURS) CHAOS_AWS_FAULTS=$(CHAOS_AWS_FAULTS) ITDR_MOTO_SERVER=$(abspath $(VENV))/bin/moto_server \
 		$(CARGO) test -p itdr-aws-tests --test chaos -- --ignored --nocapture chaos_long
 
 # Throughput of normalization and of a whole poll, on this machine (optimised build).

@@ -67,6 +67,9 @@ pub struct ChaosParams {
     pub fault_p: f64,
     /// Sign-ins per hour of the chaotic tenants (healthy ones have the simulator's default).
     pub chaotic_signins_per_hour: f64,
+    /// Whether the faults on our side run too (crashes, racing pollers, SQS and DynamoDB
+    /// faults); without them only Microsoft's side and SQS redelivery misbehave.
+    pub aws_faults: bool,
 }
 
 impl ChaosParams {
@@ -81,6 +84,7 @@ impl ChaosParams {
             chaotic: 2,
             fault_p: 0.7,
             chaotic_signins_per_hour: 400.0,
+            aws_faults: true,
         }
     }
 
@@ -95,6 +99,7 @@ impl ChaosParams {
             chaotic: 3,
             fault_p: 0.6,
             chaotic_signins_per_hour: 600.0,
+            aws_faults: true,
         }
     }
 }
@@ -135,6 +140,8 @@ pub struct ChaosReport {
     pub fresh_neighbour: (f64, f64),
     /// Real time the run took.
     pub real_secs: f64,
+    /// Whether our side's faults ran.
+    pub aws_faults: bool,
     /// Simulated seconds the jobs of a slot took (the pollers' own waits: pacing,
     /// `Retry-After`), mean and max, by phase.
     pub slot_secs: BTreeMap<&'static str, (f64, f64)>,
@@ -155,8 +162,17 @@ impl fmt::Display for ChaosReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "chaos run: seed {}, {:.1} simulated hours, {} tenants, {} jobs, {:.0} s",
-            self.seed, self.hours, self.tenants, self.jobs, self.real_secs
+            "chaos run: seed {}, {:.1} simulated hours, {} tenants, {} jobs, {:.0} s{}",
+            self.seed,
+            self.hours,
+            self.tenants,
+            self.jobs,
+            self.real_secs,
+            if self.aws_faults {
+                ""
+            } else {
+                " (Microsoft-side faults and redelivery only)"
+            }
         )?;
         writeln!(f, "| fault injected | times |")?;
         writeln!(f, "|---|---:|")?;
@@ -217,6 +233,7 @@ struct Plan {
     counts: Mutex<BTreeMap<&'static str, u64>>,
     chaotic: HashSet<String>,
     enabled: Mutex<bool>,
+    aws_faults: bool,
     committed: Mutex<HashMap<(String, Stream), (u64, serde_json::Value)>>,
     regressions: Mutex<u64>,
 }
@@ -230,7 +247,8 @@ impl Plan {
 
     /// Whether a fault of probability `p` strikes an operation on `tenant` now.
     fn roll(&self, tenant: &str, p: f64) -> bool {
-        *self.enabled.lock().unwrap()
+        self.aws_faults
+            && *self.enabled.lock().unwrap()
             && self.chaotic.contains(tenant)
             && self.rng.lock().unwrap().random_bool(p)
     }
@@ -532,6 +550,7 @@ struct Run {
     healthy: Vec<String>,
     chaotic: Vec<String>,
     neighbour: String,
+    fault_p: f64,
     /// First delivery time of each event, by (tenant, stream, original id), and copies.
     seen: HashMap<(String, Stream, String), (DateTime<Utc>, u64)>,
     emitted: u64,
@@ -639,6 +658,7 @@ impl Run {
             counts: Mutex::new(BTreeMap::new()),
             chaotic: chaotic.iter().cloned().collect(),
             enabled: Mutex::new(false),
+            aws_faults: p.aws_faults,
             committed: Mutex::new(HashMap::new()),
             regressions: Mutex::new(0),
         });
@@ -668,6 +688,7 @@ impl Run {
             healthy,
             chaotic,
             neighbour,
+            fault_p: p.fault_p,
             seen: HashMap::new(),
             emitted: 0,
             jobs: 0,
@@ -719,7 +740,7 @@ impl Run {
                 handled += 1;
                 continue;
             }
-            let (mut faults, kinds, slow) = if self.rng(|r| r.random_bool(0.7)) {
+            let (mut faults, kinds, slow) = if self.rng(|r| r.random_bool(self.fault_p)) {
                 self.rng(draw_faults)
             } else {
                 (Faults::default(), Vec::new(), false)
@@ -740,7 +761,7 @@ impl Run {
             } else {
                 Duration::from_secs(240)
             };
-            let race = !usgov && self.rng(|r| r.random_bool(0.1));
+            let race = !usgov && self.plan.aws_faults && self.rng(|r| r.random_bool(0.1));
             let r = if race {
                 self.plan.count("two pollers racing on one job", 1);
                 let other = &self.commercial[self.rng(|r| r.random_range(0..2))];
@@ -955,6 +976,7 @@ pub async fn run(p: &ChaosParams) -> ChaosReport {
         hours: (finish - t0()).num_seconds() as f64 / 3600.0,
         tenants: tenants.len(),
         jobs: run.jobs,
+        aws_faults: p.aws_faults,
         ..ChaosReport::default()
     };
     let mut fresh_alone = Vec::new();

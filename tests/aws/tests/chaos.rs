@@ -1,5 +1,6 @@
 //! The chaos run (`src/chaos.rs`): a short seeded version for `make test`, and the long one
-//! for `make chaos` (`CHAOS_SEED`, `CHAOS_HOURS`), ignored by default.
+//! for `make chaos` (`CHAOS_SEED`, `CHAOS_HOURS`; `CHAOS_AWS_FAULTS=0` leaves out our side's
+//! faults), ignored by default.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use itdr_aws_tests::chaos::{ChaosParams, ChaosReport, run};
@@ -35,6 +36,8 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 async fn chaos_long() {
     let seed = env_or("CHAOS_SEED", 16u64);
     let hours = env_or("CHAOS_HOURS", 24.0f64);
-    let r = run(&ChaosParams::long(seed, hours)).await;
+    let mut p = ChaosParams::long(seed, hours);
+    p.aws_faults = env_or("CHAOS_AWS_FAULTS", 1u8) != 0;
+    let r = run(&p).await;
     check(&r);
 }
