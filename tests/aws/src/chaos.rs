@@ -97,7 +97,7 @@ impl ChaosParams {
             calm_hours: 3.0,
             healthy: 2,
             chaotic: 3,
-            fault_p: 0.6,
+            fault_p: 0.7,
             chaotic_signins_per_hour: 600.0,
             aws_faults: true,
         }
