@@ -129,6 +129,8 @@ pub struct ChaosReport {
     pub duplicated: u64,
     /// Committed cursors that moved backwards.
     pub regressions: u64,
+    /// What each regression was.
+    pub regression_examples: Vec<String>,
     /// Duplicates by tenant role and stream.
     pub duplicates_by: BTreeMap<String, u64>,
     /// Lost events, a few examples (tenant, stream, id, visible at).
@@ -219,6 +221,9 @@ impl fmt::Display for ChaosReport {
         for (k, v) in &self.duplicates_by {
             writeln!(f, "duplicates: {k}: {v}")?;
         }
+        for r in &self.regression_examples {
+            writeln!(f, "regression: {r}")?;
+        }
         for l in &self.lost_examples {
             writeln!(f, "lost: {l}")?;
         }
@@ -234,8 +239,11 @@ struct Plan {
     chaotic: HashSet<String>,
     enabled: Mutex<bool>,
     aws_faults: bool,
-    committed: Mutex<HashMap<(String, Stream), (u64, serde_json::Value)>>,
-    regressions: Mutex<u64>,
+    /// Every committed version of each stream's cursor (the commits of racing pollers are
+    /// recorded in whatever order their calls return, so each is checked against the versions
+    /// on both sides of it).
+    committed: Mutex<HashMap<(String, Stream), BTreeMap<u64, serde_json::Value>>>,
+    regressions: Mutex<Vec<String>>,
 }
 
 impl Plan {
@@ -257,19 +265,38 @@ impl Plan {
     /// from the one committed before it.
     fn committed(&self, tenant: &str, stream: Stream, version: u64, doc: &serde_json::Value) {
         let mut map = self.committed.lock().unwrap();
-        let key = (tenant.to_string(), stream);
-        if let Some((prev_v, prev)) = map.get(&key) {
-            let backwards = version <= *prev_v
-                || match (Cursor::from_doc(prev), Cursor::from_doc(doc)) {
-                    (Ok(p), Ok(n)) => Cursor::check_advance(Some(&p), &n).is_err(),
-                    _ => false,
-                };
-            if backwards {
-                tracing::error!(tenant, %stream, version, "cursor regression");
-                *self.regressions.lock().unwrap() += 1;
-            }
+        let versions = map.entry((tenant.to_string(), stream)).or_default();
+        let forward = |a: &serde_json::Value, b: &serde_json::Value| match (
+            Cursor::from_doc(a),
+            Cursor::from_doc(b),
+        ) {
+            (Ok(a), Ok(b)) => Cursor::check_advance(Some(&a), &b).map_err(|e| e.to_string()),
+            _ => Ok(()),
+        };
+        let mut problems = Vec::new();
+        if versions.contains_key(&version) {
+            problems.push(format!("version {version} committed twice"));
         }
-        map.insert(key, (version, doc.clone()));
+        if let Some((v, prev)) = versions.range(..version).next_back()
+            && let Err(e) = forward(prev, doc)
+        {
+            problems.push(format!("v{v} -> v{version}: {e}"));
+        }
+        if let Some((v, next)) = versions.range(version + 1..).next()
+            && let Err(e) = forward(doc, next)
+        {
+            problems.push(format!("v{version} -> v{v}: {e}"));
+        }
+        for p in problems {
+            self.regressions
+                .lock()
+                .unwrap()
+                .push(format!("commit {tenant} {stream}: {p}"));
+        }
+        versions.insert(version, doc.clone());
+        while versions.len() > 16 {
+            versions.pop_first();
+        }
     }
 }
 
@@ -660,7 +687,7 @@ impl Run {
             enabled: Mutex::new(false),
             aws_faults: p.aws_faults,
             committed: Mutex::new(HashMap::new()),
-            regressions: Mutex::new(0),
+            regressions: Mutex::new(Vec::new()),
         });
         let shared: SharedClock = Arc::new(clock.clone());
         let commercial = (0..2)
@@ -955,13 +982,21 @@ pub async fn run(p: &ChaosParams) -> ChaosReport {
                     continue;
                 };
                 if let Some(prev) = last.get(&(t.clone(), s)) {
-                    let backwards = c.version < prev.version
-                        || match (Cursor::from_doc(&prev.doc), Cursor::from_doc(&c.doc)) {
-                            (Ok(a), Ok(b)) => Cursor::check_advance(Some(&a), &b).is_err(),
-                            _ => false,
-                        };
-                    if backwards {
-                        *run.plan.regressions.lock().unwrap() += 1;
+                    let backwards = if c.version < prev.version {
+                        Some(format!("version {} -> {}", prev.version, c.version))
+                    } else {
+                        match (Cursor::from_doc(&prev.doc), Cursor::from_doc(&c.doc)) {
+                            (Ok(a), Ok(b)) => Cursor::check_advance(Some(&a), &b)
+                                .err()
+                                .map(|e| e.to_string()),
+                            _ => None,
+                        }
+                    };
+                    if let Some(e) = backwards {
+                        run.plan.regressions.lock().unwrap().push(format!(
+                            "stored {t} {s} v{} -> v{}: {e}",
+                            prev.version, c.version
+                        ));
                     }
                 }
                 last.insert((t.clone(), s), c);
@@ -1051,7 +1086,8 @@ pub async fn run(p: &ChaosParams) -> ChaosReport {
                 .or_default() += n - 1;
         }
     }
-    report.regressions = *run.plan.regressions.lock().unwrap();
+    report.regression_examples = run.plan.regressions.lock().unwrap().clone();
+    report.regressions = report.regression_examples.len() as u64;
     report.faults = run.plan.counts.lock().unwrap().clone();
     report.fresh_alone = percentiles(fresh_alone);
     report.fresh_neighbour = percentiles(fresh_neighbour);
