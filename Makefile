@@ -7,7 +7,7 @@ RUN_CONFIG ?= config/demo.toml
 VENV ?= .tools/venv
 PY := $(VENV)/bin/python
 
-.PHONY: all fmt fmt-check lint test test-rust tools bench inventory-bench build run sim clean ocsf-schemas smoke
+.PHONY: all fmt fmt-check lint test test-rust tools bench inventory-bench build run sim clean ocsf-schemas smoke chaos
 
 all: lint test
 
@@ -61,6 +61,17 @@ test-rust:
 	ITDR_MOTO_SERVER=$(abspath $(VENV))/bin/moto_server $(CARGO) test --workspace --lib --bins --tests --no-fail-fast
 	ITDR_MOTO_SERVER=$(abspath $(VENV))/bin/moto_server $(CARGO) test -p itdr-cli --features aws --test registry_aws
 	$(CARGO) test --workspace --doc
+
+# The long chaos run (tests/aws/CHAOS.md): faults injected at random end to end against moto
+# and the simulator, then lost events, duplicates, cursor regressions and freshness. Not part
+# of `make test` (its short version is). CHAOS_SEED and CHAOS_HOURS change the run;
+# CHAOS_AWS_FAULTS=0 leaves out our side's faults (crashes, races, SQS and DynamoDB faults).
+CHAOS_SEED ?= 16
+CHAOS_HOURS ?= 24
+CHAOS_AWS_FAULTS ?= 1
+chaos: tools
+	CHAOS_SEED=$(CHAOS_SEED) CHAOS_HOURS=$(CHAOS_HOURS) CHAOS_AWS_FAULTS=$(CHAOS_AWS_FAULTS) ITDR_MOTO_SERVER=$(abspath $(VENV))/bin/moto_server \
+		$(CARGO) test -p itdr-aws-tests --test chaos -- --ignored --nocapture chaos_long
 
 # Optimised figures on this machine: normalization, a whole poll, the seen set of a 100k/h
 # stream over a day (with and without seen pages), and the inventory of a 10,000-user tenant.

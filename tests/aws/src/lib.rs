@@ -9,6 +9,7 @@
 //! [`contract`] is the store contract suite every `CursorStore` and `TenantRegistry` runs.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod chaos;
 pub mod contract;
 pub mod queue_contract;
 

@@ -218,6 +218,27 @@ pub struct Faults {
     /// The next N content listings of the tenant name `contentUri`s on another cloud's
     /// Management host.
     pub foreign_content_uri: u32,
+    /// The Graph faults of the main request path (429 and 5xx bursts, expired token, revoked
+    /// consent, truncated and non-JSON bodies) wait until this many more Graph requests of the
+    /// tenant were answered normally, so they strike mid-paging. 0: at once.
+    pub after_requests: u32,
+    /// Status of the injected 5xx burst: 500, 503 or 504 (`None`: 503).
+    pub http_5xx_status: Option<u16>,
+    /// The next N Graph requests of the tenant get 429 `TooManyRequests` (a storm on top of
+    /// the throttle model).
+    pub http_429_burst: u32,
+    /// The raw `Retry-After` value sent with those 429s (none when `None`), e.g. `"2"`,
+    /// `"100000"`, `"1e20"` or an HTTP date in year 9999.
+    pub retry_after_on_429: Option<String>,
+    /// The next N successful Graph responses of the tenant are an HTML page (status 200,
+    /// `text/html`), as a proxy or gateway in the way would answer.
+    pub non_json_body: u32,
+    /// The next N Graph requests of the tenant answer 401 `InvalidAuthenticationToken`
+    /// "the token is expired" (the token expired mid-paging).
+    pub expired_token: u32,
+    /// The next N Graph requests of the tenant answer 401 as after revoked admin consent
+    /// (consent revoked mid-paging, then granted again).
+    pub consent_revoked_requests: u32,
 }
 
 /// The Office 365 Management Activity API of the simulator.

@@ -234,21 +234,67 @@ pub(crate) async fn handle(
         return (r, tid);
     }
 
-    // Injected 5xx.
-    let burst = st.with_tenant(idx, |t| {
-        if t.faults.http_5xx_burst > 0 {
-            t.faults.http_5xx_burst -= 1;
-            Some(t.faults.retry_after_on_5xx)
+    // Injected faults strike only once `after_requests` normal answers have gone by.
+    let armed = st.with_tenant(idx, |t| {
+        if t.faults.after_requests > 0 {
+            t.faults.after_requests -= 1;
+            false
         } else {
-            None
+            true
         }
     });
-    if let Some(retry) = burst {
-        st.count_5xx();
+
+    // Injected 429 storm.
+    let storm = armed
+        .then(|| {
+            st.with_tenant(idx, |t| {
+                if t.faults.http_429_burst > 0 {
+                    t.faults.http_429_burst -= 1;
+                    Some(t.faults.retry_after_on_429.clone())
+                } else {
+                    None
+                }
+            })
+        })
+        .flatten();
+    if let Some(retry) = storm {
         let mut r = graph_error(
             st,
-            503,
-            "serviceNotAvailable",
+            429,
+            "TooManyRequests",
+            "Too many requests. Please retry later.",
+            headers,
+        );
+        if let Some(v) = retry {
+            r = r.with_header("retry-after", v);
+        }
+        return (r, tid);
+    }
+
+    // Injected 5xx.
+    let burst = armed
+        .then(|| {
+            st.with_tenant(idx, |t| {
+                if t.faults.http_5xx_burst > 0 {
+                    t.faults.http_5xx_burst -= 1;
+                    Some((t.faults.retry_after_on_5xx, t.faults.http_5xx_status))
+                } else {
+                    None
+                }
+            })
+        })
+        .flatten();
+    if let Some((retry, status)) = burst {
+        st.count_5xx();
+        let (status, code) = match status {
+            Some(500) => (500, "generalException"),
+            Some(504) => (504, "gatewayTimeout"),
+            _ => (503, "serviceNotAvailable"),
+        };
+        let mut r = graph_error(
+            st,
+            status,
+            code,
             "The service is temporarily unavailable. Please retry later.",
             headers,
         );
@@ -256,6 +302,26 @@ pub(crate) async fn handle(
             r = r.with_header("retry-after", s.to_string());
         }
         return (r, tid);
+    }
+
+    // Injected token expiry and consent revocation.
+    let auth_fault = armed
+        .then(|| {
+            st.with_tenant(idx, |t| {
+                if t.faults.expired_token > 0 {
+                    t.faults.expired_token -= 1;
+                    Some("Lifetime validation failed, the token is expired.")
+                } else if t.faults.consent_revoked_requests > 0 {
+                    t.faults.consent_revoked_requests -= 1;
+                    Some("Either scp or roles claim need to be present in the token.")
+                } else {
+                    None
+                }
+            })
+        })
+        .flatten();
+    if let Some(msg) = auth_fault {
+        return (unauth(msg), tid);
     }
 
     // Permissions and licences.
@@ -326,18 +392,25 @@ pub(crate) async fn handle(
         Ok(r) => r,
         Err(msg) => graph_error(st, 400, "BadRequest", &msg, headers),
     };
-    if reply.status == 200 {
-        let truncate = st.with_tenant(idx, |t| {
+    if reply.status == 200 && armed {
+        let (truncate, html) = st.with_tenant(idx, |t| {
             if t.faults.truncate_json > 0 {
                 t.faults.truncate_json -= 1;
-                true
+                (true, false)
+            } else if t.faults.non_json_body > 0 {
+                t.faults.non_json_body -= 1;
+                (false, true)
             } else {
-                false
+                (false, false)
             }
         });
         if truncate {
             let cut = reply.body.len() * 6 / 10;
             reply.body.truncate(cut);
+        }
+        if html {
+            reply.headers = vec![("content-type", "text/html; charset=utf-8".into())];
+            reply.body = b"<html><body><h1>502 Bad Gateway</h1></body></html>".to_vec();
         }
     }
     (reply, tid)

@@ -510,6 +510,13 @@ impl SimHandle {
         self.on(tenant_id, |t| t.faults = f);
     }
 
+    /// The tenant's injected faults as they stand (counters decrement as faults are used).
+    pub fn faults(&self, tenant_id: &str) -> Option<Faults> {
+        self.state
+            .find_tenant(tenant_id)
+            .map(|i| self.state.with_tenant(i, |t| t.faults.clone()))
+    }
+
     /// Grants or removes Entra ID P1 (sign-in logs, 30-day retention).
     pub fn set_p1(&self, tenant_id: &str, has: bool) {
         self.on(tenant_id, |t| t.has_p1 = has);

@@ -907,6 +907,56 @@ async fn faults_are_injected_and_consumed() {
 }
 
 #[tokio::test]
+async fn chaos_faults_strike_after_the_given_requests_and_are_consumed() {
+    let env = start(quiet(vec![TenantSpec::new(0, Cloud::Global)])).await;
+    let tid = env.cfg.tenants[0].tenant_id.clone();
+    let tok = env.token(0).await;
+    let url = signins_url("graph.microsoft.com", "v1.0", "$top=10");
+    env.sim.set_faults(
+        &tid,
+        Faults {
+            after_requests: 1,
+            http_429_burst: 1,
+            retry_after_on_429: Some("1e20".into()),
+            http_5xx_burst: 1,
+            http_5xx_status: Some(504),
+            expired_token: 1,
+            consent_revoked_requests: 1,
+            non_json_body: 1,
+            ..Faults::default()
+        },
+    );
+    // The first request is answered normally, then each fault strikes once, in order.
+    assert_eq!(env.get(&url, Some(&tok)).await.status, 200);
+    let r = env.get(&url, Some(&tok)).await;
+    assert_eq!(r.status, 429);
+    assert_eq!(r.header("retry-after").as_deref(), Some("1e20"));
+    let r = env.get(&url, Some(&tok)).await;
+    assert_eq!(r.status, 504);
+    assert_eq!(r.json()["error"]["code"], "gatewayTimeout");
+    let r = env.get(&url, Some(&tok)).await;
+    assert_eq!(r.status, 401);
+    assert!(r.text.contains("token is expired"));
+    let r = env.get(&url, Some(&tok)).await;
+    assert_eq!(r.status, 401);
+    assert!(r.text.contains("roles claim"));
+    let r = env.get(&url, Some(&tok)).await;
+    assert_eq!(r.status, 200);
+    assert!(r.text.starts_with("<html>"));
+    assert!(serde_json::from_str::<Value>(&env.get(&url, Some(&tok)).await.text).is_ok());
+    let left = env.sim.faults(&tid).unwrap();
+    assert_eq!(
+        left.after_requests
+            + left.http_429_burst
+            + left.http_5xx_burst
+            + left.expired_token
+            + left.consent_revoked_requests
+            + left.non_json_body,
+        0
+    );
+}
+
+#[tokio::test]
 async fn openid_configuration_classifies_clouds() {
     let tenants = vec![
         TenantSpec::new(0, Cloud::Global),
