@@ -69,7 +69,7 @@ async fn tenants_are_onboarded_into_the_dynamodb_registry() {
     std::fs::write(
         dir.path().join("aws.toml"),
         format!(
-            "endpoint_override = \"{}\"\n[store]\npath = \"unused.db\"\n[output]\nevents = \"e\"\ndead_letters = \"d\"\n\
+            "endpoint_override = \"{}\"\n[management_activity]\npublisher_id = \"3f2a9c61-0b7e-4d25-9a18-c6e5d4f3b2a1\"\n[store]\npath = \"unused.db\"\n[output]\nevents = \"e\"\ndead_letters = \"d\"\n\
              [registry]\nkind = \"dynamodb\"\ntenants_table = \"{REGISTRY_TABLE}\"\ncursors_table = \"{CURSOR_TABLE}\"\naws_endpoint = \"{}\"\n\
              [apps.commercial]\nclient_id = \"{}\"\nclient_secret_file = \"c.secret\"\n\
              [apps.usgov]\nclient_id = \"{}\"\nclient_secret_file = \"g.secret\"\n",
