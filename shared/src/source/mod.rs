@@ -169,6 +169,18 @@ impl SnapshotPage {
             degraded: Vec::new(),
         }
     }
+
+    /// The whole current state in one read, without degradation.
+    pub fn whole(items: Vec<SnapshotItem>, cost: CallCost) -> Self {
+        Self::new(
+            SnapshotRead::Full {
+                items,
+                state: None,
+                complete: true,
+            },
+            cost,
+        )
+    }
 }
 
 /// What a snapshot read returned.

@@ -41,22 +41,37 @@ impl DynamoCursorStore {
         tenant: &str,
         prefix: &str,
     ) -> Result<Vec<Item>, StoreError> {
+        self.query_sort_keys(tenant, "begins_with(#s, :p)", &[(":p", prefix)])
+            .await
+    }
+
+    /// Every item of the tenant whose sort key (`#s`) meets `condition`, whose placeholders
+    /// are `values`: strongly consistent, all pages.
+    pub(super) async fn query_sort_keys(
+        &self,
+        tenant: &str,
+        condition: &str,
+        values: &[(&str, &str)],
+    ) -> Result<Vec<Item>, StoreError> {
         let mut out = Vec::new();
         let mut start: Option<Item> = None;
         loop {
-            let resp = self
+            let mut q = self
                 .client
                 .query()
                 .table_name(&self.table)
-                .key_condition_expression("tenant_id = :t AND begins_with(#s, :p)")
+                .key_condition_expression(format!("tenant_id = :t AND {condition}"))
                 .expression_attribute_names("#s", "stream")
-                .expression_attribute_values(":t", s(tenant.to_ascii_lowercase()))
-                .expression_attribute_values(":p", s(prefix))
+                .expression_attribute_values(":t", s(tenant.to_ascii_lowercase()));
+            for (k, v) in values {
+                q = q.expression_attribute_values(*k, s(*v));
+            }
+            let resp = q
                 .consistent_read(true)
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
-                .map_err(|e| backend("inventory Query", &e))?;
+                .map_err(|e| backend("Query", &e))?;
             out.extend(resp.items().iter().cloned());
             match resp.last_evaluated_key() {
                 Some(k) if !k.is_empty() => start = Some(k.clone()),

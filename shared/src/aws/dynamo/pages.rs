@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::{DynamoCursorStore, Item, backend, get_s, get_u64, s};
+use super::{DynamoCursorStore, Item, get_s, get_u64, s};
 use crate::cursor::seen::{pack, unpack};
 use crate::cursor::{SeenPage, SeenPages};
 use crate::store::StoreError;
@@ -61,29 +61,12 @@ impl DynamoCursorStore {
         let p = prefix(stream, source);
         let lo = format!("{p}{}#", bucket_key(from));
         let hi = format!("{p}{}#~", bucket_key(to));
-        let mut out = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let resp = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("tenant_id = :t AND #s BETWEEN :lo AND :hi")
-                .expression_attribute_names("#s", "stream")
-                .expression_attribute_values(":t", s(tenant.to_ascii_lowercase()))
-                .expression_attribute_values(":lo", s(lo.clone()))
-                .expression_attribute_values(":hi", s(hi.clone()))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| backend("seen pages Query", &e))?;
-            out.extend(resp.items().iter().cloned());
-            match resp.last_evaluated_key() {
-                Some(k) if !k.is_empty() => start = Some(k.clone()),
-                _ => return Ok(out),
-            }
-        }
+        self.query_sort_keys(
+            tenant,
+            "#s BETWEEN :lo AND :hi",
+            &[(":lo", &lo), (":hi", &hi)],
+        )
+        .await
     }
 
     /// Deletes every seen page of `tenant` (offboarding with purge).

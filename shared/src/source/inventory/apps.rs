@@ -21,7 +21,7 @@ use crate::cloud::Api;
 use crate::inventory::classify::{MICROSOFT_TENANT_IDS, PermissionClass, highest_class};
 use crate::ocsf::inventory::{InventoryObject, ObjectKind, inventory_events};
 use crate::ocsf::{NormalizeError, NormalizeOptions};
-use crate::source::{Change, SnapshotItem, SnapshotPage, SnapshotRead, SnapshotSource, SourceSpec};
+use crate::source::{Change, SnapshotItem, SnapshotPage, SnapshotSource, SourceSpec};
 use crate::stream::Stream;
 
 const SPEC: SourceSpec = SourceSpec {
@@ -250,14 +250,7 @@ impl SnapshotSource for AppsSource {
             }
             items.push(item(id, &relevant, joined, tags));
         }
-        Ok(SnapshotPage::new(
-            SnapshotRead::Full {
-                items,
-                state: None,
-                complete: true,
-            },
-            cost,
-        ))
+        Ok(SnapshotPage::whole(items, cost))
     }
 
     fn normalize(

@@ -195,14 +195,7 @@ impl SnapshotSource for ConditionalAccessSource {
                 degraded: notes,
             });
         }
-        Ok(SnapshotPage::new(
-            SnapshotRead::Full {
-                items,
-                state: None,
-                complete: true,
-            },
-            cost,
-        ))
+        Ok(SnapshotPage::whole(items, cost))
     }
 
     fn normalize(

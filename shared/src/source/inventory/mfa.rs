@@ -134,14 +134,7 @@ impl SnapshotSource for MfaSource {
                 Some(item(id, &relevant, raw, tags))
             })
             .collect();
-        Ok(SnapshotPage::new(
-            SnapshotRead::Full {
-                items,
-                state: None,
-                complete: true,
-            },
-            cost,
-        ))
+        Ok(SnapshotPage::whole(items, cost))
     }
 
     fn normalize(

@@ -17,7 +17,7 @@ use crate::cloud::Api;
 use crate::inventory::classify::{GLOBAL_ADMINISTRATOR, is_privileged_role};
 use crate::ocsf::inventory::{InventoryObject, ObjectKind, inventory_events, user_object};
 use crate::ocsf::{NormalizeError, NormalizeOptions};
-use crate::source::{Change, SnapshotItem, SnapshotPage, SnapshotRead, SnapshotSource, SourceSpec};
+use crate::source::{Change, SnapshotItem, SnapshotPage, SnapshotSource, SourceSpec};
 use crate::stream::Stream;
 
 const SPEC: SourceSpec = SourceSpec {
@@ -155,14 +155,7 @@ impl SnapshotSource for RolesSource {
                 item(&pid, &relevant, raw, tags)
             })
             .collect();
-        Ok(SnapshotPage::new(
-            SnapshotRead::Full {
-                items,
-                state: None,
-                complete: true,
-            },
-            cost,
-        ))
+        Ok(SnapshotPage::whole(items, cost))
     }
 
     fn normalize(
