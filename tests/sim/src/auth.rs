@@ -358,7 +358,7 @@ fn issue(
         ver: "1.0".into(),
     };
     let token = sign_token(&state.token_key, &claims);
-    state.count_token_issued();
+    state.count_token_issued(&token);
     let _ = login_host;
     Ok(Reply::json(
         200,

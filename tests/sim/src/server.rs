@@ -27,6 +27,9 @@ use crate::generator::{Generator, GroundTruthStream, TruthEvent};
 use crate::throttle::Throttle;
 use crate::{auth, graph, management, openid};
 
+/// Access tokens kept for [`SimHandle::issued_tokens`].
+const MAX_ISSUED_KEPT: usize = 10_000;
+
 /// A response before it becomes an HTTP response.
 #[derive(Debug, Clone)]
 pub(crate) struct Reply {
@@ -150,6 +153,8 @@ pub(crate) struct SimState {
     pub throttle: Mutex<Throttle>,
     log: Mutex<Vec<LoggedRequest>>,
     counters: Mutex<Counters>,
+    /// The most recent access tokens issued (tests look for them where they must not be).
+    issued: Mutex<std::collections::VecDeque<String>>,
     pub inventory: crate::inventory::InventoryState,
     /// What response actions changed (`crate::respond`).
     pub respond: crate::respond::RespondState,
@@ -233,6 +238,7 @@ impl SimState {
             throttle: Mutex::new(Throttle::default()),
             log: Mutex::new(Vec::new()),
             counters: Mutex::new(Counters::default()),
+            issued: Mutex::new(std::collections::VecDeque::new()),
             inventory: Default::default(),
             respond: Default::default(),
         })
@@ -265,8 +271,13 @@ impl SimState {
         lock(&self.token_rng)
     }
 
-    pub(crate) fn count_token_issued(&self) {
+    pub(crate) fn count_token_issued(&self, token: &str) {
         lock(&self.counters).tokens_issued += 1;
+        let mut issued = lock(&self.issued);
+        if issued.len() == MAX_ISSUED_KEPT {
+            issued.pop_front();
+        }
+        issued.push_back(token.to_string());
     }
 
     pub(crate) fn count_429(&self, tenant: &str, app_level: bool) {
@@ -460,6 +471,11 @@ impl SimHandle {
     /// Every request so far, oldest first.
     pub fn request_log(&self) -> Vec<LoggedRequest> {
         lock(&self.state.log).clone()
+    }
+
+    /// The access tokens issued so far (the last 10,000), oldest first.
+    pub fn issued_tokens(&self) -> Vec<String> {
+        lock(&self.state.issued).iter().cloned().collect()
     }
 
     /// The counters so far.
