@@ -214,7 +214,7 @@ pub async fn main(
     let Some(record) = env.find(tenant).await? else {
         bail!("tenant {tenant} is not registered (itdr tenants list)");
     };
-    let Some(inventory) = env.cursors.inventory() else {
+    let Some(inventory) = env.cursors_for(record.cloud.group()).inventory() else {
         bail!("this store keeps no inventory");
     };
     let events = events

@@ -80,8 +80,12 @@ pub struct RegistryConfig {
     pub kind: RegistryKind,
     /// DynamoDB table of tenants (the stack's `TenantsTable`).
     pub tenants_table: Option<String>,
-    /// DynamoDB table of cursors (the stack's `CursorsTable`).
+    /// DynamoDB table of cursors of the commercial group's tenants (the stack output
+    /// `CursorTableName`).
     pub cursors_table: Option<String>,
+    /// DynamoDB table of cursors of the US Government group's tenants (the stack output
+    /// `CursorTableUsgovName`); defaults to `cursors_table` (a single-table deployment).
+    pub usgov_cursors_table: Option<String>,
     /// A loopback AWS emulator (tests); the default credential and region chains otherwise.
     pub aws_endpoint: Option<String>,
 }

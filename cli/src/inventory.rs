@@ -250,24 +250,25 @@ pub async fn usage_main(
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     let env = Env::open(config, db).await?;
-    let Some(store) = env.cursors.inventory() else {
-        anyhow::bail!("this store keeps no inventory");
-    };
-    let mut by_org: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut by_org: BTreeMap<String, Vec<(String, itdr_shared::CloudGroup)>> = BTreeMap::new();
     for t in env.registry.list().await? {
         by_org
             .entry(t.org.clone().unwrap_or_else(|| "(none)".into()))
             .or_default()
-            .push(t.tenant_id);
+            .push((t.tenant_id, t.cloud.group()));
     }
     let mut out = Vec::new();
     for (org, tenants) in by_org {
         let mut days: BTreeMap<chrono::NaiveDate, u64> = BTreeMap::new();
-        for t in &tenants {
+        for (t, group) in &tenants {
+            let Some(store) = env.cursors_for(*group).inventory() else {
+                anyhow::bail!("this store keeps no inventory");
+            };
             for (d, n) in store.usage(t).await? {
                 *days.entry(d).or_default() += n;
             }
         }
+        let tenants: Vec<String> = tenants.into_iter().map(|(t, _)| t).collect();
         let days: Vec<_> = days.into_iter().collect();
         out.push(OrgUsage {
             organization: org,

@@ -29,8 +29,9 @@ use crate::config::{AppConfig, DeploymentConfig, RegistryKind, RunConfig};
 pub struct Env {
     /// The tenant registry: embedded, or DynamoDB when configured (`[registry]`).
     pub registry: Arc<dyn TenantRegistry>,
-    /// The cursor store that goes with it.
-    pub cursors: Arc<dyn CursorStore>,
+    /// The cursor stores that go with it, (commercial, US Government): each cloud group's
+    /// tenants have their own cursor table on AWS; [`Env::cursors_for`] picks one.
+    pub cursors: crate::registry::CursorStores,
     /// HTTP, tokens and the API client to Microsoft (or the loopback simulator).
     pub stack: ClientStack,
     /// App registrations by name.
@@ -42,13 +43,21 @@ pub struct Env {
 }
 
 impl Env {
+    /// The cursor store of `group`'s tenants.
+    pub fn cursors_for(&self, group: CloudGroup) -> &Arc<dyn CursorStore> {
+        match group {
+            CloudGroup::Commercial => &self.cursors.0,
+            CloudGroup::UsGov => &self.cursors.1,
+        }
+    }
+
     /// Opens the registry (DynamoDB when `[registry] kind = "dynamodb"`; otherwise the
     /// embedded one at `--db`, else the configuration's store, else `out/itdr.db`) and builds
     /// the client stack from the configuration, if any.
     pub async fn open(config: Option<&Path>, db: Option<PathBuf>) -> anyhow::Result<Self> {
         let cfg = config.map(RunConfig::load).transpose()?;
         let registry_cfg = cfg.as_ref().map(|c| c.registry.clone()).unwrap_or_default();
-        let (registry, cursors): (Arc<dyn TenantRegistry>, Arc<dyn CursorStore>) =
+        let (registry, cursors): (Arc<dyn TenantRegistry>, crate::registry::CursorStores) =
             match registry_cfg.kind {
                 RegistryKind::Embedded => {
                     let db = db
@@ -62,7 +71,8 @@ impl Env {
                     }
                     let store = SqliteStore::open(&db)
                         .map_err(|e| anyhow!("cannot open {}: {e}", db.display()))?;
-                    (Arc::new(store.clone()), Arc::new(store))
+                    let cursors: Arc<dyn CursorStore> = Arc::new(store.clone());
+                    (Arc::new(store), (cursors.clone(), cursors))
                 }
                 RegistryKind::Dynamodb => {
                     if db.is_some() {

@@ -5,13 +5,18 @@ use std::sync::Arc;
 
 use itdr_shared::store::{CursorStore, TenantRegistry};
 
+/// The cursor stores of a deployment: one per cloud group (on AWS each group has its own
+/// cursor table; the embedded store serves both).
+pub type CursorStores = (Arc<dyn CursorStore>, Arc<dyn CursorStore>);
+
 use crate::config::RegistryConfig;
 
-/// The registry and cursor store on the configured DynamoDB tables.
+/// The registry and the (commercial, US Government) cursor stores on the configured DynamoDB
+/// tables.
 #[cfg(feature = "aws")]
 pub async fn dynamodb(
     cfg: &RegistryConfig,
-) -> anyhow::Result<(Arc<dyn TenantRegistry>, Arc<dyn CursorStore>)> {
+) -> anyhow::Result<(Arc<dyn TenantRegistry>, CursorStores)> {
     use anyhow::anyhow;
     use itdr_shared::aws::dynamo::{DynamoCursorStore, DynamoRegistry};
     use itdr_shared::aws::{AwsEndpoint, sdk_config};
@@ -27,9 +32,17 @@ pub async fn dynamodb(
     };
     let sdk = sdk_config(&endpoint).await;
     let client = aws_sdk_dynamodb::Client::new(&sdk);
+    let usgov = cfg.usgov_cursors_table.as_ref().unwrap_or(cursors);
+    let commercial: Arc<dyn CursorStore> =
+        Arc::new(DynamoCursorStore::new(client.clone(), cursors.clone()));
+    let usgov: Arc<dyn CursorStore> = if usgov == cursors {
+        commercial.clone()
+    } else {
+        Arc::new(DynamoCursorStore::new(client.clone(), usgov.clone()))
+    };
     Ok((
-        Arc::new(DynamoRegistry::new(client.clone(), tenants.clone())),
-        Arc::new(DynamoCursorStore::new(client, cursors.clone())),
+        Arc::new(DynamoRegistry::new(client, tenants.clone())),
+        (commercial, usgov),
     ))
 }
 
@@ -37,7 +50,7 @@ pub async fn dynamodb(
 #[cfg(not(feature = "aws"))]
 pub async fn dynamodb(
     _cfg: &RegistryConfig,
-) -> anyhow::Result<(Arc<dyn TenantRegistry>, Arc<dyn CursorStore>)> {
+) -> anyhow::Result<(Arc<dyn TenantRegistry>, CursorStores)> {
     anyhow::bail!(
         "[registry] kind = \"dynamodb\" needs an itdr built with AWS support: cargo build -p itdr-cli --features aws"
     )

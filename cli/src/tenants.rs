@@ -8,7 +8,7 @@ use chrono::Utc;
 use clap::Subcommand;
 use itdr_shared::onboard::lifecycle::{self, NewTenant};
 use itdr_shared::onboard::{discover, is_domain, is_guid};
-use itdr_shared::{Cloud, Stream};
+use itdr_shared::{Cloud, CloudGroup, Stream};
 
 use crate::inventory::TenantInventory;
 use crate::preflight::{Env, print_report};
@@ -214,7 +214,7 @@ pub async fn main(
             let all = reg.list().await?;
             let mut inventories = Vec::with_capacity(all.len());
             for t in &all {
-                inventories.push(match env.cursors.inventory() {
+                inventories.push(match env.cursors_for(t.cloud.group()).inventory() {
                     Some(store) => Some(TenantInventory::load(store, &t.tenant_id).await?),
                     None => None,
                 });
@@ -272,12 +272,16 @@ pub async fn main(
             }
         }
         Action::Remove { tenant, purge } => {
-            if let Some(r) = env.find(&tenant).await? {
-                for line in crate::subscriptions::stop(&env, &r).await {
+            let found = env.find(&tenant).await?;
+            if let Some(r) = &found {
+                for line in crate::subscriptions::stop(&env, r).await {
                     println!("{line}");
                 }
             }
-            let record = lifecycle::offboard(reg, env.cursors.as_ref(), &tenant, purge).await?;
+            // The tenant's cursors live in its cloud group's store.
+            let group = found.map_or(CloudGroup::Commercial, |r| r.cloud.group());
+            let record =
+                lifecycle::offboard(reg, env.cursors_for(group).as_ref(), &tenant, purge).await?;
             if purge {
                 println!("removed {} and its cursors", record.tenant_id);
             } else {

@@ -11,9 +11,13 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use itdr_aws_tests::{AwsFixture, CURSOR_TABLE, REGISTRY_TABLE};
-use itdr_shared::aws::dynamo::DynamoRegistry;
+use itdr_shared::Stream;
+use itdr_shared::aws::dynamo::{DynamoCursorStore, DynamoRegistry};
 use itdr_shared::clock::{ScaledClock, SharedClock};
-use itdr_shared::store::TenantRegistry;
+use itdr_shared::store::{CursorStore, TenantRegistry};
+
+/// The US Government group's cursor table (its own, as the stack creates it).
+const USGOV_CURSOR_TABLE: &str = "itdr-cursors-usgov";
 use itdr_sim::{SimConfig, Simulator, onboarding_scenarios};
 
 fn run(dir: &Path, args: Vec<String>) -> Output {
@@ -42,6 +46,8 @@ fn text(b: &[u8]) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tenants_are_onboarded_into_the_dynamodb_registry() {
     let aws = AwsFixture::start().await;
+    aws.create_table(USGOV_CURSOR_TABLE, &["tenant_id", "stream"])
+        .await;
     let scenarios: Vec<_> = onboarding_scenarios()
         .into_iter()
         .filter(|s| ["healthy", "gcc-high", "no-p1"].contains(&s.name))
@@ -70,7 +76,7 @@ async fn tenants_are_onboarded_into_the_dynamodb_registry() {
         dir.path().join("aws.toml"),
         format!(
             "endpoint_override = \"{}\"\n[management_activity]\npublisher_id = \"3f2a9c61-0b7e-4d25-9a18-c6e5d4f3b2a1\"\n[store]\npath = \"unused.db\"\n[output]\nevents = \"e\"\ndead_letters = \"d\"\n\
-             [registry]\nkind = \"dynamodb\"\ntenants_table = \"{REGISTRY_TABLE}\"\ncursors_table = \"{CURSOR_TABLE}\"\naws_endpoint = \"{}\"\n\
+             [registry]\nkind = \"dynamodb\"\ntenants_table = \"{REGISTRY_TABLE}\"\ncursors_table = \"{CURSOR_TABLE}\"\nusgov_cursors_table = \"{USGOV_CURSOR_TABLE}\"\naws_endpoint = \"{}\"\n\
              [apps.commercial]\nclient_id = \"{}\"\nclient_secret_file = \"c.secret\"\n\
              [apps.usgov]\nclient_id = \"{}\"\nclient_secret_file = \"g.secret\"\n",
             sim.base_url(),
@@ -194,6 +200,38 @@ async fn tenants_are_onboarded_into_the_dynamodb_registry() {
             .unwrap()
             .is_none()
     );
+
+    // A US Government tenant's cursors are purged from its group's table, and only there.
+    let gov_id = spec("gcc-high").tenant_id;
+    let usgov = DynamoCursorStore::new(aws.ddb.clone(), USGOV_CURSOR_TABLE);
+    let commercial = DynamoCursorStore::new(aws.ddb.clone(), CURSOR_TABLE);
+    let doc = serde_json::json!({"marker": 1});
+    usgov
+        .commit(&gov_id, Stream::Signins, None, &doc)
+        .await
+        .unwrap();
+    commercial
+        .commit(&gov_id, Stream::Signins, None, &doc)
+        .await
+        .unwrap();
+    let out = itdr(d, &["tenants", "remove", "--tenant", &gov_id, "--purge"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        usgov
+            .load(&gov_id, Stream::Signins)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        commercial
+            .load(&gov_id, Stream::Signins)
+            .await
+            .unwrap()
+            .is_some(),
+        "the commercial table is not the US Government tenant's"
+    );
+
     let out = itdr(d, &["tenants", "--db", "x.db", "list"]).await;
     assert!(
         !out.status.success(),

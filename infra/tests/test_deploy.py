@@ -397,16 +397,19 @@ def test_full_stack_tables(full):
     registry = ddb.describe_table(TableName=full.physical["RegistryTable"])["Table"]
     assert registry["KeySchema"] == [{"AttributeName": "tenant_id", "KeyType": "HASH"}]
     assert registry["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
-    cursors = ddb.describe_table(TableName=full.physical["CursorTable"])["Table"]
-    assert cursors["KeySchema"] == [
-        {"AttributeName": "tenant_id", "KeyType": "HASH"},
-        {"AttributeName": "stream", "KeyType": "RANGE"},
-    ]
-    assert {a["AttributeName"]: a["AttributeType"] for a in cursors["AttributeDefinitions"]} == {
-        "tenant_id": "S",
-        "stream": "S",
-    }
-    assert cursors["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    # One cursor table per cloud group: each poller's role names only its own.
+    assert full.physical["CursorTable"] != full.physical["CursorTableUsgov"]
+    for table in ("CursorTable", "CursorTableUsgov"):
+        cursors = ddb.describe_table(TableName=full.physical[table])["Table"]
+        assert cursors["KeySchema"] == [
+            {"AttributeName": "tenant_id", "KeyType": "HASH"},
+            {"AttributeName": "stream", "KeyType": "RANGE"},
+        ]
+        assert {a["AttributeName"]: a["AttributeType"] for a in cursors["AttributeDefinitions"]} == {
+            "tenant_id": "S",
+            "stream": "S",
+        }
+        assert cursors["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
 
 
 def test_full_stack_queues(full):
@@ -439,6 +442,7 @@ def test_full_stack_functions_and_event_sources(full):
         assert cfg["MemorySize"] == 256 and cfg["Timeout"] == 300
         env = cfg["Environment"]["Variables"]
         assert env["ITDR_CLOUD_GROUP"] == group
+        assert env["ITDR_CURSOR_TABLE"] == full.physical["CursorTable" if group == "commercial" else "CursorTableUsgov"]
         assert env["ITDR_SECRET_PREFIX"] == "itdr"
         assert env["ITDR_PUBLISHER_ID"] == FULL_PARAMS["PublisherId"]
         # two pollers at concurrency 5: floor(0.8 * 122 / 10)
@@ -483,6 +487,25 @@ def test_full_stack_iam_least_privilege(full):
         assert allows(poller, "sqs:SendMessage", queue_arn["EventsQueue"])
         assert allows(poller, "sqs:SendMessage", queue_arn["DeadLettersQueue"])
         assert not allows(poller, "sqs:SendMessage", queue_arn["JobsCommercialQueue"])
+    # DynamoDB: each poller reads and writes only its own group's cursor table.
+    ddb = full.client("dynamodb")
+    table_arn = {
+        t: ddb.describe_table(TableName=full.physical[t])["Table"]["TableArn"]
+        for t in ("CursorTable", "CursorTableUsgov", "RegistryTable")
+    }
+    for poller, own, other in [(commercial, "CursorTable", "CursorTableUsgov"), (usgov, "CursorTableUsgov", "CursorTable")]:
+        for action in ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:BatchWriteItem"):
+            assert allows(poller, action, table_arn[own]), (own, action)
+            assert not allows(poller, action, table_arn[other]), (other, action)
+        # The registry: read, and only the health attributes updated.
+        assert allows(poller, "dynamodb:GetItem", table_arn["RegistryTable"])
+        update = [s for s in poller if "dynamodb:UpdateItem" in as_list(s["Action"]) and table_arn["RegistryTable"] in [
+            r for r in as_list(s["Resource"]) if fnmatch.fnmatchcase(table_arn["RegistryTable"], r)]]
+        assert len(update) == 1, update
+        assert set(update[0]["Condition"]["ForAllValues:StringEquals"]["dynamodb:Attributes"]) == {
+            "tenant_id", "health", "health_state", "rev"}
+        assert not allows(poller, "dynamodb:PutItem", table_arn["RegistryTable"])
+        assert not allows(poller, "dynamodb:DeleteItem", table_arn["RegistryTable"])
     assert allows(scheduler, "sqs:SendMessage", queue_arn["JobsCommercialQueue"])
     assert allows(scheduler, "sqs:SendMessage", queue_arn["JobsUsgovQueue"])
     assert not allows(scheduler, "sqs:SendMessage", queue_arn["EventsQueue"])
@@ -516,7 +539,7 @@ def test_template_settings_moto_ignores(full):
         "time": "<aws.scheduler.scheduled-time>"
     }
 
-    for table in ("RegistryTable", "CursorTable"):
+    for table in ("RegistryTable", "CursorTable", "CursorTableUsgov"):
         p = res[table]["Properties"]
         assert p["BillingMode"] == "PAY_PER_REQUEST"
         assert p["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
@@ -795,7 +818,7 @@ def test_commercial_only_stack_deploys(commercial):
     stack = commercial
     present = set(stack.physical)
     assert {"JobsCommercialQueue", "PollerFunction"} <= present
-    assert not present & {"JobsUsgovQueue", "JobsUsgovDLQ", "PollerGcchFunction", "PollerGcchRole"}
+    assert not present & {"JobsUsgovQueue", "JobsUsgovDLQ", "PollerGcchFunction", "PollerGcchRole", "CursorTableUsgov"}
     env = function_config(stack, "SchedulerFunction")["Environment"]["Variables"]
     assert env["ITDR_JOBS_QUEUE_USGOV_URL"] == ""
     assert function_config(stack, "PollerFunction")["Environment"]["Variables"]["ITDR_APP_REQUESTS_PER_10S"] == "19"

@@ -6,6 +6,10 @@
 //! test reads the SDK calls of the DynamoDB cursor store (everything the pollers run against
 //! the cursor table) from its source and checks that both pollers' roles allow each of them on
 //! that table, and that the operators' documented rights in `infra/README.md` cover them too.
+//!
+//! It also checks the separation of the cloud groups in DynamoDB: each poller's role names
+//! only its own group's cursor table (and its function is configured with that table), and
+//! may update a tenant record's health attributes only, exactly those the code writes.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -167,6 +171,166 @@ fn the_operators_documented_rights_cover_the_cursor_store() {
         assert!(
             on_cursors.contains(&format!("`{name}`")) || name == "GetItem",
             "the operators' rights on the cursor table lack {name}"
+        );
+    }
+}
+
+/// The raw text of statement `sid` of role `role`.
+fn statement_text(template: &str, role: &str, sid: &str) -> String {
+    let start = template
+        .find(&format!("\n  {role}:\n"))
+        .unwrap_or_else(|| panic!("role {role} in the template"));
+    let body = &template[start..];
+    let at = body
+        .find(&format!("- Sid: {sid}\n"))
+        .unwrap_or_else(|| panic!("{role} has no statement {sid}"));
+    let rest = &body[at + 1..];
+    let end = rest.find("- Sid: ").unwrap_or(rest.len());
+    rest[..end].to_string()
+}
+
+/// The value of environment variable `var` of the function `function` in the template.
+fn function_env(template: &str, function: &str, var: &str) -> String {
+    let start = template
+        .find(&format!("\n  {function}:\n"))
+        .unwrap_or_else(|| panic!("function {function} in the template"));
+    let body = &template[start + 1..];
+    body.lines()
+        .skip(1)
+        .take_while(|l| !(l.starts_with("  ") && !l.starts_with("   ") && l.ends_with(':')))
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix(&format!("{var}: "))
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| panic!("{function} has no {var}"))
+}
+
+#[test]
+fn each_poller_reaches_only_its_own_groups_cursor_table() {
+    let template = read("../infra/template.yaml");
+    for (role, function, table, other) in [
+        (
+            "PollerRole",
+            "PollerFunction",
+            "CursorTable",
+            "CursorTableUsgov",
+        ),
+        (
+            "PollerGcchRole",
+            "PollerGcchFunction",
+            "CursorTableUsgov",
+            "CursorTable",
+        ),
+    ] {
+        let dynamo: Vec<_> = statements(&template, role)
+            .into_iter()
+            .filter(|(_, actions, _)| actions.iter().any(|a| a.starts_with("dynamodb:")))
+            .collect();
+        assert!(!dynamo.is_empty(), "{role} has DynamoDB rights");
+        for (sid, _, resource) in &dynamo {
+            assert!(
+                resource == &format!("!GetAtt {table}.Arn")
+                    || resource == "!GetAtt RegistryTable.Arn",
+                "{role} {sid}: {resource} is not its own group's table nor the registry"
+            );
+            assert!(!resource.contains(&format!("{other}.")) && !resource.contains('*'));
+        }
+        assert!(
+            dynamo
+                .iter()
+                .any(|(_, _, r)| r == &format!("!GetAtt {table}.Arn")),
+            "{role} may use {table}"
+        );
+        assert_eq!(
+            function_env(&template, function, "ITDR_CURSOR_TABLE"),
+            format!("!Ref {table}"),
+            "{function} is configured with its group's table"
+        );
+    }
+}
+
+/// The attributes `DynamoRegistry::update_health` names: the key, the attributes it sets and
+/// the ones its condition reads.
+fn health_update_attributes() -> BTreeSet<String> {
+    let src = read("src/aws/dynamo.rs");
+    let start = src.find("async fn update_health(").expect("update_health");
+    let body = &src[start..];
+    let body = &body[..body.find("\n    }\n").unwrap_or(body.len())];
+    let mut out = BTreeSet::new();
+    for (marker, end) in [
+        (".update_expression(\"SET ", '"'),
+        ("attribute_exists(", ')'),
+    ] {
+        for part in body.split(marker).skip(1) {
+            let text = &part[..part.find(end).unwrap_or(part.len())];
+            for assignment in text.split(',') {
+                let name = assignment.split('=').next().unwrap_or("").trim();
+                if !name.is_empty() {
+                    out.insert(name.to_string());
+                }
+            }
+        }
+    }
+    for cond in ["attribute_not_exists(", "\"rev = :rev\""] {
+        if body.contains(cond) {
+            out.insert("rev".to_string());
+        }
+    }
+    out.insert(
+        body.split(".key(\"")
+            .nth(1)
+            .and_then(|k| k.split('"').next())
+            .expect("the key attribute")
+            .to_string(),
+    );
+    out
+}
+
+#[test]
+fn pollers_may_update_only_the_health_attributes_of_a_tenant_record() {
+    let written = health_update_attributes();
+    assert!(
+        written.contains("health") && written.contains("tenant_id") && written.contains("rev"),
+        "the parser found {written:?}"
+    );
+    let template = read("../infra/template.yaml");
+    for role in ["PollerRole", "PollerGcchRole"] {
+        let on_registry: Vec<_> = statements(&template, role)
+            .into_iter()
+            .filter(|(_, _, r)| r == "!GetAtt RegistryTable.Arn")
+            .collect();
+        let updates: Vec<_> = on_registry
+            .iter()
+            .filter(|(_, a, _)| a.iter().any(|x| x != "dynamodb:GetItem"))
+            .collect();
+        assert_eq!(
+            updates.len(),
+            1,
+            "{role}: one statement writes the registry"
+        );
+        let (sid, actions, _) = updates[0];
+        assert_eq!(
+            actions,
+            &BTreeSet::from(["dynamodb:UpdateItem".to_string()]),
+            "{role}: the registry is only updated, never put or deleted"
+        );
+        let text = statement_text(&template, role, sid);
+        assert!(
+            text.contains("ForAllValues:StringEquals:"),
+            "{role}: {text}"
+        );
+        let listed: BTreeSet<String> = text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("dynamodb:Attributes: "))
+            .expect("dynamodb:Attributes condition")
+            .trim_matches(|c| c == '[' || c == ']')
+            .split(',')
+            .map(|a| a.trim().to_string())
+            .collect();
+        assert_eq!(
+            listed, written,
+            "{role}: the attributes update_health writes"
         );
     }
 }

@@ -185,7 +185,8 @@ impl AwsFixture {
         self.create_table(cursors, &["tenant_id", "stream"]).await;
     }
 
-    async fn create_table(&self, name: &str, keys: &[&str]) {
+    /// Creates a table with the given key attributes (hash, then range).
+    pub async fn create_table(&self, name: &str, keys: &[&str]) {
         let mut req = self
             .ddb
             .create_table()
