@@ -9,8 +9,10 @@
 //! stays bounded by the largest record whatever the input size. A document that starts with
 //! `[` is an array of records. One that starts with `{` is a Graph page when its top-level
 //! object has a `value` array (found while scanning, before the array is read); otherwise the
-//! input is NDJSON. Inside an array, a broken record is reported and skipped; input that ends
-//! inside the array, or anything after the document, is reported too.
+//! input is NDJSON, unless that first object spans several lines: then the input is records
+//! printed over several lines one after the other (numbered from 1). Inside an array, a broken
+//! record is reported and skipped; input that ends inside the array, or anything after the
+//! document, is reported too.
 
 use std::io::{self, Read, Write};
 use std::process::ExitCode;
@@ -342,7 +344,9 @@ fn expect_end<R: Read>(input: &mut Input<R>, sink: &mut Sink<'_>, what: &str) ->
 enum Head {
     /// A Graph page: its `value` array was streamed and the object read to its end.
     Page,
-    /// Not a page: these bytes (the object, or all there was) start the NDJSON input.
+    /// Not a page: the whole first object, closed.
+    Object(Vec<u8>),
+    /// The input ended inside the first object: all there was.
     Lines(Vec<u8>),
 }
 
@@ -420,7 +424,7 @@ fn scan_first_object<R: Read>(input: &mut Input<R>, sink: &mut Sink<'_>) -> io::
             }
             Some((used, false)) => {
                 input.consume(used);
-                return Ok(Head::Lines(kept));
+                return Ok(Head::Object(kept));
             }
             None => {
                 let n = held.len();
@@ -431,6 +435,53 @@ fn scan_first_object<R: Read>(input: &mut Input<R>, sink: &mut Sink<'_>) -> io::
             }
         }
     }
+}
+
+/// After a first record printed over several lines: further top-level JSON objects, each a
+/// record (numbered from 2), separated by whitespace only.
+fn stream_records<R: Read>(input: &mut Input<R>, sink: &mut Sink<'_>) -> io::Result<()> {
+    let mut index = 1;
+    let mut lines = 0;
+    while skip_whitespace(input, &mut lines)? {
+        index += 1;
+        if input.held().first() != Some(&b'{') {
+            return sink.error(
+                Label::Input,
+                &format_args!("unexpected data where record {index} should start"),
+            );
+        }
+        let mut record: Vec<u8> = Vec::new();
+        let mut lexer = Lexer::default();
+        let mut depth = 0usize;
+        let closed = 'scan: loop {
+            let held = input.held();
+            for (i, &b) in held.iter().enumerate() {
+                match lexer.structural(b) {
+                    Some(b'{' | b'[') => depth += 1,
+                    Some(b'}' | b']') => {
+                        depth = depth.saturating_sub(1);
+                        if depth == 0 {
+                            record.extend_from_slice(&held[..=i]);
+                            input.consume(i + 1);
+                            break 'scan true;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            record.extend_from_slice(held);
+            let n = held.len();
+            input.consume(n);
+            if !input.fill()? {
+                break false;
+            }
+        };
+        if !closed {
+            return sink.error(Label::Record(index), &"the input ends inside this record");
+        }
+        sink.record(Label::Record(index), &record)?;
+    }
+    Ok(())
 }
 
 /// Whether the raw text of a key (between its quotes) is `value`.
@@ -510,7 +561,14 @@ fn normalize_input(
         }
         Some(b'{') => match scan_first_object(&mut input, &mut sink)? {
             Head::Page => return Ok(sink.summary),
-            Head::Lines(kept) => kept,
+            // A record printed over several lines (as exported, or pasted from a portal): the
+            // input is JSON records one after the other, not NDJSON.
+            Head::Object(record) if record.contains(&b'\n') => {
+                sink.record(Label::Record(1), &record)?;
+                stream_records(&mut input, &mut sink)?;
+                return Ok(sink.summary);
+            }
+            Head::Object(kept) | Head::Lines(kept) => kept,
         },
         _ => Vec::new(),
     };
@@ -696,9 +754,45 @@ mod tests {
         let r = run(format!("{rec}\n{SIGNIN}\n").as_bytes(), false);
         assert_eq!(r.summary, (2, 2, 0), "{}", r.err);
         assert_eq!(r.events[0]["unmapped"]["value"], 5);
-        // A pretty-printed record is NDJSON, line by line.
-        let r = run(b"{\n\"id\": \"x\"\n}\n", false);
-        assert_eq!(r.summary, (3, 0, 3), "{}", r.err);
-        assert!(r.err.contains("line 3:"), "{}", r.err);
+    }
+
+    #[test]
+    fn records_printed_over_several_lines_are_records() {
+        let pretty = serde_json::to_string_pretty(
+            &serde_json::from_str::<serde_json::Value>(SIGNIN).expect("json"),
+        )
+        .expect("json");
+        for chunk in [1, 5, 4096] {
+            let input = format!("{pretty}\n{pretty}\r\n\n{SIGNIN}\n");
+            let (mut out, mut err) = (Vec::new(), Vec::new());
+            let s = normalize_input(
+                Trickle(input.as_bytes(), chunk),
+                Stream::Signins,
+                "t",
+                false,
+                &mut out,
+                &mut err,
+            )
+            .expect("runs");
+            let err = String::from_utf8_lossy(&err);
+            assert_eq!((s.records, s.events, s.errors), (3, 3, 0), "{err}");
+        }
+        // A broken one is reported by its number; the input ending inside one too.
+        let r = run(
+            format!("{pretty}\n{{\n\"id\": \"x\"\n}}\n{pretty}\n{{\n\"id\":").as_bytes(),
+            false,
+        );
+        assert_eq!(r.summary, (4, 2, 2), "{}", r.err);
+        assert!(r.err.contains("record 2:"), "{}", r.err);
+        assert!(
+            r.err
+                .contains("record 4: the input ends inside this record"),
+            "{}",
+            r.err
+        );
+        // Anything else between them is reported, and the records before it kept.
+        let r = run(format!("{pretty}\nnot json\n").as_bytes(), false);
+        assert_eq!(r.summary, (2, 1, 1), "{}", r.err);
+        assert!(r.err.contains("where record 2 should start"), "{}", r.err);
     }
 }
