@@ -58,6 +58,12 @@ pub trait TokenSource: Send + Sync {
     /// Forgets cached tokens for `tenant` on `cloud`. Call when Graph answers 401 to a token
     /// from this source; the next [`TokenSource::token`] fetches a new one.
     fn invalidate(&self, cloud: Cloud, tenant: &str);
+
+    /// The client id of the app registration that serves `tenant`, when known: request
+    /// budgets are per app registration.
+    fn app_id(&self, _tenant: &str) -> Option<String> {
+        None
+    }
 }
 
 /// One app registration used for every tenant it serves (the multi-tenant app of a cloud
@@ -93,6 +99,10 @@ impl TokenSource for StaticAppTokens {
 
     fn invalidate(&self, cloud: Cloud, tenant: &str) {
         self.client.invalidate(cloud, tenant, &self.app.client_id);
+    }
+
+    fn app_id(&self, _tenant: &str) -> Option<String> {
+        Some(self.app.client_id.to_ascii_lowercase())
     }
 }
 
@@ -150,6 +160,10 @@ impl TokenSource for PerTenantTokens {
         if let Some(app) = self.app(tenant) {
             self.client.invalidate(cloud, tenant, &app.client_id);
         }
+    }
+
+    fn app_id(&self, tenant: &str) -> Option<String> {
+        self.app(tenant).map(|a| a.client_id.to_ascii_lowercase())
     }
 }
 

@@ -493,6 +493,10 @@ impl ApiClient {
             },
         };
         let url = self.request_url(call)?;
+        // The tenant's reporting requests count in the window of the app registration that
+        // serves it (each registration has its own app-wide limit).
+        let app = self.tokens.app_id(&tenant.id).unwrap_or_default();
+        self.pacer.assign(&tenant.id, &app);
         let slot = self
             .pacer
             .acquire_as(call.bucket, &tenant.id, call.deadline, call.priority)
@@ -501,7 +505,7 @@ impl ApiClient {
         if call.bucket == Bucket::Reports
             && let Some(b) = &self.budget
         {
-            b.acquire(call.deadline).await.map_err(paced)?;
+            b.acquire(&app, call.deadline).await.map_err(paced)?;
         }
         let headers = request_headers(&token)?;
         self.bump(&tenant.id, |s| s.requests += 1);
@@ -561,7 +565,7 @@ impl ApiClient {
                 && call.bucket == Bucket::Reports
                 && is_app_scope(resp.header("x-ms-throttle-scope"))
             {
-                b.block_until(pacing::saturating_after(now, *ra));
+                b.block_until(&app, pacing::saturating_after(now, *ra));
             }
         }
         Err(err)

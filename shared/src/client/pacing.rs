@@ -4,8 +4,9 @@
 //! (sign-ins, directory audits: 5 requests per 10 s per app per tenant, and 122 per 10 s per
 //! app across all tenants), the directory APIs (users, service principals, roles), the Outlook
 //! APIs (inbox rules) and the Management Activity API. Every source names its bucket. [`Pacer`]
-//! keeps a sliding window per (bucket, tenant), and one for the whole process on the reporting
-//! bucket (a configured share of the app-wide limit), and makes callers wait through the
+//! keeps a sliding window per (bucket, tenant), and one per app registration for the whole
+//! process on the reporting bucket (a configured share of that app's limit: each app
+//! registration has its own 122 per 10 s), and makes callers wait through the
 //! injected [`Clock`](crate::clock::Clock) until both have room. A 429 blocks the bucket it
 //! names until `Retry-After` has passed, so nobody in this process retries blindly into it.
 //!
@@ -156,10 +157,12 @@ pub enum PaceError {
 /// a shared one.
 #[async_trait]
 pub trait RequestBudget: Send + Sync + std::fmt::Debug {
-    /// Waits until one request may be sent, or fails if that would pass `deadline`.
-    async fn acquire(&self, deadline: DateTime<Utc>) -> Result<(), PaceError>;
-    /// Microsoft answered 429 for the app as a whole: nobody may send before `until`.
-    fn block_until(&self, until: DateTime<Utc>);
+    /// Waits until one request of the app registration `app` (its client id; empty when
+    /// unknown) may be sent, or fails if that would pass `deadline`.
+    async fn acquire(&self, app: &str, deadline: DateTime<Utc>) -> Result<(), PaceError>;
+    /// Microsoft answered 429 for the app `app` as a whole: none of its requests may be sent
+    /// before `until`.
+    fn block_until(&self, app: &str, until: DateTime<Utc>);
 }
 
 #[derive(Debug, Default)]
@@ -212,8 +215,8 @@ impl Window {
     }
 }
 
-/// Sliding-window pacer per (bucket, tenant), plus one process-wide window on the reporting
-/// bucket.
+/// Sliding-window pacer per (bucket, tenant), plus one process-wide window per app
+/// registration on the reporting bucket.
 #[derive(Debug)]
 pub struct Pacer {
     clock: SharedClock,
@@ -228,7 +231,10 @@ struct PacerState {
     /// Regular requests waiting for a slot, per (bucket, tenant): background requests of that
     /// tenant let them go first.
     waiting: HashMap<(Bucket, String), u32>,
-    app: Window,
+    /// The app-wide windows, by app registration (client id, lower case; empty: unknown).
+    apps: HashMap<String, Window>,
+    /// The app registration that serves each tenant, as [`Pacer::assign`] said.
+    app_of: HashMap<String, String>,
 }
 
 /// A slot taken: hand it back to [`Pacer::settle`] when the response came, so the window
@@ -237,7 +243,8 @@ struct PacerState {
 pub struct Slot {
     key: (Bucket, String),
     at: DateTime<Utc>,
-    app: bool,
+    /// The app window the request was counted in, if any.
+    app: Option<String>,
 }
 
 impl Pacer {
@@ -284,7 +291,10 @@ impl Pacer {
     ) -> Result<Slot, PaceError> {
         let key = (bucket, tenant.to_string());
         let rate = self.rate(bucket);
-        let app = self.app.filter(|_| bucket == Bucket::Reports);
+        let app = self
+            .app
+            .filter(|_| bucket == Bucket::Reports)
+            .map(|r| (r, self.app_of(tenant)));
         let regular = priority == Priority::Regular;
         if regular {
             *self.lock().waiting.entry(key.clone()).or_default() += 1;
@@ -308,7 +318,7 @@ impl Pacer {
         &self,
         key: &(Bucket, String),
         rate: Rate,
-        app: Option<Rate>,
+        app: Option<(Rate, String)>,
         priority: Priority,
         deadline: DateTime<Utc>,
     ) -> Result<Slot, PaceError> {
@@ -327,9 +337,15 @@ impl Pacer {
                         t_at = now + TimeDelta::milliseconds(BACKGROUND_RETRY_MS);
                     }
                 }
-                let a_at = match (app, priority) {
-                    (Some(rate), Priority::Regular) => st.app.next_slot(rate, now),
-                    (Some(rate), Priority::Background) => st.app.next_slot(rate.background(), now),
+                let a_at = match (&app, priority) {
+                    (Some((rate, id)), Priority::Regular) => {
+                        st.apps.entry(id.clone()).or_default().next_slot(*rate, now)
+                    }
+                    (Some((rate, id)), Priority::Background) => st
+                        .apps
+                        .entry(id.clone())
+                        .or_default()
+                        .next_slot(rate.background(), now),
                     (None, _) => now,
                 };
                 let at = t_at.max(a_at);
@@ -337,13 +353,13 @@ impl Pacer {
                     if let Some(w) = st.tenants.get_mut(key) {
                         w.record(now);
                     }
-                    if app.is_some() {
-                        st.app.record(now);
+                    if let Some((_, id)) = &app {
+                        st.apps.entry(id.clone()).or_default().record(now);
                     }
                     return Ok(Slot {
                         key: key.clone(),
                         at: now,
-                        app: app.is_some(),
+                        app: app.map(|(_, id)| id),
                     });
                 }
                 (at, blocked)
@@ -366,8 +382,10 @@ impl Pacer {
         if let Some(w) = st.tenants.get_mut(&slot.key) {
             w.settle(slot.at, now);
         }
-        if slot.app {
-            st.app.settle(slot.at, now);
+        if let Some(id) = &slot.app
+            && let Some(w) = st.apps.get_mut(id)
+        {
+            w.settle(slot.at, now);
         }
     }
 
@@ -380,12 +398,32 @@ impl Pacer {
         w.blocked_until = Some(w.blocked_until.map_or(until, |b| b.max(until)));
     }
 
-    /// Microsoft throttled the app as a whole: hold every request until `until`, at most
-    /// [`MAX_RETRY_AFTER`] from now.
-    pub fn block_app(&self, until: DateTime<Utc>) {
+    /// Microsoft throttled the app registration `app` (client id) as a whole: hold every
+    /// request of its tenants until `until`, at most [`MAX_RETRY_AFTER`] from now. Other apps'
+    /// tenants are not held: each registration has its own limit.
+    pub fn block_app(&self, app: &str, until: DateTime<Utc>) {
         let until = self.cap_block(until);
         let mut st = self.lock();
-        st.app.blocked_until = Some(st.app.blocked_until.map_or(until, |b| b.max(until)));
+        let w = st.apps.entry(app.to_ascii_lowercase()).or_default();
+        w.blocked_until = Some(w.blocked_until.map_or(until, |b| b.max(until)));
+    }
+
+    /// Records that `tenant` is served by the app registration `app` (its client id): the
+    /// tenant's reporting requests count in that app's window. A tenant never assigned counts
+    /// in the window of the unknown app (the empty id).
+    pub fn assign(&self, tenant: &str, app: &str) {
+        self.lock()
+            .app_of
+            .insert(tenant.to_ascii_lowercase(), app.to_ascii_lowercase());
+    }
+
+    /// The app registration serving `tenant` (empty when not assigned).
+    fn app_of(&self, tenant: &str) -> String {
+        self.lock()
+            .app_of
+            .get(&tenant.to_ascii_lowercase())
+            .cloned()
+            .unwrap_or_default()
     }
 
     fn cap_block(&self, until: DateTime<Utc>) -> DateTime<Utc> {
@@ -395,12 +433,16 @@ impl Pacer {
 
 #[async_trait]
 impl RequestBudget for Pacer {
-    async fn acquire(&self, deadline: DateTime<Utc>) -> Result<(), PaceError> {
-        // The app-wide window only: use an empty tenant key that is never throttled per tenant.
-        Pacer::acquire(self, "", deadline).await.map(|_| ())
+    async fn acquire(&self, app: &str, deadline: DateTime<Utc>) -> Result<(), PaceError> {
+        // The app's window only: key the request by a tenant name that stands for the app (a
+        // client id is never a tenant's), assigned to that app; its per-tenant window is the
+        // pacer's (unlimited in a fleet budget, see `aws::handler::app_budget`).
+        let key = format!("app:{}", app.to_ascii_lowercase());
+        self.assign(&key, app);
+        Pacer::acquire(self, &key, deadline).await.map(|_| ())
     }
-    fn block_until(&self, until: DateTime<Utc>) {
-        self.block_app(until);
+    fn block_until(&self, app: &str, until: DateTime<Utc>) {
+        self.block_app(app, until);
     }
 }
 
@@ -655,14 +697,14 @@ mod tests {
         let clock = ManualClock::new(t0());
         let p = Pacer::new(Arc::new(clock.clone()), Rate::REPORTS_PER_TENANT, None);
         p.block_tenant(Bucket::Reports, "t1", DateTime::<Utc>::MAX_UTC);
-        p.block_app(t0() + TimeDelta::days(365));
+        p.block_app("app-a", t0() + TimeDelta::days(365));
         let deadline = t0() + TimeDelta::hours(1);
         assert!(p.acquire("t1", deadline).await.is_ok());
         let cap = t0() + to_delta(MAX_RETRY_AFTER);
         assert_eq!(clock.now(), cap, "waited for the capped block only");
         // The app window is not configured here, but its block is capped just the same.
         let st = p.lock();
-        assert_eq!(st.app.blocked_until, Some(cap));
+        assert_eq!(st.apps["app-a"].blocked_until, Some(cap));
     }
 
     #[tokio::test]
@@ -718,6 +760,44 @@ mod tests {
         assert_eq!(clock.now(), t0(), "gave up without waiting");
         p.acquire("t1", t0() + TimeDelta::minutes(5)).await.ok();
         assert_eq!(clock.now(), t0() + TimeDelta::seconds(30));
+    }
+
+    #[tokio::test]
+    async fn each_app_registration_has_its_own_window_and_its_own_blocks() {
+        let clock = ManualClock::new(t0());
+        let app = Rate {
+            requests: 10,
+            window: Duration::from_secs(10),
+        };
+        let p = Pacer::new(Arc::new(clock.clone()), Rate::REPORTS_PER_TENANT, Some(app));
+        let deadline = t0() + TimeDelta::hours(1);
+        for i in 0..20 {
+            p.assign(&format!("t{i}"), if i % 2 == 0 { "App-A" } else { "app-b" });
+        }
+        // Ten tenants of each app: both windows fill at once, nobody waits.
+        for i in 0..20 {
+            p.acquire(&format!("t{i}"), deadline).await.ok();
+        }
+        assert_eq!(clock.now(), t0());
+        // The eleventh request of app A waits for A's window; B's do not move it.
+        p.acquire("t0", deadline).await.ok();
+        assert_eq!(clock.now(), t0() + TimeDelta::seconds(10));
+        // An app-scoped block holds only that app's tenants.
+        let now = clock.now();
+        p.block_app("app-b", now + TimeDelta::seconds(60));
+        p.acquire("t2", deadline).await.ok();
+        assert_eq!(clock.now(), now, "app A is not held by app B's 429");
+        p.acquire("t3", deadline).await.ok();
+        assert_eq!(clock.now(), now + TimeDelta::seconds(60));
+        // Through the fleet budget interface too.
+        let budget: &dyn RequestBudget = p.as_ref();
+        let before = clock.now();
+        budget.acquire("app-c", deadline).await.ok();
+        assert_eq!(
+            clock.now(),
+            before,
+            "a third app starts with an empty window"
+        );
     }
 
     #[tokio::test]
