@@ -310,11 +310,14 @@ def cmd_jobs(a):
                              sort_keys=True)
             seen.add(key)
             sys_attrs = m.get("Attributes", {})
-            gid = f"{body['tenant_id']}#{body['stream']}"
+            # The streams of one per-tenant reporting limit share a message group.
+            key = "reports" if body["stream"] in ("signins", "directory_audits") else body["stream"]
+            gid = f"{body['tenant_id']}#{key}"
             if sys_attrs.get("MessageGroupId") != gid:
                 problems.append(f"{group}: MessageGroupId is not {gid}")
-            if sys_attrs.get("MessageDeduplicationId") != f"{gid}#{body['slot']}":
-                problems.append(f"{group}: MessageDeduplicationId is not {gid}#{body['slot']}")
+            did = f"{body['tenant_id']}#{body['stream']}#{body['slot']}"
+            if sys_attrs.get("MessageDeduplicationId") != did:
+                problems.append(f"{group}: MessageDeduplicationId is not {did}")
         if len(seen) != len(msgs):
             problems.append(f"{group}: duplicate jobs")
         if seen != exp[group]:

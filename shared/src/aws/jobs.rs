@@ -1,8 +1,12 @@
 //! Poll jobs: the message the scheduler puts on a jobs queue, and the scheduler's fan-out.
 //!
 //! One job per (tenant, stream) per schedule slot. Jobs queues are FIFO:
-//! - `MessageGroupId = {tenant_id}#{stream}`: SQS hands out one message of a group at a time,
-//!   so no two pollers ever work the same cursor at once;
+//! - `MessageGroupId = {tenant_id}#{group key}`: SQS hands out one message of a group at a
+//!   time, so no two pollers ever work the same cursor at once. The group key is the stream,
+//!   except for the streams that share Microsoft's per-tenant reporting limit (sign-ins and
+//!   directory audits: 5 requests per 10 s per app per tenant), which share the key `reports`:
+//!   no two pollers poll them for one tenant at once, so together they stay within that limit
+//!   (each poller paces its own requests);
 //! - `MessageDeduplicationId = {tenant_id}#{stream}#{slot}` with
 //!   `slot = floor(schedule time / slot secs)`: a retried or duplicated schedule invocation
 //!   within the 5-minute deduplication window sends nothing new.
@@ -47,9 +51,14 @@ pub struct JobMessage {
 pub struct JobError(pub &'static str);
 
 impl JobMessage {
-    /// The FIFO message group: one cursor, one poller at a time.
+    /// The FIFO message group: one cursor, one poller at a time; the streams of one
+    /// per-tenant reporting limit share a group (see the module docs).
     pub fn group_id(&self) -> String {
-        format!("{}#{}", self.tenant_id, self.stream)
+        let key = match self.stream {
+            Stream::Signins | Stream::DirectoryAudits => "reports",
+            other => other.as_str(),
+        };
+        format!("{}#{key}", self.tenant_id)
     }
 
     /// The FIFO deduplication id: one job per cursor per slot.
@@ -325,7 +334,19 @@ mod tests {
         assert!(p.usgov.iter().all(|j| j.tenant_id == "b"));
         let j = &p.commercial[0];
         assert_eq!(j.slot, 1_800_000_123 / 300);
-        assert_eq!(j.group_id(), "a#signins");
+        assert_eq!(j.group_id(), "a#reports");
+        let audits = p
+            .commercial
+            .iter()
+            .find(|j| j.tenant_id == "a" && j.stream == Stream::DirectoryAudits)
+            .map(JobMessage::group_id);
+        assert_eq!(audits.as_deref(), Some("a#reports"), "one reporting limit, one group");
+        let unified = p
+            .commercial
+            .iter()
+            .find(|j| j.tenant_id == "a" && j.stream == Stream::UnifiedAudit)
+            .map(JobMessage::group_id);
+        assert_eq!(unified.as_deref(), Some("a#unified_audit"));
         assert_eq!(j.dedup_id(), format!("a#signins#{}", 1_800_000_123 / 300));
         let m = j.to_message().map_err(|e| e.to_string());
         assert_eq!(
