@@ -36,6 +36,8 @@ pub struct Env {
     pub stack: ClientStack,
     /// App registrations by name.
     pub apps: BTreeMap<String, AppConfig>,
+    /// The apps `[respond] write_apps` names: write credentials, never a tenant's polling app.
+    pub write_apps: std::collections::BTreeSet<String>,
     /// Poller groups this deployment runs.
     pub served: Vec<CloudGroup>,
     /// The content types the unified audit stream reads.
@@ -109,6 +111,10 @@ impl Env {
             cursors,
             stack,
             apps: cfg.as_ref().map(|c| c.apps.clone()).unwrap_or_default(),
+            write_apps: cfg
+                .as_ref()
+                .map(|c| c.respond.write_apps.values().cloned().collect())
+                .unwrap_or_default(),
             unified_audit: cfg
                 .as_ref()
                 .map(|c| c.poll.unified_audit.clone())

@@ -24,8 +24,9 @@ pub enum Action {
         /// The organization this tenant maps to (one tenant, one organization).
         #[arg(long)]
         org: String,
-        /// Name of the app credential in the configuration's [apps] table (default: the
-        /// tenant's poller group, `commercial` or `usgov`).
+        /// Name of the app credential in the configuration's [apps] table (default: the app
+        /// registration of the tenant's cloud group that serves the fewest tenants, else the
+        /// group's name, `commercial` or `usgov`).
         #[arg(long)]
         app: Option<String>,
         /// Skip discovery and register offline in this cloud (global, gcc, gcc_high, dod,
@@ -50,6 +51,19 @@ pub enum Action {
         /// The organization it maps to from now on.
         #[arg(long)]
         org: String,
+    },
+    /// Move a tenant to another app registration of its cloud group (each registration has
+    /// its own request budget), then run preflight with it.
+    Move {
+        /// Tenant GUID or recorded domain.
+        #[arg(long)]
+        tenant: String,
+        /// Name of the app credential in the configuration's [apps] table.
+        #[arg(long)]
+        app: String,
+        /// Print the preflight report as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Re-run preflight after a permission or licence change and update the tenant's health;
     /// re-enables an offboarded tenant once nothing blocks it.
@@ -77,6 +91,79 @@ pub enum Action {
         #[arg(long)]
         purge: bool,
     },
+}
+
+/// The polling app registration of `group` that serves the fewest enabled tenants (ties: the
+/// first by name), among the configuration's `[apps]` (not the write apps of `[respond]`).
+/// `None` when the configuration names no app of the group.
+async fn least_loaded_app(env: &Env, group: CloudGroup) -> anyhow::Result<Option<String>> {
+    let mut load: std::collections::BTreeMap<&str, usize> = env
+        .apps
+        .iter()
+        .filter(|(name, cfg)| {
+            !env.write_apps.contains(*name) && cfg.cloud_group(name).ok() == Some(group)
+        })
+        .map(|(name, _)| (name.as_str(), 0))
+        .collect();
+    if load.len() < 2 {
+        return Ok(load.into_keys().next().map(str::to_string));
+    }
+    for t in env.registry.list().await? {
+        if let Some(n) = load.get_mut(t.app_ref.as_str())
+            && t.enabled
+        {
+            *n += 1;
+        }
+    }
+    Ok(load
+        .iter()
+        .min_by_key(|(name, n)| (**n, **name))
+        .map(|(name, _)| (*name).to_string()))
+}
+
+/// Prints the admin consent link of the tenant's app, when the configuration knows its id.
+fn print_consent_link(env: &Env, record: &itdr_shared::store::TenantRecord) {
+    if let Some(app) = env.apps.get(&record.app_ref) {
+        println!(
+            "admin consent for app {:?}: {}",
+            record.app_ref,
+            record
+                .cloud
+                .admin_consent_url(&record.tenant_id, &app.client_id)
+        );
+    }
+}
+
+/// Runs preflight for a registered tenant and records the result (exit 0: nothing blocks
+/// polling; 1: blockers remain).
+async fn reauthorize(
+    env: &Env,
+    record: itdr_shared::store::TenantRecord,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let reg = env.registry.as_ref();
+    let discovery = discover(&env.stack.transport, &record.tenant_id).await?;
+    let report = env.preflight(discovery, Some(&record), None).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_report(&report);
+    }
+    let record = lifecycle::apply_preflight(reg, record, &report, Utc::now()).await?;
+    if report.blockers == 0 {
+        eprintln!(
+            "{}: nothing blocks polling; it is enabled and will be polled on the next cycle",
+            record.tenant_id
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    eprintln!(
+        "{}: {} blocker(s) remain; health set to {}",
+        record.tenant_id,
+        report.blockers,
+        record.health.state.as_str()
+    );
+    Ok(ExitCode::from(1))
 }
 
 fn fmt_time(t: Option<chrono::DateTime<Utc>>) -> String {
@@ -142,6 +229,10 @@ pub async fn main(
                     );
                 }
             }
+            let app = match app {
+                Some(a) => Some(a),
+                None => least_loaded_app(&env, cloud.group()).await?,
+            };
             let record = lifecycle::register(
                 reg,
                 NewTenant {
@@ -170,6 +261,7 @@ pub async fn main(
                 cloud.group(),
                 record.app_ref
             );
+            print_consent_link(&env, &record);
             for line in crate::subscriptions::start(&env, &record).await {
                 println!("{line}");
             }
@@ -187,28 +279,39 @@ pub async fn main(
             let Some(record) = env.find(&tenant).await? else {
                 bail!("tenant {} is not registered", tenant.trim());
             };
-            let discovery = discover(&env.stack.transport, &record.tenant_id).await?;
-            let report = env.preflight(discovery, Some(&record), None).await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                print_report(&report);
-            }
-            let record = lifecycle::apply_preflight(reg, record, &report, Utc::now()).await?;
-            if report.blockers == 0 {
-                eprintln!(
-                    "{}: nothing blocks polling; it is enabled and will be polled on the next cycle",
-                    record.tenant_id
+            return reauthorize(&env, record, json).await;
+        }
+        Action::Move { tenant, app, json } => {
+            let Some(record) = env.find(&tenant).await? else {
+                bail!("tenant {} is not registered", tenant.trim());
+            };
+            let Some(cfg) = env.apps.get(&app) else {
+                bail!("app {app:?} is not in the configuration's [apps]");
+            };
+            let group = cfg.cloud_group(&app)?;
+            if group != record.cloud.group() {
+                bail!(
+                    "app {app:?} is an app registration of the {group} cloud group, but the tenant is in {} (the {} group)",
+                    record.cloud.label(),
+                    record.cloud.group()
                 );
+            }
+            if env.write_apps.contains(&app) {
+                bail!(
+                    "app {app:?} is a write app of [respond]; a tenant is polled with a read app"
+                );
+            }
+            if record.app_ref == app {
+                println!("{} is already served by app {app:?}", record.tenant_id);
                 return Ok(ExitCode::SUCCESS);
             }
-            eprintln!(
-                "{}: {} blocker(s) remain; health set to {}",
-                record.tenant_id,
-                report.blockers,
-                record.health.state.as_str()
+            let (record, before) = lifecycle::move_app(reg, &record.tenant_id, &app).await?;
+            println!(
+                "moved {} from app {before:?} to app {:?}",
+                record.tenant_id, record.app_ref
             );
-            return Ok(ExitCode::from(1));
+            print_consent_link(&env, &record);
+            return reauthorize(&env, record, json).await;
         }
         Action::List { json } => {
             let all = reg.list().await?;

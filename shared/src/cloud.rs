@@ -190,6 +190,18 @@ impl Cloud {
         }
     }
 
+    /// The admin consent link of the app registration `client_id` for `tenant` (GUID or
+    /// verified domain): a Global Administrator of the tenant opens it to grant the app's
+    /// application permissions (the identity platform's admin consent endpoint).
+    pub fn admin_consent_url(self, tenant: &str, client_id: &str) -> String {
+        format!(
+            "https://{}/{}/adminconsent?client_id={}",
+            self.login_host(),
+            tenant.trim().to_ascii_lowercase(),
+            client_id.trim()
+        )
+    }
+
     /// `https://{login host}`.
     pub fn login_base(self) -> String {
         format!("https://{}", self.login_host())

@@ -194,6 +194,22 @@ pub async fn remap(
     Ok((record, before))
 }
 
+/// Moves a registered tenant to another app registration (`app_ref`); returns the record and
+/// the app it had. The caller checks that the app belongs to the tenant's cloud group, and
+/// runs preflight with it (the customer must have consented to that app).
+pub async fn move_app(
+    reg: &dyn TenantRegistry,
+    tenant: &str,
+    app_ref: &str,
+) -> Result<(TenantRecord, String), LifecycleError> {
+    let Some(mut record) = find(reg, tenant).await? else {
+        return Err(LifecycleError::Unknown(tenant.trim().to_string()));
+    };
+    let before = std::mem::replace(&mut record.app_ref, app_ref.to_string());
+    reg.update(&record).await?;
+    Ok((record, before))
+}
+
 /// Records a preflight result: with no blocker the tenant is enabled again and `pending`
 /// until its next poll; otherwise its health shows the first blocker, and a tenant whose app
 /// is gone is disabled (offboarded).
