@@ -3,7 +3,7 @@
 //! without it `Demo` has no values, so a `[simulator]` section is refused at startup with a
 //! clear error and every other path compiles unchanged.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use itdr_shared::Stream;
@@ -49,9 +49,14 @@ pub struct Compare<'a> {
     pub end: DateTime<Utc>,
 }
 
-/// Generated, pending (not yet promised) and lost events of one (tenant, stream).
+/// When each delivered event, by (tenant, source id), reached the events file (the end of the
+/// cycle that wrote it).
+pub type Deliveries = HashMap<(String, String), DateTime<Utc>>;
+
+/// Generated, pending (not yet promised) and lost events of one (tenant, stream), and how
+/// long the delivered ones took from becoming visible at Microsoft.
 #[cfg_attr(not(feature = "sim"), allow(dead_code))]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Comparison {
     /// Events the simulator generated in the stream's reach and made visible by the end.
     pub generated: usize,
@@ -59,6 +64,9 @@ pub struct Comparison {
     pub pending: usize,
     /// Not delivered although promised: lost.
     pub lost: usize,
+    /// Seconds from becoming visible at Microsoft to delivery, per delivered event (its first
+    /// delivery).
+    pub from_visible_secs: Vec<u32>,
 }
 
 #[cfg(feature = "sim")]
@@ -165,11 +173,7 @@ mod imp {
         }
 
         /// Compares what was delivered (`delivered`: (tenant, source id)) with the ground truth.
-        pub fn compare(
-            &self,
-            c: &Compare<'_>,
-            delivered: &HashSet<(String, String)>,
-        ) -> Comparison {
+        pub fn compare(&self, c: &Compare<'_>, delivered: &Deliveries) -> Comparison {
             let gts = ground_truth_streams(c.stream, c.unified_audit);
             // The stream's window axis: event time for Graph, the blob's availability
             // (`contentCreated`) for the Management Activity API.
@@ -185,8 +189,11 @@ mod imp {
                 })
                 .collect();
             let (mut pending, mut lost) = (0, 0);
+            let mut from_visible_secs = Vec::new();
             for e in &truth {
-                if delivered.contains(&(c.tenant_id.to_string(), e.id.clone())) {
+                if let Some(at) = delivered.get(&(c.tenant_id.to_string(), e.id.clone())) {
+                    let secs = (*at - e.visible_at).num_seconds().max(0);
+                    from_visible_secs.push(u32::try_from(secs).unwrap_or(u32::MAX));
                     continue;
                 }
                 // The promise: an event visible within the horizon is delivered by the first
@@ -203,6 +210,7 @@ mod imp {
                 generated: truth.len(),
                 pending,
                 lost,
+                from_visible_secs,
             }
         }
 
@@ -281,7 +289,7 @@ mod imp {
         }
 
         /// Unreachable: no value exists.
-        pub fn compare(&self, _c: &Compare<'_>, _d: &HashSet<(String, String)>) -> Comparison {
+        pub fn compare(&self, _c: &Compare<'_>, _d: &Deliveries) -> Comparison {
             match *self {}
         }
 

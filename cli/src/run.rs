@@ -105,10 +105,70 @@ pub struct SummaryRow {
     pub freshness_p50_secs: Option<u32>,
     /// Freshness p99 in seconds.
     pub freshness_p99_secs: Option<u32>,
+    /// With a simulator: seconds from an event becoming visible at Microsoft to the end of the
+    /// cycle that delivered it, p50 (the event's own time is minutes to hours earlier).
+    pub from_visible_p50_secs: Option<u32>,
+    /// The same, p99.
+    pub from_visible_p99_secs: Option<u32>,
     /// Health state at the end.
     pub health: String,
     /// Last error kind.
     pub last_error: Option<String>,
+}
+
+/// When each event reached the events file: the file is read after every cycle from where the
+/// last read stopped, and each new event gets the cycle's end (the simulator run only).
+struct DeliveryLog {
+    path: std::path::PathBuf,
+    offset: u64,
+    at: crate::demo::Deliveries,
+}
+
+impl DeliveryLog {
+    fn new(path: &std::path::Path) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            offset: 0,
+            at: Default::default(),
+        }
+    }
+
+    /// Reads the complete lines appended since the last call; their events were delivered by
+    /// `now`. An event delivered again keeps its first time.
+    fn scan(&mut self, now: DateTime<Utc>) -> anyhow::Result<()> {
+        use std::io::{BufRead, Seek};
+        let mut file = match std::fs::File::open(&self.path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(anyhow!("cannot read {}: {}", self.path.display(), e.kind())),
+        };
+        file.seek(std::io::SeekFrom::Start(self.offset))
+            .map_err(|e| anyhow!("cannot read {}: {}", self.path.display(), e.kind()))?;
+        let mut reader = std::io::BufReader::new(file);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            let n = reader
+                .read_until(b'\n', &mut line)
+                .map_err(|e| anyhow!("cannot read {}: {}", self.path.display(), e.kind()))?;
+            // A line still being written is read next time, whole.
+            if n == 0 || line.last() != Some(&b'\n') {
+                break;
+            }
+            self.offset += n as u64;
+            let Ok(ev) = serde_json::from_slice::<serde_json::Value>(&line) else {
+                continue;
+            };
+            let m = &ev["metadata"];
+            if let (Some(t), Some(id)) = (m["tenant_uid"].as_str(), m["original_event_uid"].as_str())
+            {
+                self.at
+                    .entry((t.to_string(), id.to_string()))
+                    .or_insert(now);
+            }
+        }
+        Ok(())
+    }
 }
 
 struct Runtime {
@@ -259,6 +319,10 @@ pub async fn run(cfg: RunConfig, once: bool, json: bool) -> anyhow::Result<Summa
         _ => Vec::new(),
     };
     let mut revoked = std::collections::HashSet::new();
+    let mut deliveries = rt
+        .sim
+        .as_ref()
+        .map(|_| DeliveryLog::new(&rt.cfg.output.events));
     let tty = std::io::stderr().is_terminal() && !json;
     let mut cycle = 0u64;
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -382,6 +446,9 @@ pub async fn run(cfg: RunConfig, once: bool, json: bool) -> anyhow::Result<Summa
                 tot.freshness.extend(o.freshness_secs);
             }
         }
+        if let Some(d) = &mut deliveries {
+            d.scan(rt.clock.now())?;
+        }
         let emitted: usize = totals.values().map(|t| t.emitted).sum();
         let elapsed = rt.clock.now() - start;
         let line = format!(
@@ -409,7 +476,14 @@ pub async fn run(cfg: RunConfig, once: bool, json: bool) -> anyhow::Result<Summa
     if tty {
         eprintln!();
     }
-    let mut summary = summarize(&rt, &totals, start, start_real).await?;
+    let mut summary = summarize(
+        &rt,
+        &totals,
+        deliveries.map(|d| d.at).as_ref(),
+        start,
+        start_real,
+    )
+    .await?;
     summary.crashed_jobs = crashes;
     if let Some(dir) = &rt.cfg.output.reports {
         let tenants = itdr_shared::store::TenantRegistry::list(&rt.store).await?;
@@ -449,15 +523,12 @@ pub async fn run(cfg: RunConfig, once: bool, json: bool) -> anyhow::Result<Summa
 async fn summarize(
     rt: &Runtime,
     totals: &BTreeMap<(String, Stream), StreamTotals>,
+    delivered: Option<&crate::demo::Deliveries>,
     start: DateTime<Utc>,
     start_real: Instant,
 ) -> anyhow::Result<Summary> {
     let mut rows = Vec::new();
     let end = rt.clock.now();
-    let delivered = match &rt.sim {
-        Some(_) => Some(delivered_ids(&rt.cfg.output.events)?),
-        None => None,
-    };
     for t in rt.store.list().await? {
         let stats = rt.client.stats(&t.tenant_id);
         let sim_429 = rt
@@ -477,7 +548,7 @@ async fn summarize(
                 .load(&t.tenant_id, *stream)
                 .await?
                 .and_then(|c| Cursor::from_doc(&c.doc).ok());
-            let (generated, pending, lost) = match (&rt.sim, &delivered, cursor) {
+            let (generated, pending, lost, from_visible) = match (&rt.sim, delivered, cursor) {
                 (Some(h), Some(ids), Some(cursor)) if !unavailable && !stream.is_inventory() => {
                     let c = h.compare(
                         &Compare {
@@ -494,9 +565,14 @@ async fn summarize(
                         },
                         ids,
                     );
-                    (Some(c.generated), Some(c.pending), Some(c.lost))
+                    (
+                        Some(c.generated),
+                        Some(c.pending),
+                        Some(c.lost),
+                        c.from_visible_secs,
+                    )
                 }
-                _ => (None, None, None),
+                _ => (None, None, None, Vec::new()),
             };
             rows.push(SummaryRow {
                 org: t.org.clone().unwrap_or_default(),
@@ -513,6 +589,8 @@ async fn summarize(
                 dead_letters: tot.dead_letters,
                 freshness_p50_secs: percentile(&tot.freshness, 50.0),
                 freshness_p99_secs: percentile(&tot.freshness, 99.0),
+                from_visible_p50_secs: percentile(&from_visible, 50.0),
+                from_visible_p99_secs: percentile(&from_visible, 99.0),
                 health: t.health.state.as_str().to_string(),
                 last_error: tot.last_error.map(|k| k.as_str().to_string()),
             });
@@ -530,30 +608,6 @@ async fn summarize(
     })
 }
 
-/// (tenant, source id) of every event in the events file.
-fn delivered_ids(
-    path: &std::path::Path,
-) -> anyhow::Result<std::collections::HashSet<(String, String)>> {
-    use std::io::BufRead;
-    let mut out = std::collections::HashSet::new();
-    let file = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(anyhow!("cannot read {}: {e}", path.display())),
-    };
-    for line in std::io::BufReader::new(file).lines() {
-        let line = line?;
-        let Ok(ev) = serde_json::from_str::<serde_json::Value>(&line) else {
-            continue;
-        };
-        let m = &ev["metadata"];
-        if let (Some(t), Some(id)) = (m["tenant_uid"].as_str(), m["original_event_uid"].as_str()) {
-            out.insert((t.to_string(), id.to_string()));
-        }
-    }
-    Ok(out)
-}
-
 fn fmt_secs(s: Option<u32>) -> String {
     match s {
         None => "-".into(),
@@ -566,7 +620,7 @@ fn fmt_secs(s: Option<u32>) -> String {
 /// Prints the summary as a table.
 pub fn print_table(s: &Summary) {
     println!(
-        "{:<42} {:<9} {:<17} {:>9} {:>7} {:>4} {:>7} {:>6} {:>5} {:>7} {:>4} {:>6} {:>6}  {:<16}",
+        "{:<42} {:<9} {:<17} {:>9} {:>7} {:>4} {:>7} {:>6} {:>5} {:>7} {:>4} {:>6} {:>6} {:>6} {:>6}  {:<16}",
         "organization",
         "cloud",
         "stream",
@@ -580,6 +634,8 @@ pub fn print_table(s: &Summary) {
         "dead",
         "p50",
         "p99",
+        "vis50",
+        "vis99",
         "health"
     );
     for r in &s.rows {
@@ -594,7 +650,7 @@ pub fn print_table(s: &Summary) {
         };
         let opt = |v: Option<usize>| v.map_or_else(|| "-".to_string(), |n| n.to_string());
         println!(
-            "{:<42} {:<9} {:<17} {:>9} {:>7} {:>4} {:>7} {:>6} {:>5} {:>7} {:>4} {:>6} {:>6}  {:<16}",
+            "{:<42} {:<9} {:<17} {:>9} {:>7} {:>4} {:>7} {:>6} {:>5} {:>7} {:>4} {:>6} {:>6} {:>6} {:>6}  {:<16}",
             org,
             r.cloud,
             r.stream,
@@ -608,6 +664,8 @@ pub fn print_table(s: &Summary) {
             r.dead_letters,
             fmt_secs(r.freshness_p50_secs),
             fmt_secs(r.freshness_p99_secs),
+            fmt_secs(r.from_visible_p50_secs),
+            fmt_secs(r.from_visible_p99_secs),
             health
         );
     }
@@ -621,6 +679,9 @@ pub fn print_table(s: &Summary) {
     if s.compared {
         println!(
             "generated: events the simulator made visible since each stream began; pending: not delivered yet, and no sweep has started since they appeared; lost: not delivered although a completed sweep started after they appeared (must be 0)"
+        );
+        println!(
+            "p50/p99: from the event's own time to its delivery; vis50/vis99: from the moment Microsoft made it visible to the end of the cycle that delivered it"
         );
     }
     crate::inventory::print_rows(&s.inventory);

@@ -79,6 +79,15 @@ fn a_short_simulated_run_writes_valid_ocsf_and_loses_nothing() {
     for r in &logs {
         assert_eq!(r["lost"], 0, "{r}");
         assert!(r["generated"].as_u64().unwrap() > 0, "{r}");
+        // Freshness from visibility: never more than from the event's own time, and for most
+        // events within a cycle or two of becoming visible (schedule every 300 s).
+        if r["emitted"].as_u64().unwrap() > 0 {
+            let vis = r["from_visible_p50_secs"].as_u64().unwrap();
+            let own = r["freshness_p50_secs"].as_u64().unwrap();
+            assert!(vis <= own, "{r}");
+            assert!(vis <= 600, "{r}");
+            assert!(r["from_visible_p99_secs"].as_u64().unwrap() >= vis, "{r}");
+        }
     }
     // Inventory streams are snapshots: nothing to compare with a ground truth.
     for r in rows.iter().filter(|r| !is_log(r)) {
