@@ -161,15 +161,33 @@ pub struct ScheduleConfig {
     pub max_concurrent_tenants: usize,
     /// Share of Microsoft's 122 requests / 10 s per-app limit this process may use.
     pub app_requests_per_10s: u32,
+    /// Adaptive polling: a stream without a delivered event for this long is quiet, and
+    /// polled only every few cycles (0: every stream every cycle).
+    pub quiet_after_secs: u64,
+    /// The longest a quiet stream waits between two polls.
+    pub max_staleness_secs: u64,
 }
 
 impl Default for ScheduleConfig {
     fn default() -> Self {
+        let cadence = itdr_shared::schedule::Cadence::default();
         Self {
             interval_secs: 300,
             stop_after_secs: None,
             max_concurrent_tenants: 16,
             app_requests_per_10s: 100,
+            quiet_after_secs: cadence.quiet_after_secs,
+            max_staleness_secs: cadence.max_staleness_secs,
+        }
+    }
+}
+
+impl ScheduleConfig {
+    /// The adaptive polling settings.
+    pub fn cadence(&self) -> itdr_shared::schedule::Cadence {
+        itdr_shared::schedule::Cadence {
+            quiet_after_secs: self.quiet_after_secs,
+            max_staleness_secs: self.max_staleness_secs,
         }
     }
 }
@@ -407,6 +425,10 @@ impl RunConfig {
         if self.schedule.max_concurrent_tenants == 0 {
             bail!("[schedule] max_concurrent_tenants must be at least 1");
         }
+        self.schedule
+            .cadence()
+            .validate(self.schedule.interval_secs)
+            .map_err(|e| anyhow!("[schedule] {e}"))?;
         if self.schedule.app_requests_per_10s == 0 || self.schedule.app_requests_per_10s > 122 {
             bail!(
                 "[schedule] app_requests_per_10s must be between 1 and 122 (Microsoft's per-app limit)"

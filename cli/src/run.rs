@@ -160,7 +160,8 @@ impl DeliveryLog {
                 continue;
             };
             let m = &ev["metadata"];
-            if let (Some(t), Some(id)) = (m["tenant_uid"].as_str(), m["original_event_uid"].as_str())
+            if let (Some(t), Some(id)) =
+                (m["tenant_uid"].as_str(), m["original_event_uid"].as_str())
             {
                 self.at
                     .entry((t.to_string(), id.to_string()))
@@ -362,8 +363,17 @@ pub async fn run(cfg: RunConfig, once: bool, json: bool) -> anyhow::Result<Summa
         let sem = Arc::new(tokio::sync::Semaphore::new(
             rt.cfg.schedule.max_concurrent_tenants,
         ));
+        // Adaptive polling: a quiet stream is polled every few cycles (`schedule.rs`).
+        let cadence = rt.cfg.schedule.cadence();
+        let slot = u64::try_from(cycle_start.timestamp()).unwrap_or(0) / interval.as_secs().max(1);
         let mut tasks = tokio::task::JoinSet::new();
         for t in tenants {
+            let due: Vec<Stream> = t
+                .streams
+                .iter()
+                .copied()
+                .filter(|s| cadence.due(&t, *s, slot, interval.as_secs(), cycle_start))
+                .collect();
             let env = rt.env.clone();
             let sem = sem.clone();
             tasks.spawn(async move {
@@ -371,7 +381,7 @@ pub async fn run(cfg: RunConfig, once: bool, json: bool) -> anyhow::Result<Summa
                 // The tenant's streams run side by side; they share its request pacing.
                 let mut streams = tokio::task::JoinSet::new();
                 let mut requests = std::collections::HashMap::new();
-                for stream in t.streams.clone() {
+                for stream in due {
                     let env = env.clone();
                     let req = JobRequest {
                         tenant_id: t.tenant_id.clone(),

@@ -401,6 +401,10 @@ pub struct StreamHealth {
     /// Consecutive successful polls that met throttling.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub throttled_polls: u32,
+    /// The last poll that delivered at least one event (the scheduler polls a stream quiet
+    /// since then less often; see `schedule.rs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_delivery_at: Option<DateTime<Utc>>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -509,6 +513,7 @@ pub fn apply_health(h: &Health, update: &HealthUpdate) -> Health {
                 last_error_at: None,
                 consecutive_failures: 0,
                 throttled_polls: 0,
+                last_delivery_at: None,
             });
             s.throttled_polls = if *throttled {
                 s.throttled_polls.saturating_add(1)
@@ -522,6 +527,9 @@ pub fn apply_health(h: &Health, update: &HealthUpdate) -> Health {
             };
             s.last_success = Some(*at);
             s.consecutive_failures = 0;
+            if newest_event.is_some() {
+                s.last_delivery_at = Some(*at);
+            }
             h.state = derive_state(&h, *at);
         }
         HealthUpdate::Failure { stream, at, kind } => {
@@ -534,6 +542,7 @@ pub fn apply_health(h: &Health, update: &HealthUpdate) -> Health {
                 last_error_at: None,
                 consecutive_failures: 0,
                 throttled_polls: 0,
+                last_delivery_at: None,
             });
             s.state = kind.health_state();
             s.last_error_kind = Some(*kind);

@@ -21,6 +21,7 @@ pub mod onboard;
 pub mod poll;
 pub mod respond;
 pub mod runner;
+pub mod schedule;
 pub mod source;
 pub mod stack;
 pub mod store;

@@ -183,6 +183,8 @@ pub struct SchedulerConfig {
     pub jobs_queue_usgov_url: Option<String>,
     /// Schedule slot length (deduplication granularity), seconds.
     pub slot_secs: u64,
+    /// Adaptive polling: quiet streams are polled less often (`schedule.rs`).
+    pub cadence: crate::schedule::Cadence,
 }
 
 impl SchedulerConfig {
@@ -207,6 +209,33 @@ impl SchedulerConfig {
             jobs_queue_commercial_url: commercial,
             jobs_queue_usgov_url: usgov,
             slot_secs: v.num("ITDR_SCHEDULE_SLOT_SECS", Some(DEFAULT_SLOT_SECS), 60, 3600)?,
+            cadence: {
+                let d = crate::schedule::Cadence::default();
+                let max = crate::schedule::MAX_CADENCE_SECS;
+                crate::schedule::Cadence {
+                    quiet_after_secs: v.num(
+                        "ITDR_QUIET_AFTER_SECS",
+                        Some(d.quiet_after_secs),
+                        0,
+                        max,
+                    )?,
+                    max_staleness_secs: v.num(
+                        "ITDR_MAX_STALENESS_SECS",
+                        Some(d.max_staleness_secs),
+                        60,
+                        max,
+                    )?,
+                }
+            },
+        })
+        .and_then(|c: Self| {
+            c.cadence
+                .validate(c.slot_secs)
+                .map_err(|reason| ConfigError::Invalid {
+                    var: "ITDR_MAX_STALENESS_SECS",
+                    reason,
+                })?;
+            Ok(c)
         })
     }
 }

@@ -217,6 +217,8 @@ pub struct SchedulerContext {
     pub slot_secs: u64,
     /// Registry page size.
     pub page_size: i32,
+    /// Adaptive polling of quiet streams.
+    pub cadence: crate::schedule::Cadence,
     /// The clock used when the event carries no time.
     pub clock: SharedClock,
 }
@@ -233,6 +235,7 @@ impl SchedulerContext {
             },
             slot_secs: cfg.slot_secs,
             page_size: 100,
+            cadence: cfg.cadence,
             clock,
         }
     }
@@ -257,7 +260,16 @@ pub async fn handle_schedule(
 ) -> Result<ScheduleSummary, ScheduleError> {
     let at = schedule_time(&event, &ctx.clock);
     let started = std::time::Instant::now();
-    match fan_out(&ctx.registry, &ctx.queues, at, ctx.slot_secs, ctx.page_size).await {
+    match fan_out(
+        &ctx.registry,
+        &ctx.queues,
+        at,
+        ctx.slot_secs,
+        &ctx.cadence,
+        ctx.page_size,
+    )
+    .await
+    {
         Ok(s) => {
             tracing::info!(
                 slot = s.slot,

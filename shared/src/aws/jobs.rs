@@ -111,10 +111,18 @@ pub struct Plan {
     pub usgov: Vec<JobMessage>,
     /// Tenants skipped (disabled, offboarded or without streams).
     pub skipped: usize,
+    /// Jobs of quiet streams held back to a later slot (adaptive polling).
+    pub quiet: usize,
 }
 
-/// One job per (tenant, stream) of every schedulable tenant, routed by cloud group.
-pub fn plan(tenants: &[TenantRecord], at: DateTime<Utc>, slot_secs: u64) -> Plan {
+/// One job per (tenant, stream) of every schedulable tenant whose stream is due in this slot
+/// (`cadence`: quiet streams every few slots), routed by cloud group.
+pub fn plan(
+    tenants: &[TenantRecord],
+    at: DateTime<Utc>,
+    slot_secs: u64,
+    cadence: &crate::schedule::Cadence,
+) -> Plan {
     let slot = slot_of(at, slot_secs);
     let mut p = Plan::default();
     for t in tenants {
@@ -126,6 +134,10 @@ pub fn plan(tenants: &[TenantRecord], at: DateTime<Utc>, slot_secs: u64) -> Plan
         streams.sort();
         streams.dedup();
         for stream in streams {
+            if !cadence.due(t, stream, slot, slot_secs, at) {
+                p.quiet += 1;
+                continue;
+            }
             let job = JobMessage {
                 v: JOB_VERSION,
                 tenant_id: t.tenant_id.to_ascii_lowercase(),
@@ -171,6 +183,8 @@ pub struct ScheduleSummary {
     pub usgov_jobs: usize,
     /// Jobs not sent because this stack does not run their tenant's poller group.
     pub unserved_jobs: usize,
+    /// Jobs of quiet streams held back to a later slot (adaptive polling).
+    pub quiet_jobs: usize,
 }
 
 /// Why a schedule run failed. A retry is safe: the deduplication ids repeat.
@@ -212,6 +226,7 @@ pub async fn fan_out(
     queues: &JobQueues,
     at: DateTime<Utc>,
     slot_secs: u64,
+    cadence: &crate::schedule::Cadence,
     page_size: i32,
 ) -> Result<ScheduleSummary, ScheduleError> {
     let mut summary = ScheduleSummary {
@@ -223,8 +238,9 @@ pub async fn fan_out(
         let page = registry.scan_page(start, page_size).await?;
         summary.tenants += page.tenants.len() + page.corrupt;
         summary.corrupt += page.corrupt;
-        let p = plan(&page.tenants, at, slot_secs);
+        let p = plan(&page.tenants, at, slot_secs, cadence);
         summary.skipped += p.skipped;
+        summary.quiet_jobs += p.quiet;
         let encode = |jobs: &[JobMessage]| {
             jobs.iter()
                 .map(JobMessage::to_message)
@@ -311,6 +327,39 @@ mod tests {
     }
 
     #[test]
+    fn quiet_streams_are_held_back_and_polled_within_the_maximum_staleness() {
+        use crate::health::{HealthUpdate, apply_health};
+        let cadence = crate::schedule::Cadence::default();
+        let start = DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default();
+        // Polled successfully all along, the last event delivered 5 hours ago.
+        let mut quiet = tenant("q", Cloud::Global, true);
+        for stream in Stream::ALL {
+            for (h, delivered) in [(5, true), (0, false)] {
+                quiet.health = apply_health(
+                    &quiet.health,
+                    &HealthUpdate::Success {
+                        stream,
+                        at: start - chrono::TimeDelta::hours(h),
+                        newest_event: delivered.then_some(start),
+                        throttled: false,
+                    },
+                );
+            }
+        }
+        let mut jobs = 0;
+        let mut held = 0;
+        for i in 0..6 {
+            let at = start + chrono::TimeDelta::seconds(300 * i);
+            let p = plan(std::slice::from_ref(&quiet), at, 300, &cadence);
+            jobs += p.commercial.len();
+            held += p.quiet;
+        }
+        // Each stream once in the six slots of the 30-minute maximum staleness.
+        assert_eq!(jobs, Stream::ALL.len());
+        assert_eq!(held, 5 * Stream::ALL.len());
+    }
+
+    #[test]
     fn plan_routes_by_group_and_skips_disabled_and_offboarded() {
         let at = DateTime::from_timestamp(1_800_000_123, 0).unwrap_or_default();
         let mut off = tenant("d", Cloud::Global, true);
@@ -325,8 +374,9 @@ mod tests {
             ],
             at,
             300,
+            &crate::schedule::Cadence::default(),
         );
-        // Every stream of a tenant is one job.
+        // Every stream of a tenant is one job (new tenants: every stream is due).
         let per_tenant = Stream::ALL.len();
         assert_eq!(p.commercial.len(), 2 * per_tenant);
         assert_eq!(p.usgov.len(), per_tenant);
@@ -340,7 +390,11 @@ mod tests {
             .iter()
             .find(|j| j.tenant_id == "a" && j.stream == Stream::DirectoryAudits)
             .map(JobMessage::group_id);
-        assert_eq!(audits.as_deref(), Some("a#reports"), "one reporting limit, one group");
+        assert_eq!(
+            audits.as_deref(),
+            Some("a#reports"),
+            "one reporting limit, one group"
+        );
         let unified = p
             .commercial
             .iter()

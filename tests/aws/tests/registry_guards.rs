@@ -188,7 +188,16 @@ async fn guard_items_follow_the_tenants_and_the_scheduler_never_sees_them() {
         commercial_url: Some(f.queues.jobs_commercial.clone()),
         usgov_url: Some(f.queues.jobs_usgov.clone()),
     };
-    let summary = fan_out(&reg, &queues, Utc::now(), 300, 2).await.unwrap();
+    let summary = fan_out(
+        &reg,
+        &queues,
+        Utc::now(),
+        300,
+        &itdr_shared::schedule::Cadence::default(),
+        2,
+    )
+    .await
+    .unwrap();
     assert_eq!((summary.tenants, summary.corrupt), (2, 0), "{summary:?}");
     assert_eq!(summary.commercial_jobs, 4);
     let jobs = f.drain(&f.queues.jobs_commercial).await;
