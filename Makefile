@@ -47,7 +47,7 @@ test-infra: tools
 
 # The Lambda zips that infra/template.yaml's CodeUri points at, written by `build`.
 package: build
-	@for f in scheduler poller poller-gcch; do \
+	@for f in $(LAMBDA_FUNCTIONS); do \
 	  test -s target/lambda/$$f/bootstrap.zip || { echo "missing target/lambda/$$f/bootstrap.zip" >&2; exit 1; }; \
 	  ls -l target/lambda/$$f/bootstrap.zip; done
 
@@ -93,6 +93,8 @@ assess-bench:
 # The three Lambda packages as arm64 zips (target/lambda/<function>/bootstrap.zip).
 # cargo-lambda comes from the tools venv; it must get CARGO_TARGET_DIR, not --target-dir.
 LAMBDA_FUNCTIONS := scheduler poller poller-gcch
+# The report functions (the Identity Security Assessment on AWS).
+LAMBDA_FUNCTIONS += report report-gcch
 CARGO_TARGET_DIR ?= $(abspath target)
 
 build: tools

@@ -42,15 +42,23 @@ pub enum Action {
         /// Skip non-interactive, service-principal and managed-identity sign-ins.
         #[arg(long)]
         interactive_only: bool,
+        /// The organization's contact address: receives the tenant's assessment report by
+        /// email (the AWS report function; a DynamoDB registry).
+        #[arg(long)]
+        contact: Option<String>,
     },
-    /// Map a registered tenant to another organization.
+    /// Map a registered tenant to another organization, or change its contact address.
     Remap {
         /// Tenant GUID or recorded domain.
         #[arg(long)]
         tenant: String,
         /// The organization it maps to from now on.
+        #[arg(long, required_unless_present = "contact")]
+        org: Option<String>,
+        /// The organization's contact address (receives the emailed assessment report);
+        /// `none` removes it.
         #[arg(long)]
-        org: String,
+        contact: Option<String>,
     },
     /// Move a tenant to another app registration of its cloud group (each registration has
     /// its own request budget), then run preflight with it.
@@ -187,7 +195,12 @@ pub async fn main(
             domain,
             streams,
             interactive_only,
+            contact,
         } => {
+            let contact = contact
+                .map(|c| itdr_shared::assess::contact::validate_contact_email(&c))
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("--contact: {e}"))?;
             let (tenant_id, domain, cloud) = match cloud {
                 Some(cloud) => {
                     let t = tenant.trim().to_ascii_lowercase();
@@ -262,18 +275,50 @@ pub async fn main(
                 record.app_ref
             );
             print_consent_link(&env, &record);
+            if let Some(c) = &contact {
+                reg.set_contact(&record.tenant_id, Some(c))
+                    .await
+                    .map_err(|e| {
+                        anyhow::anyhow!(
+                            "{} is registered, but its contact was not kept: {e}",
+                            record.tenant_id
+                        )
+                    })?;
+                println!("contact for the emailed assessment reports: {c}");
+            }
             for line in crate::subscriptions::start(&env, &record).await {
                 println!("{line}");
             }
             println!("next: itdr preflight --tenant {}", record.tenant_id);
         }
-        Action::Remap { tenant, org } => {
-            let (record, before) = lifecycle::remap(reg, &tenant, &org).await?;
-            println!(
-                "remapped {} from {before:?} to {:?}",
-                record.tenant_id,
-                record.org.unwrap_or_default()
-            );
+        Action::Remap {
+            tenant,
+            org,
+            contact,
+        } => {
+            if let Some(org) = org {
+                let (record, before) = lifecycle::remap(reg, &tenant, &org).await?;
+                println!(
+                    "remapped {} from {before:?} to {:?}",
+                    record.tenant_id,
+                    record.org.unwrap_or_default()
+                );
+            }
+            if let Some(c) = contact {
+                let Some(record) = env.find(&tenant).await? else {
+                    bail!("tenant {} is not registered", tenant.trim());
+                };
+                let c = (!c.trim().eq_ignore_ascii_case("none")).then_some(c);
+                let c = c
+                    .map(|c| itdr_shared::assess::contact::validate_contact_email(&c))
+                    .transpose()
+                    .map_err(|e| anyhow::anyhow!("--contact: {e}"))?;
+                reg.set_contact(&record.tenant_id, c.as_deref()).await?;
+                match c {
+                    Some(c) => println!("{}: contact set to {c}", record.tenant_id),
+                    None => println!("{}: contact removed", record.tenant_id),
+                }
+            }
         }
         Action::Reauthorize { tenant, json } => {
             let Some(record) = env.find(&tenant).await? else {

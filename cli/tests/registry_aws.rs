@@ -239,3 +239,111 @@ async fn tenants_are_onboarded_into_the_dynamodb_registry() {
     );
     sim.shutdown().await;
 }
+
+/// The organization's contact for the emailed assessment reports: set at `tenants add`,
+/// changed or removed by `tenants remap --contact`, kept by a remap of the organization, and
+/// refused (before anything is registered) when it is not an address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_contact_address_is_set_at_add_and_changed_by_remap() {
+    let aws = AwsFixture::start().await;
+    let scenarios: Vec<_> = onboarding_scenarios()
+        .into_iter()
+        .filter(|s| s.name == "gcc-high")
+        .collect();
+    let spec = scenarios[0].spec.clone();
+    let clock: SharedClock = Arc::new(ScaledClock::new(Utc::now(), 1.0));
+    let bind: SocketAddr = ([127, 0, 0, 1], 0).into();
+    let sim = Simulator::start(SimConfig::new(9, vec![spec.clone()]), clock, bind)
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("g.secret"), &spec.client_secret).unwrap();
+    std::fs::write(
+        dir.path().join("aws.toml"),
+        format!(
+            "endpoint_override = \"{}\"\n[store]\npath = \"unused.db\"\n[output]\nevents = \"e\"\ndead_letters = \"d\"\n\
+             [registry]\nkind = \"dynamodb\"\ntenants_table = \"{REGISTRY_TABLE}\"\ncursors_table = \"{CURSOR_TABLE}\"\naws_endpoint = \"{}\"\n\
+             [apps.usgov]\nclient_id = \"{}\"\nclient_secret_file = \"g.secret\"\n",
+            sim.base_url(),
+            aws.moto.url,
+            spec.app_id
+        ),
+    )
+    .unwrap();
+    let registry = DynamoRegistry::new(aws.ddb.clone(), REGISTRY_TABLE);
+    let d = dir.path();
+    let id = spec.tenant_id.as_str();
+    let contact = |registry: DynamoRegistry| async move {
+        registry
+            .report_meta(id)
+            .await
+            .unwrap()
+            .and_then(|m| m.contact_email)
+    };
+
+    let add = |c: &'static str| {
+        [
+            "tenants",
+            "add",
+            "--tenant",
+            spec.domain.as_str(),
+            "--org",
+            "Capitol",
+            "--contact",
+            c,
+        ]
+    };
+    let out = itdr(d, &add("security@capitol.example\r\nBcc: x@y.example")).await;
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("--contact"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        registry.get(id).await.unwrap().is_none(),
+        "nothing registered"
+    );
+
+    let out = itdr(d, &add("Security@Capitol.Example")).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        contact(registry.clone()).await.as_deref(),
+        Some("Security@capitol.example")
+    );
+
+    let remap = |args: &[&str]| {
+        let mut v = vec!["tenants", "remap", "--tenant", id];
+        v.extend_from_slice(args);
+        v.into_iter().map(str::to_string).collect::<Vec<_>>()
+    };
+    let run_remap = |args: Vec<String>| {
+        let d = d.to_path_buf();
+        async move {
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            itdr(&d, &refs).await
+        }
+    };
+    let out = run_remap(remap(&["--org", "Capitol Hill"])).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        registry.get(id).await.unwrap().unwrap().org.as_deref(),
+        Some("Capitol Hill")
+    );
+    assert_eq!(
+        contact(registry.clone()).await.as_deref(),
+        Some("Security@capitol.example"),
+        "a whole-record update keeps the contact"
+    );
+    let out = run_remap(remap(&["--contact", "soc@capitol.example"])).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        contact(registry.clone()).await.as_deref(),
+        Some("soc@capitol.example")
+    );
+    let out = run_remap(remap(&["--contact", "none"])).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(contact(registry.clone()).await, None);
+    let out = run_remap(remap(&[])).await;
+    assert!(!out.status.success(), "remap needs --org or --contact");
+}

@@ -53,6 +53,9 @@ FUNCTIONS = {
     "SchedulerFunction": "scheduler",
     "PollerFunction": "poller",
     "PollerGcchFunction": "poller-gcch",
+    # The report functions (the Identity Security Assessment on AWS).
+    "ReportFunction": "report",
+    "ReportGcchFunction": "report-gcch",
 }
 COMMON_ENV = {"ITDR_REGISTRY_TABLE", "RUST_LOG"}
 SCHEDULER_ENV = COMMON_ENV | {
@@ -69,6 +72,19 @@ POLLER_ENV = COMMON_ENV | {
     "ITDR_SECRET_TTL_SECS",
     "ITDR_APP_REQUESTS_PER_10S",
     "ITDR_PUBLISHER_ID",
+}
+
+REPORT_ENV = COMMON_ENV | {
+    "ITDR_CLOUD_GROUP",
+    "ITDR_CURSOR_TABLE",
+    "ITDR_EVENTS_QUEUE_URL",
+    "ITDR_SECRET_PREFIX",
+    "ITDR_SECRET_TTL_SECS",
+    "ITDR_REPORTS_BUCKET",
+    "ITDR_REPORTS_KMS_KEY",
+    "ITDR_REPORT_SENDER",
+    "ITDR_REPORT_INTERVAL_DAYS",
+    "ITDR_REPORT_LINK_EXPIRY_SECS",
 }
 
 # The IAM actions each function's role may hold (documented in infra/README.md).
@@ -322,7 +338,7 @@ def test_function_contract():
         assert props["CodeUri"] == f"../target/lambda/{name}/bootstrap.zip"
         # JSON logs come from LoggingConfig, which sets AWS_LAMBDA_LOG_FORMAT for the runtime.
         assert props["LoggingConfig"]["LogFormat"] == "JSON"
-        expected = SCHEDULER_ENV if name == "scheduler" else POLLER_ENV
+        expected = {"scheduler": SCHEDULER_ENV, "report": REPORT_ENV, "report-gcch": REPORT_ENV}.get(name, POLLER_ENV)
         assert set(props["Environment"]["Variables"]) == expected
     assert resources["PollerFunction"]["Properties"]["Environment"]["Variables"]["ITDR_CLOUD_GROUP"] == "commercial"
     assert resources["PollerGcchFunction"]["Properties"]["Environment"]["Variables"]["ITDR_CLOUD_GROUP"] == "usgov"
@@ -644,6 +660,11 @@ DASHBOARD_SEARCHES = {
     ("JobsDeferred", "CloudGroup,Kind", "Sum"),
     ("JobsRefused", "CloudGroup,Reason", "Sum"),
     ("TenantsUnhealthy", "CloudGroup", "Sum"),
+    # The report function and the pollers' sign-in digest.
+    ("ReportsWritten", "CloudGroup", "Sum"),
+    ("ReportsWithoutContact", "CloudGroup", "Sum"),
+    ("ReportFailures", "CloudGroup", "Sum"),
+    ("DigestWriteFailures", "CloudGroup", "Sum"),
 }
 SEARCH = re.compile(r"SEARCH\('\{ITDR,([\w,]+)\} MetricName=\"(\w+)\" CloudGroup=\"(\w+)\"', '(\w+)', 300\)")
 
@@ -683,8 +704,9 @@ def test_telemetry_alarms(full):
         assert p["Period"] == ALARM_PERIOD and p["EvaluationPeriods"] == SUSTAINED_PERIODS
         assert p["Threshold"] == 0
     itdr = [
-        a for a in resources_of_type(full.template, "AWS::CloudWatch::Alarm").values()
-        if a["Properties"].get("Namespace") == "ITDR" or "Metrics" in a["Properties"]
+        a for name, a in resources_of_type(full.template, "AWS::CloudWatch::Alarm").items()
+        if (a["Properties"].get("Namespace") == "ITDR" or "Metrics" in a["Properties"])
+        and not name.startswith("ReportFailures")  # the report functions' (test_report_stack)
     ]
     assert len(itdr) == len(GROUPS) * (len(TELEMETRY_ALARMS) + 1)
 
@@ -831,3 +853,88 @@ def test_sam_conditions_reach_generated_resources():
     esms = resources_of_type(out, "AWS::Lambda::EventSourceMapping")
     conditions = {v["Properties"]["FunctionName"]["Ref"]: v.get("Condition") for v in esms.values()}
     assert conditions == {"PollerFunction": "HasCommercial", "PollerGcchFunction": "HasUsgov"}
+
+
+# ------------------------------------------------------------------------------------ report function
+
+REPORT_PARAMS = {"Deployment": "full", "ReportSender": "reports@itdr.example", "ReportIntervalDays": "5"}
+REPORT_ACTIONS = {
+    "secretsmanager:GetSecretValue",
+    "dynamodb:GetItem",
+    "dynamodb:Scan",
+    "dynamodb:UpdateItem",
+    "dynamodb:Query",
+    "sqs:SendMessage",
+    "s3:PutObject",
+    "s3:GetObject",
+    "ses:SendEmail",
+    "kms:Decrypt",
+    "kms:GenerateDataKey",
+    "logs:CreateLogStream",
+    "logs:PutLogEvents",
+}
+
+
+@pytest.fixture(scope="module")
+def reports(moto_url):
+    return deploy(moto_url, "eu-west-1", "itdr-reports", REPORT_PARAMS)
+
+
+def test_report_stack(reports):
+    stack = reports
+    present = set(stack.physical)
+    assert {"ReportsBucketCommercial", "ReportsBucketUsgov", "ReportFunction", "ReportGcchFunction"} <= present
+    s3 = stack.client("s3")
+    buckets = {g: stack.physical[f"ReportsBucket{g}"] for g in ("Commercial", "Usgov")}
+    assert buckets["Commercial"] != buckets["Usgov"]
+    for b in buckets.values():
+        enc = s3.get_bucket_encryption(Bucket=b)["ServerSideEncryptionConfiguration"]["Rules"][0]
+        assert enc["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+    # Each group's function writes into its own bucket, with its own secrets and the settings.
+    account = stack.description["StackId"].split(":")[4]
+    secret = "arn:aws:secretsmanager:eu-west-1:{}:secret:itdr/{}/default-AbC123"
+    for fn, role, group, own, other in [
+        ("ReportFunction", "ReportRole", "commercial", "Commercial", "Usgov"),
+        ("ReportGcchFunction", "ReportGcchRole", "usgov", "Usgov", "Commercial"),
+    ]:
+        env = function_config(stack, fn)["Environment"]["Variables"]
+        assert env["ITDR_CLOUD_GROUP"] == group
+        assert env["ITDR_REPORTS_BUCKET"] == buckets[own]
+        assert env["ITDR_REPORT_SENDER"] == "reports@itdr.example"
+        assert str(env["ITDR_REPORT_INTERVAL_DAYS"]) == "5"
+        assert str(env["ITDR_REPORT_LINK_EXPIRY_SECS"]) == "604800"
+        statements = role_statements(stack, role)
+        assert actions_of(statements) == REPORT_ACTIONS, role
+        for st in statements:
+            assert "*" not in as_list(st["Resource"]), (role, st)
+        own_key = f"arn:aws:s3:::{buckets[own]}/reports/t/2026-06-01/assessment.html"
+        assert allows(statements, "s3:PutObject", own_key)
+        assert not allows(statements, "s3:PutObject", own_key.replace(buckets[own], buckets[other]))
+        assert allows(statements, "secretsmanager:GetSecretValue", secret.format(account, group))
+        other_group = "usgov" if group == "commercial" else "commercial"
+        assert not allows(statements, "secretsmanager:GetSecretValue", secret.format(account, other_group))
+        update = [st for st in statements if "dynamodb:UpdateItem" in as_list(st["Action"])]
+        assert update and all(
+            st["Condition"]["ForAllValues:StringEquals"]["dynamodb:Attributes"] == ["tenant_id", "report_state"]
+            for st in update
+        )
+    # moto's CloudFormation applies neither a bucket's public access block, nor its bucket
+    # policy, nor its lifecycle rules: from the template.
+    for g in buckets:
+        rules = stack.template["Resources"][f"ReportsBucket{g}"]["Properties"]["LifecycleConfiguration"]["Rules"]
+        assert any(r.get("ExpirationInDays") == {"Ref": "ReportRetentionDays"} for r in rules), rules
+        policy = stack.template["Resources"][f"ReportsBucket{g}Policy"]["Properties"]
+        assert policy["Bucket"] == {"Ref": f"ReportsBucket{g}"}
+        assert any(
+            st["Effect"] == "Deny" and st["Condition"]["Bool"]["aws:SecureTransport"] == "false"
+            for st in policy["PolicyDocument"]["Statement"]
+        )
+        block = stack.template["Resources"][f"ReportsBucket{g}"]["Properties"]["PublicAccessBlockConfiguration"]
+        assert block == dict.fromkeys(
+            ["BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"], True
+        )
+    rules = resources_of_type(stack.template, "AWS::Events::Rule")
+    daily = [r for r in rules.values() if r["Properties"].get("ScheduleExpression") == "rate(1 day)"]
+    assert len(daily) == 2
+    ttl = stack.template["Resources"]["CursorTable"]["Properties"]["TimeToLiveSpecification"]
+    assert ttl == {"AttributeName": "ttl", "Enabled": True}

@@ -123,6 +123,28 @@ pub enum Event<'a> {
         /// Its state now.
         state: HealthState,
     },
+    // The Identity Security Assessment on AWS (report function, sign-in digest).
+    /// A sign-in digest write failed or timed out; the events were delivered all the same.
+    DigestWriteFailed {
+        /// Tenant GUID.
+        tenant: &'a str,
+    },
+    /// A tenant's assessment report was written (and emailed when it has a contact).
+    ReportWritten {
+        /// Tenant GUID.
+        tenant: &'a str,
+        /// Findings.
+        findings: usize,
+        /// Whether the contact was emailed (false: no contact address registered).
+        emailed: bool,
+    },
+    /// A tenant's assessment report could not be built, stored or sent.
+    ReportFailed {
+        /// Tenant GUID.
+        tenant: &'a str,
+        /// The step that failed (`inventory`, `store`, `email`, ...).
+        step: &'static str,
+    },
 }
 
 impl Event<'_> {
@@ -136,6 +158,9 @@ impl Event<'_> {
             Event::JobDeferred { .. } => "JobDeferred",
             Event::CursorConflicted { .. } => "CursorConflicted",
             Event::TenantHealthRecorded { .. } => "TenantHealthRecorded",
+            Event::DigestWriteFailed { .. } => "DigestWriteFailed",
+            Event::ReportWritten { .. } => "ReportWritten",
+            Event::ReportFailed { .. } => "ReportFailed",
         }
     }
 
@@ -222,6 +247,28 @@ impl Event<'_> {
                 state = state.as_str(),
                 "tenant health recorded"
             ),
+            Event::DigestWriteFailed { tenant } => tracing::warn!(
+                event = self.name(),
+                tenant = %tenant,
+                "sign-in digest not written"
+            ),
+            Event::ReportWritten {
+                tenant,
+                findings,
+                emailed,
+            } => tracing::info!(
+                event = self.name(),
+                tenant = %tenant,
+                findings,
+                emailed,
+                "assessment report written"
+            ),
+            Event::ReportFailed { tenant, step } => tracing::error!(
+                event = self.name(),
+                tenant = %tenant,
+                step,
+                "assessment report failed"
+            ),
         }
     }
 
@@ -276,6 +323,16 @@ impl Event<'_> {
                     f64::from(u8::from(is_unhealthy(*state))),
                 )],
             ),
+            Event::DigestWriteFailed { .. } => (Vec::new(), vec![("DigestWriteFailures", 1.0)]),
+            Event::ReportWritten { emailed, .. } => (
+                Vec::new(),
+                vec![
+                    ("ReportsWritten", 1.0),
+                    ("ReportsWithoutContact", f64::from(u8::from(!*emailed))),
+                ],
+            ),
+            // One dimension (the cloud group) only, so one alarm covers every step.
+            Event::ReportFailed { .. } => (Vec::new(), vec![("ReportFailures", 1.0)]),
         }
     }
 

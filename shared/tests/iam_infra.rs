@@ -56,6 +56,12 @@ fn actions_called(src: &str) -> BTreeSet<String> {
 /// The cursor store's source: `impl DynamoCursorStore` onwards in `dynamo.rs` (the registry
 /// comes before it), and its modules for the inventory and the seen pages.
 fn cursor_store_source() -> String {
+    cursor_store_source_without(&[])
+}
+
+/// [`cursor_store_source`] without the modules named in `skip`. The registry's report
+/// attributes (`report_state.rs`) are never part of it: they are the registry's.
+fn cursor_store_source_without(skip: &[&str]) -> String {
     let main = read("src/aws/dynamo.rs");
     let start = main
         .find("impl DynamoCursorStore {")
@@ -68,6 +74,10 @@ fn cursor_store_source() -> String {
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|x| x == "rs"))
+        .filter(|p| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            name != "report_state.rs" && !skip.contains(&name)
+        })
         .collect();
     files.sort();
     assert!(files.len() >= 2, "inventory.rs and pages.rs");
@@ -155,7 +165,9 @@ fn both_pollers_may_make_every_call_of_the_cursor_store_on_the_cursor_table() {
 
 #[test]
 fn the_operators_documented_rights_cover_the_cursor_store() {
-    let called = actions_called(&cursor_store_source());
+    // The sign-in digests are written by the pollers only (`UpdateItem ADD`); operators
+    // remove them with the tenant's other items when offboarding with purge.
+    let called = actions_called(&cursor_store_source_without(&["digest.rs"]));
     let readme = read("../infra/README.md");
     let para = readme
         .split("\n\n")
@@ -331,6 +343,79 @@ fn pollers_may_update_only_the_health_attributes_of_a_tenant_record() {
         assert_eq!(
             listed, written,
             "{role}: the attributes update_health writes"
+        );
+    }
+}
+
+// ---- The report functions (the Identity Security Assessment on AWS).
+
+/// The source of a file without its tests.
+fn source_without_tests(rel: &str) -> String {
+    let text = read(rel);
+    let end = text.find("#[cfg(test)]").unwrap_or(text.len());
+    text[..end].to_string()
+}
+
+/// The DynamoDB actions a report role holds on `table`.
+fn granted_on(template: &str, role: &str, table: &str) -> BTreeSet<String> {
+    statements(template, role)
+        .into_iter()
+        .filter(|(_, _, resource)| resource.contains(table))
+        .flat_map(|(_, actions, _)| actions)
+        .filter(|a| a.starts_with("dynamodb:"))
+        .collect()
+}
+
+#[test]
+fn the_report_roles_hold_exactly_the_dynamodb_calls_the_report_makes() {
+    // The report function reads the cursor table through two queries (the inventory
+    // summaries, `query_prefix`; the sign-in digests, `days`), and writes nothing there.
+    let digest = source_without_tests("src/aws/dynamo/digest.rs");
+    let days = &digest[digest.find("async fn days(").expect("days() in digest.rs")..];
+    assert!(
+        days.contains("query_sort_keys"),
+        "digests are read by a Query"
+    );
+    let on_cursors = BTreeSet::from(["dynamodb:Query".to_string()]);
+    // On the registry: the records (`list`: Scan; `get`: GetItem), and the report state and
+    // contact (report_state.rs: GetItem, and UpdateItem for `record_report`; `set_contact` is
+    // the operator's, not the function's, and is the same action).
+    let state = source_without_tests("src/aws/dynamo/report_state.rs");
+    let mut on_registry = actions_called(&state);
+    on_registry.insert("dynamodb:Scan".into());
+    assert_eq!(
+        on_registry,
+        BTreeSet::from([
+            "dynamodb:GetItem".to_string(),
+            "dynamodb:Scan".to_string(),
+            "dynamodb:UpdateItem".to_string(),
+        ])
+    );
+    let template = read("../infra/template.yaml");
+    for role in ["ReportRole", "ReportGcchRole"] {
+        assert_eq!(
+            granted_on(&template, role, "CursorTable"),
+            on_cursors,
+            "{role} on the cursor table"
+        );
+        assert_eq!(
+            granted_on(&template, role, "RegistryTable"),
+            on_registry,
+            "{role} on the registry"
+        );
+        let sqs: BTreeSet<String> = statements(&template, role)
+            .into_iter()
+            .flat_map(|(_, actions, resource)| {
+                actions
+                    .into_iter()
+                    .filter(|a| a.starts_with("sqs:"))
+                    .map(move |a| format!("{a} {resource}"))
+            })
+            .collect();
+        assert_eq!(
+            sqs,
+            BTreeSet::from(["sqs:SendMessage !GetAtt EventsQueue.Arn".to_string()]),
+            "{role}: the findings go to the events queue only"
         );
     }
 }

@@ -53,7 +53,10 @@ fn _every_event_sampled(e: &Event<'_>) {
         | Event::JobRefused { .. }
         | Event::JobDeferred { .. }
         | Event::CursorConflicted { .. }
-        | Event::TenantHealthRecorded { .. } => {}
+        | Event::TenantHealthRecorded { .. }
+        | Event::DigestWriteFailed { .. }
+        | Event::ReportWritten { .. }
+        | Event::ReportFailed { .. } => {}
     }
 }
 
@@ -99,6 +102,16 @@ fn samples(outcome: &PollOutcome) -> Vec<Event<'_>> {
         Event::TenantHealthRecorded {
             tenant,
             state: HealthState::Healthy,
+        },
+        Event::DigestWriteFailed { tenant },
+        Event::ReportWritten {
+            tenant,
+            findings: 4,
+            emailed: false,
+        },
+        Event::ReportFailed {
+            tenant,
+            step: "email",
         },
     ]
 }

@@ -271,6 +271,7 @@ pub struct InputBuilder {
     sign_ins: Vec<(i64, String, Option<String>)>,
     saw_sign_in_log: bool,
     max_inventory_time: Option<i64>,
+    digests: Vec<super::digest::DayDigest>,
 }
 
 const FEATURE: &str = "Identity inventory";
@@ -358,6 +359,14 @@ impl InputBuilder {
         }
     }
 
+    /// Reads one day of the pollers' sign-in digest ([`super::digest`]) instead of that day's
+    /// sign-in events (the AWS report function). Days outside the window are left out at
+    /// [`InputBuilder::finish`]; the input then says in its degradations that the counts are
+    /// at least once, and how many legacy sign-ins a full day could not attribute.
+    pub fn push_digest(&mut self, day: super::digest::DayDigest) {
+        self.digests.push(day);
+    }
+
     /// The input, with the store's degradations.
     pub fn finish(self, degraded: Vec<Degradation>) -> Input {
         let as_of = self
@@ -399,10 +408,11 @@ impl InputBuilder {
                 _ => {}
             }
         }
-        if self.saw_sign_in_log {
+        if self.saw_sign_in_log || !self.digests.is_empty() {
             let end = self.max_inventory_time.unwrap_or(i64::MAX);
             let start = end.saturating_sub(Duration::days(WINDOW_DAYS).num_milliseconds());
             let mut s = SignIns::default();
+            add_digests(&mut s, &self.digests, start, end, &mut input.degraded);
             for (t, app, user) in self.sign_ins {
                 if t < start || t > end.saturating_add(86_400_000) {
                     continue;
@@ -421,6 +431,54 @@ impl InputBuilder {
             input.sign_ins = Some(s);
         }
         input
+    }
+}
+
+/// Adds the digest days of the window `[start, end]` (milliseconds; whole UTC days: the
+/// first day counts whole) to `s`, and says what the digests cannot tell in `degraded`.
+fn add_digests(
+    s: &mut SignIns,
+    days: &[super::digest::DayDigest],
+    start: i64,
+    end: i64,
+    degraded: &mut Vec<Degradation>,
+) {
+    if days.is_empty() {
+        return;
+    }
+    let day_of = |ms: i64| DateTime::from_timestamp_millis(ms).map(|t| t.date_naive());
+    let (Some(first), last) = (day_of(start), day_of(end)) else {
+        return;
+    };
+    let mut dropped = 0u64;
+    for d in days {
+        if d.day < first || last.is_some_and(|l| d.day > l) {
+            continue;
+        }
+        s.total += d.total;
+        for (app, n) in &d.by_client_app {
+            *s.by_client_app.entry(app.clone()).or_default() += n;
+        }
+        for ((protocol, user), n) in &d.legacy {
+            let e = s.legacy_by_user.entry(user.clone()).or_default();
+            e.0 += n;
+            e.1.insert(protocol.clone());
+        }
+        dropped += d.dropped;
+    }
+    degraded.push(Degradation {
+        what: "sign-in counts".into(),
+        reason: "at_least_once".into(),
+        lost: "counted from the pollers' daily digests as delivered: a redelivered batch may be counted twice".into(),
+    });
+    if dropped > 0 {
+        degraded.push(Degradation {
+            what: "legacy sign-ins per user".into(),
+            reason: "digest_full".into(),
+            lost: format!(
+                "{dropped} legacy sign-ins of busy days are counted but not attributed to a user"
+            ),
+        });
     }
 }
 
@@ -639,5 +697,49 @@ mod tests {
         assert_eq!(s.by_client_app["Not reported"], 1);
         assert!(!s.by_client_app.contains_key("POP3"));
         assert_eq!(s.legacy_by_user["a@x.example"].0, 1);
+    }
+
+    #[test]
+    fn digests_count_like_events_and_say_they_are_at_least_once() {
+        use crate::assess::digest::DayDigest;
+        let day = 86_400_000;
+        let mut b = InputBuilder::new(T);
+        b.push(&inv(
+            5003,
+            "users",
+            40 * day,
+            json!({"user": {"uid": "u1"}}),
+        ));
+        let d = |n: i64, dropped: u64| DayDigest {
+            day: DateTime::from_timestamp_millis(n * day)
+                .map(|t| t.date_naive())
+                .unwrap_or_default(),
+            total: 5,
+            by_client_app: [("IMAP4".to_string(), 2), ("Browser".to_string(), 3)].into(),
+            legacy: [(("IMAP4".to_string(), "a@x.example".to_string()), 2)].into(),
+            dropped,
+        };
+        b.push_digest(d(39, 0));
+        b.push_digest(d(10, 0)); // the whole day is inside the 30 days
+        b.push_digest(d(5, 7)); // outside
+        let input = b.finish(Vec::new());
+        let s = input.sign_ins.clone().unwrap_or_default();
+        assert_eq!(s.total, 10);
+        assert_eq!(s.by_client_app["IMAP4"], 4);
+        assert_eq!(s.legacy_by_user["a@x.example"].0, 4);
+        assert!(s.legacy_by_user["a@x.example"].1.contains("IMAP4"));
+        assert!(input.degraded.iter().any(|d| d.reason == "at_least_once"));
+        assert!(!input.degraded.iter().any(|d| d.reason == "digest_full"));
+
+        let mut b = InputBuilder::new(T);
+        b.push(&inv(
+            5003,
+            "users",
+            40 * day,
+            json!({"user": {"uid": "u1"}}),
+        ));
+        b.push_digest(d(39, 7));
+        let input = b.finish(Vec::new());
+        assert!(input.degraded.iter().any(|d| d.reason == "digest_full"));
     }
 }

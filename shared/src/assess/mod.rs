@@ -13,6 +13,8 @@
 //! (the [`Report`] itself, described by `shared/schemas/assessment-report.schema.json`); each
 //! finding is also an OCSF 1.8.0 Compliance Finding ([`ocsf::finding_events`]).
 
+pub mod contact;
+pub mod digest;
 pub mod html;
 pub mod input;
 pub mod ocsf;

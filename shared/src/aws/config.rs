@@ -360,6 +360,156 @@ fn poll_config(raw: Option<String>) -> Result<ValidPollConfig, ConfigError> {
     Ok(cfg)
 }
 
+// --- The report function (the Identity Security Assessment on AWS) ---
+
+/// Default days between two reports of a tenant.
+pub const DEFAULT_REPORT_INTERVAL_DAYS: u32 = 7;
+/// Default (and longest: SigV4's limit) lifetime of the emailed report link, seconds.
+pub const MAX_REPORT_LINK_EXPIRY_SECS: u64 = 7 * 86_400;
+/// Default share of the app-wide Graph limit a report function instance uses.
+pub const DEFAULT_REPORT_APP_REQUESTS_PER_10S: u32 = 10;
+
+/// The report function's configuration. Variables: `ITDR_CLOUD_GROUP` (must match the
+/// binary), `ITDR_REGISTRY_TABLE`, `ITDR_CURSOR_TABLE`, `ITDR_EVENTS_QUEUE_URL`,
+/// `ITDR_SECRET_PREFIX`, optional `ITDR_SECRET_TTL_SECS`, `ITDR_REPORTS_BUCKET` (this group's
+/// bucket), optional `ITDR_REPORTS_KMS_KEY` (the stack key's ARN: every object is written with
+/// SSE-KMS under it), `ITDR_REPORT_SENDER` (the verified SES identity), optional
+/// `ITDR_REPORT_INTERVAL_DAYS` (1..=90, default 7), `ITDR_REPORT_LINK_EXPIRY_SECS`
+/// (60..=604800, default 604800), `ITDR_APP_REQUESTS_PER_10S` (default 10) and
+/// `ITDR_ENDPOINT_OVERRIDE` (tests).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportConfig {
+    /// The cloud group this function serves.
+    pub cloud_group: CloudGroup,
+    /// Registry table.
+    pub registry_table: String,
+    /// Cursor table (inventory summaries, sign-in digests).
+    pub cursor_table: String,
+    /// Events queue (the findings).
+    pub events_queue_url: String,
+    /// Secret name prefix (`{prefix}/{group}/{app_ref}`).
+    pub secret_prefix: String,
+    /// Credential cache TTL, seconds.
+    pub secret_ttl_secs: u64,
+    /// This group's reports bucket.
+    pub reports_bucket: String,
+    /// The KMS key objects are encrypted with (the bucket's default when absent).
+    pub kms_key: Option<String>,
+    /// The SES sender address.
+    pub sender: String,
+    /// Days between two reports of a tenant.
+    pub interval_days: u32,
+    /// Lifetime of the emailed link, seconds.
+    pub link_expiry_secs: u64,
+    /// This instance's share of the app-wide Graph reports limit, requests per 10 s.
+    pub app_requests_per_10s: u32,
+    /// Loopback endpoint override for Microsoft hosts (tests only).
+    pub endpoint_override: Option<EndpointOverride>,
+}
+
+impl ReportConfig {
+    /// Reads the process environment for the binary serving `group`.
+    pub fn from_env(group: CloudGroup) -> Result<Self, ConfigError> {
+        Self::from_lookup(group, &|k| std::env::var(k).ok())
+    }
+
+    /// Reads variables through `get` for the binary serving `group`.
+    pub fn from_lookup(
+        group: CloudGroup,
+        get: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let v = Vars { get };
+        let configured = v.req("ITDR_CLOUD_GROUP", "commercial or usgov")?;
+        let configured: CloudGroup = configured.parse().map_err(|_| ConfigError::Invalid {
+            var: "ITDR_CLOUD_GROUP",
+            reason: format!("{configured:?} is not commercial or usgov"),
+        })?;
+        if configured != group {
+            return Err(ConfigError::Invalid {
+                var: "ITDR_CLOUD_GROUP",
+                reason: format!(
+                    "this binary serves the {group} cloud group and refuses to run as {configured} (sovereignty)"
+                ),
+            });
+        }
+        let secret_prefix = v.req("ITDR_SECRET_PREFIX", "the Secrets Manager name prefix")?;
+        if secret_prefix.starts_with('/') || secret_prefix.ends_with('/') {
+            return Err(ConfigError::Invalid {
+                var: "ITDR_SECRET_PREFIX",
+                reason: "must not start or end with '/'".into(),
+            });
+        }
+        let bucket = v.req("ITDR_REPORTS_BUCKET", "the reports S3 bucket name")?;
+        let bucket_ok = (3..=63).contains(&bucket.len())
+            && bucket
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+            && !bucket.starts_with(['-', '.'])
+            && !bucket.ends_with(['-', '.']);
+        if !bucket_ok {
+            return Err(ConfigError::Invalid {
+                var: "ITDR_REPORTS_BUCKET",
+                reason: format!("{bucket:?} is not an S3 bucket name"),
+            });
+        }
+        let sender = v.req("ITDR_REPORT_SENDER", "the SES sender address")?;
+        let sender = crate::assess::contact::validate_contact_email(&sender).map_err(|_| {
+            ConfigError::Invalid {
+                var: "ITDR_REPORT_SENDER",
+                reason: "is not an email address".into(),
+            }
+        })?;
+        Ok(Self {
+            cloud_group: group,
+            registry_table: v.table("ITDR_REGISTRY_TABLE")?,
+            cursor_table: v.table("ITDR_CURSOR_TABLE")?,
+            events_queue_url: v.queue("ITDR_EVENTS_QUEUE_URL", false)?,
+            secret_prefix,
+            secret_ttl_secs: v.num(
+                "ITDR_SECRET_TTL_SECS",
+                Some(DEFAULT_SECRET_TTL_SECS),
+                1,
+                86_400,
+            )?,
+            reports_bucket: bucket,
+            kms_key: v.opt("ITDR_REPORTS_KMS_KEY"),
+            sender,
+            interval_days: v.num(
+                "ITDR_REPORT_INTERVAL_DAYS",
+                Some(DEFAULT_REPORT_INTERVAL_DAYS),
+                1,
+                90,
+            )?,
+            link_expiry_secs: v.num(
+                "ITDR_REPORT_LINK_EXPIRY_SECS",
+                Some(MAX_REPORT_LINK_EXPIRY_SECS),
+                60,
+                MAX_REPORT_LINK_EXPIRY_SECS,
+            )?,
+            app_requests_per_10s: v.num(
+                "ITDR_APP_REQUESTS_PER_10S",
+                Some(DEFAULT_REPORT_APP_REQUESTS_PER_10S),
+                1,
+                Rate::REPORTS_PER_APP.requests,
+            )?,
+            endpoint_override: v.endpoint_override()?,
+        })
+    }
+
+    /// The credential cache TTL.
+    pub fn secret_ttl(&self) -> Duration {
+        Duration::from_secs(self.secret_ttl_secs)
+    }
+
+    /// The instance's app-wide pacing rate.
+    pub fn app_rate(&self) -> Rate {
+        Rate {
+            requests: self.app_requests_per_10s,
+            window: Duration::from_secs(10),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -62,8 +62,10 @@ use crate::store::{
 use crate::stream::Stream;
 
 mod actions;
+pub mod digest;
 mod inventory;
 mod pages;
+pub mod report_state;
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -852,6 +854,10 @@ impl TenantRegistry for DynamoRegistry {
         )))
     }
 
+    async fn set_contact(&self, tenant_id: &str, contact: Option<&str>) -> Result<(), StoreError> {
+        DynamoRegistry::set_contact(self, tenant_id, contact).await
+    }
+
     async fn delete(&self, tenant_id: &str) -> Result<(), StoreError> {
         let id = tenant_id.to_ascii_lowercase();
         let mut foreign: Vec<Guard> = Vec::new();
@@ -985,6 +991,7 @@ impl CursorStore for DynamoCursorStore {
     async fn purge(&self, tenant: &str) -> Result<(), StoreError> {
         crate::inventory::InventoryStore::purge_inventory(self, tenant).await?;
         self.purge_pages(tenant).await?;
+        self.purge_digests(tenant).await?;
         for stream in Stream::EVERY {
             self.client
                 .delete_item()

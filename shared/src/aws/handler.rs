@@ -105,6 +105,17 @@ impl PollerContext {
             .budget(app_budget(clock.clone(), cfg.app_rate()))
             .publisher_id(cfg.publisher_id.clone())
             .build()?;
+        let telemetry: Arc<dyn crate::telemetry::Telemetry> = Arc::new(EmfTelemetry {
+            group: cfg.cloud_group,
+        });
+        let cursors = Arc::new(DynamoCursorStore::new(ddb.clone(), &cfg.cursor_table));
+        // Delivered sign-ins also go into the daily digest the report function reads.
+        let sink = Arc::new(crate::assess::digest::DigestSink::new(
+            Arc::new(SqsEventSink::new(sqs.clone(), &cfg.events_queue_url)),
+            cursors.clone(),
+            telemetry.clone(),
+            clock.clone(),
+        ));
         let env = JobEnv {
             served: vec![cfg.cloud_group],
             registry: Arc::new(DynamoRegistry::new(ddb.clone(), &cfg.registry_table)),
@@ -118,15 +129,13 @@ impl PollerContext {
             tokens: stack.tokens.clone(),
             poll: PollContext {
                 client: stack.client.clone(),
-                cursors: Arc::new(DynamoCursorStore::new(ddb, &cfg.cursor_table)),
-                sink: Arc::new(SqsEventSink::new(sqs.clone(), &cfg.events_queue_url)),
+                cursors,
+                sink,
                 dead_letters: Arc::new(SqsDeadLetterSink::new(sqs, &cfg.dead_letters_queue_url)),
                 config: cfg.poll.clone(),
                 hook: None,
             },
-            telemetry: Arc::new(EmfTelemetry {
-                group: cfg.cloud_group,
-            }),
+            telemetry,
         };
         Ok(Self {
             group: cfg.cloud_group,

@@ -10,6 +10,7 @@
 //!   fan-out.
 //! - [`config`]: typed configuration from the environment, validated at cold start.
 //! - [`handler`]: the scheduler and poller handlers and the contexts they run with.
+//! - [`report`]: the report function (the Identity Security Assessment on AWS).
 //!
 //! The fleet-wide request budget is explained in `RATE_BUDGET.md` beside this file.
 //!
@@ -20,6 +21,7 @@ pub mod dynamo;
 pub mod handler;
 pub mod jobs;
 pub mod lambda;
+pub mod report;
 pub mod secrets;
 pub mod sqs;
 
