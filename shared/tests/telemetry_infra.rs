@@ -20,7 +20,7 @@ use serde_json::Value;
 
 use itdr_shared::health::{FailureKind, HealthState};
 use itdr_shared::poll::PollOutcome;
-use itdr_shared::telemetry::{Event, NAMESPACE, RefusalReason};
+use itdr_shared::telemetry::{ActionFailure, Event, NAMESPACE, RefusalReason};
 use itdr_shared::{CloudGroup, Stream};
 
 /// A metric as CloudWatch identifies it within the namespace: name and dimension names.
@@ -53,7 +53,9 @@ fn _every_event_sampled(e: &Event<'_>) {
         | Event::JobRefused { .. }
         | Event::JobDeferred { .. }
         | Event::CursorConflicted { .. }
-        | Event::TenantHealthRecorded { .. } => {}
+        | Event::TenantHealthRecorded { .. }
+        | Event::ActionCompleted { .. }
+        | Event::ActionFailed { .. } => {}
     }
 }
 
@@ -99,6 +101,18 @@ fn samples(outcome: &PollOutcome) -> Vec<Event<'_>> {
         Event::TenantHealthRecorded {
             tenant,
             state: HealthState::Healthy,
+        },
+        Event::ActionCompleted {
+            tenant,
+            action: "contain",
+            outcome: "completed",
+            action_id: "a-1",
+        },
+        Event::ActionFailed {
+            tenant,
+            action: "disable_account",
+            reason: ActionFailure::Refused,
+            request_id: "r-1",
         },
     ]
 }

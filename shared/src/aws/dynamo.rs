@@ -64,6 +64,9 @@ use crate::stream::Stream;
 mod actions;
 mod inventory;
 mod pages;
+// The actions functions' request ids, and the registry's look-up of a tenant by domain.
+mod requests;
+pub use requests::RequestClaim;
 
 type Item = HashMap<String, AttributeValue>;
 
