@@ -643,7 +643,9 @@ pub async fn run_actions(group: CloudGroup) -> Result<(), lambda_runtime::Error>
                 .deadline()
                 .duration_since(SystemTime::now())
                 .unwrap_or_default();
-            handle_invocation(event.payload, &ctx, remaining)
+            // Boxed: the handler's future is deep, and the binaries' `main` need not carry
+            // its layout.
+            Box::pin(handle_invocation(event.payload, &ctx, remaining))
                 .await
                 .map_err(|e| Diagnostic {
                     error_type: e.kind().into(),
