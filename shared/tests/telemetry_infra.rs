@@ -425,6 +425,7 @@ fn alarms_watch_the_operator_signals_of_every_group() {
         "DeadLetters",
         "JobsDeferred",
         "TenantsUnhealthy",
+        "ActionsFailed",
     ] {
         for group in GROUPS {
             assert!(
