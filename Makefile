@@ -47,7 +47,7 @@ test-infra: tools
 
 # The Lambda zips that infra/template.yaml's CodeUri points at, written by `build`.
 package: build
-	@for f in scheduler poller poller-gcch; do \
+	@for f in $(LAMBDA_FUNCTIONS); do \
 	  test -s target/lambda/$$f/bootstrap.zip || { echo "missing target/lambda/$$f/bootstrap.zip" >&2; exit 1; }; \
 	  ls -l target/lambda/$$f/bootstrap.zip; done
 
