@@ -371,18 +371,18 @@ pub async fn handle_request(
     let now = ctx.clock.now();
     let rid = request_id.unwrap_or_default();
     match &result {
-        Ok((report, duplicate)) => {
-            let event = match (report.outcome, duplicate) {
-                (_, true) => completed(report, "duplicate"),
+        Ok((report, how)) => {
+            let event = match (report.outcome, how) {
+                (_, Ran::Duplicate) => completed(report, "duplicate"),
                 (Outcome::Completed, _) => completed(report, "completed"),
                 (Outcome::DryRun, _) => completed(report, "dry_run"),
                 (o, _) => Event::ActionFailed {
                     tenant: &report.tenant_id,
                     action: report.action.as_str(),
-                    reason: match o {
-                        Outcome::Failed => ActionFailure::Failed,
-                        Outcome::Partial => ActionFailure::Partial,
-                        _ if is_wrong_group(report) => ActionFailure::CloudGroupMismatch,
+                    reason: match (o, how) {
+                        (_, Ran::OtherGroup) => ActionFailure::CloudGroupMismatch,
+                        (Outcome::Failed, _) => ActionFailure::Failed,
+                        (Outcome::Partial, _) => ActionFailure::Partial,
                         _ => ActionFailure::Refused,
                     },
                     request_id: rid,
@@ -415,20 +415,23 @@ fn completed<'a>(report: &'a ActionReport, outcome: &'static str) -> Event<'a> {
     }
 }
 
-/// The responder's refusal of another group's tenant (its report keeps only the message).
-fn is_wrong_group(report: &ActionReport) -> bool {
-    report
-        .error
-        .as_deref()
-        .is_some_and(|e| e.contains("responder does not serve"))
+/// How a request came to its report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ran {
+    /// This attempt ran it (or was refused running it).
+    Here,
+    /// The request id already ran: the recorded report.
+    Duplicate,
+    /// Refused: the tenant belongs to the other cloud group.
+    OtherGroup,
 }
 
-/// The action of one request: `(report, duplicate)`.
+/// The action of one request, and how it came to its report.
 async fn act(
     ctx: &ActionsContext,
     msg: &ActionMessage,
     request_id: Option<&str>,
-) -> Result<(ActionReport, bool), ActionError> {
+) -> Result<(ActionReport, Ran), ActionError> {
     let record = ctx.tenant(msg).await?;
     let req = ActionRequest {
         tenant: Tenant {
@@ -451,7 +454,8 @@ async fn act(
             group = ctx.group.as_str(),
             "action for a tenant of another cloud group refused (sovereignty)"
         );
-        return finish(ctx, None, &req, ctx.responder.run_recorded(&req).await).await;
+        let (report, _) = finish(ctx, None, &req, ctx.responder.run_recorded(&req).await).await?;
+        return Ok((report, Ran::OtherGroup));
     }
     let claimed = match request_id {
         Some(id) if !msg.dry_run => {
@@ -463,7 +467,7 @@ async fn act(
                 RequestClaim::Claimed => Some(id),
                 RequestClaim::Done(report) => {
                     tracing::info!(request_id = %id, action_id = %report.id, "request already ran; not acting again");
-                    return Ok((*report, true));
+                    return Ok((*report, Ran::Duplicate));
                 }
                 RequestClaim::InProgress => {
                     return Err(ActionError::InProgress {
@@ -493,7 +497,7 @@ async fn finish(
     claimed: Option<&str>,
     req: &ActionRequest,
     result: Result<(ActionReport, Option<RespondError>), RespondError>,
-) -> Result<(ActionReport, bool), ActionError> {
+) -> Result<(ActionReport, Ran), ActionError> {
     match result {
         Ok((report, why)) => {
             if let Some(e) = why.filter(respond_retryable) {
@@ -503,7 +507,7 @@ async fn finish(
             if let Some(id) = claimed {
                 ctx.store.finish_request(id, &report).await?;
             }
-            Ok((report, false))
+            Ok((report, Ran::Here))
         }
         Err(e) => {
             release(ctx, &req.tenant.id, claimed).await;

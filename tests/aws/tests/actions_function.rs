@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_sdk_sqs::types::Message;
@@ -22,6 +22,7 @@ use itdr_shared::aws::dynamo::{DynamoCursorStore, DynamoRegistry, RequestClaim};
 use itdr_shared::clock::{Clock, ManualClock};
 use itdr_shared::respond::{ActionLog, ActionReport, Outcome, StepOutcome};
 use itdr_shared::store::{Envelope, Health, TenantRecord, TenantRegistry};
+use itdr_shared::telemetry::{Event, Telemetry};
 use itdr_shared::{Cloud, CloudGroup, Stream};
 use itdr_sim::{DEFAULT_ROLES, GLOBAL_ADMIN, InvUser, SimConfig, SimHandle, Simulator, TenantSpec};
 use serde_json::{Value, json};
@@ -270,6 +271,33 @@ async fn events(f: &AwsFixture) -> Vec<Envelope> {
 
 const LONG: Duration = Duration::from_secs(900);
 
+/// The metrics the function emits, as (metric, dimension value) pairs: the outcome of an
+/// `ActionsCompleted`, the reason of an `ActionsFailed`.
+#[derive(Debug, Default)]
+struct Metrics(Mutex<Vec<(String, String)>>);
+
+impl Telemetry for Metrics {
+    fn emit(&self, event: &Event<'_>, at: DateTime<Utc>) {
+        let doc: Value = serde_json::from_str(&event.emf_line(CloudGroup::Commercial, at)).unwrap();
+        for (metric, dim) in [("ActionsCompleted", "Outcome"), ("ActionsFailed", "Reason")] {
+            if doc.get(metric).is_some() {
+                let value = doc[dim].as_str().unwrap().to_string();
+                self.0.lock().unwrap().push((metric.to_string(), value));
+            }
+        }
+    }
+}
+
+impl Metrics {
+    fn take(&self) -> Vec<(String, String)> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+fn metric(name: &str, value: &str) -> (String, String) {
+    (name.to_string(), value.to_string())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_queued_containment_acts_once_records_emits_and_refusals_are_not_retried() {
     let w = world().await;
@@ -282,10 +310,13 @@ async fn a_queued_containment_acts_once_records_emits_and_refusals_are_not_retri
         .collect();
     let protected_user = ordinary[0].clone();
     let dry_user = ordinary[1].clone();
-    let ctx = w.context(
-        CloudGroup::Commercial,
-        &json!({ ORG_COMMERCIAL: [protected_user.upn.to_uppercase()] }),
-    );
+    let metrics = Arc::new(Metrics::default());
+    let ctx = w
+        .context(
+            CloudGroup::Commercial,
+            &json!({ ORG_COMMERCIAL: [protected_user.upn.to_uppercase()] }),
+        )
+        .with_telemetry(metrics.clone());
     assert!(w.user(0, &owner).enabled && w.rule_enabled(0, &owner, &rule));
 
     // Contain through the queue, by tenant GUID and with a request id.
@@ -353,6 +384,14 @@ async fn a_queued_containment_acts_once_records_emits_and_refusals_are_not_retri
     assert_eq!(w.writes().len(), write_count, "no second write");
     assert_eq!(w.log(0).await.len(), 1, "no second action");
     assert!(events(&w.f).await.is_empty(), "no second events");
+    assert_eq!(
+        metrics.take(),
+        [
+            metric("ActionsCompleted", "completed"),
+            metric("ActionsCompleted", "duplicate"),
+            metric("ActionsCompleted", "duplicate")
+        ]
+    );
 
     // A direct invocation, by domain, as a dry run: the report lists the planned write and
     // nothing is written.
@@ -401,6 +440,14 @@ async fn a_queued_containment_acts_once_records_emits_and_refusals_are_not_retri
     let error = log2[0].error.as_deref().unwrap();
     assert!(error.contains("User.RevokeSessions.All"), "{error}");
     assert_eq!(w.writes().len(), write_count);
+    assert_eq!(
+        metrics.take(),
+        [
+            metric("ActionsCompleted", "dry_run"),
+            metric("ActionsFailed", "refused"),
+            metric("ActionsFailed", "refused")
+        ]
+    );
 
     // An unknown tenant and a malformed message: acknowledged, nothing sent.
     let before = w.sim.request_log().len();
@@ -448,6 +495,15 @@ async fn a_queued_containment_acts_once_records_emits_and_refusals_are_not_retri
         .collect();
     assert_eq!(failed, [id.as_str()]);
     assert_eq!(w.writes().len(), write_count);
+    assert_eq!(
+        metrics.take(),
+        [
+            metric("ActionsFailed", "unknown_tenant"),
+            metric("ActionsFailed", "malformed"),
+            metric("ActionsFailed", "unknown_tenant"),
+            metric("ActionsFailed", "deferred")
+        ]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -456,7 +512,10 @@ async fn a_gcc_high_action_stays_in_the_us_government_cloud_and_the_commercial_f
     let w = world().await;
     let gcch = &w.specs[1];
     let usgov = w.context(CloudGroup::UsGov, &json!({}));
-    let commercial = w.context(CloudGroup::Commercial, &json!({}));
+    let metrics = Arc::new(Metrics::default());
+    let commercial = w
+        .context(CloudGroup::Commercial, &json!({}))
+        .with_telemetry(metrics.clone());
     let (owner, rule) = w.forwarding_owner(1);
 
     // Sent to the commercial function (by domain, then by GUID, and directly): refused before
@@ -493,6 +552,13 @@ async fn a_gcc_high_action_stays_in_the_us_government_cloud_and_the_commercial_f
     assert!(
         log.iter()
             .all(|r| r.outcome == Outcome::Refused && r.calls().count() == 0)
+    );
+    assert_eq!(
+        metrics.take(),
+        [
+            metric("ActionsFailed", "cloud_group_mismatch"),
+            metric("ActionsFailed", "cloud_group_mismatch")
+        ]
     );
     // A request whose cloud contradicts the registry is refused too.
     let mut wrong_cloud = request(&gcch.tenant_id, &owner, json!("contain"));
