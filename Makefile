@@ -90,11 +90,12 @@ inventory-bench:
 assess-bench:
 	$(CARGO) bench --profile bench-run -p itdr-integration-tests --bench assess
 
-# The three Lambda packages as arm64 zips (target/lambda/<function>/bootstrap.zip).
+# The Lambda packages as arm64 zips (target/lambda/<function>/bootstrap.zip).
 # cargo-lambda comes from the tools venv; it must get CARGO_TARGET_DIR, not --target-dir.
 LAMBDA_FUNCTIONS := scheduler poller poller-gcch
 # The report functions (the Identity Security Assessment on AWS).
 LAMBDA_FUNCTIONS += report report-gcch
+LAMBDA_FUNCTIONS += actions actions-gcch
 CARGO_TARGET_DIR ?= $(abspath target)
 
 build: tools

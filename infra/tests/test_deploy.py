@@ -56,6 +56,8 @@ FUNCTIONS = {
     # The report functions (the Identity Security Assessment on AWS).
     "ReportFunction": "report",
     "ReportGcchFunction": "report-gcch",
+    "ActionsFunction": "actions",
+    "ActionsGcchFunction": "actions-gcch",
 }
 COMMON_ENV = {"ITDR_REGISTRY_TABLE", "RUST_LOG"}
 SCHEDULER_ENV = COMMON_ENV | {
@@ -73,6 +75,17 @@ POLLER_ENV = COMMON_ENV | {
     "ITDR_APP_REQUESTS_PER_10S",
     "ITDR_PUBLISHER_ID",
 }
+ACTIONS_ENV = COMMON_ENV | {
+    "ITDR_CLOUD_GROUP",
+    "ITDR_CURSOR_TABLE",
+    "ITDR_EVENTS_QUEUE_URL",
+    "ITDR_SECRET_PREFIX",
+    "ITDR_SECRET_TTL_SECS",
+    "ITDR_WRITE_APP",
+    "ITDR_PROTECTED_ACCOUNTS",
+    "ITDR_ACTION_TIMEOUT_SECS",
+}
+ENV_BY_NAME = {"scheduler": SCHEDULER_ENV, "actions": ACTIONS_ENV, "actions-gcch": ACTIONS_ENV}
 
 REPORT_ENV = COMMON_ENV | {
     "ITDR_CLOUD_GROUP",
@@ -119,6 +132,22 @@ EXPECTED_ACTIONS = {
     "ScheduleRole": {"lambda:InvokeFunction"},
 }
 EXPECTED_ACTIONS["PollerGcchRole"] = EXPECTED_ACTIONS["PollerRole"]
+# The actions functions: the action log and request ids (GetItem, PutItem on the cursor
+# table), the registry (GetItem), their own queue, the events queue, their group's secrets.
+EXPECTED_ACTIONS["ActionsRole"] = {
+    "secretsmanager:GetSecretValue",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:GetQueueAttributes",
+    "sqs:SendMessage",
+    "kms:Decrypt",
+    "kms:GenerateDataKey",
+    "logs:CreateLogStream",
+    "logs:PutLogEvents",
+}
+EXPECTED_ACTIONS["ActionsGcchRole"] = EXPECTED_ACTIONS["ActionsRole"]
 
 GRAPH_APP_LIMIT_PER_10S = 122
 
@@ -338,10 +367,12 @@ def test_function_contract():
         assert props["CodeUri"] == f"../target/lambda/{name}/bootstrap.zip"
         # JSON logs come from LoggingConfig, which sets AWS_LAMBDA_LOG_FORMAT for the runtime.
         assert props["LoggingConfig"]["LogFormat"] == "JSON"
-        expected = {"scheduler": SCHEDULER_ENV, "report": REPORT_ENV, "report-gcch": REPORT_ENV}.get(name, POLLER_ENV)
+        expected = {**ENV_BY_NAME, "report": REPORT_ENV, "report-gcch": REPORT_ENV}.get(name, POLLER_ENV)
         assert set(props["Environment"]["Variables"]) == expected
     assert resources["PollerFunction"]["Properties"]["Environment"]["Variables"]["ITDR_CLOUD_GROUP"] == "commercial"
     assert resources["PollerGcchFunction"]["Properties"]["Environment"]["Variables"]["ITDR_CLOUD_GROUP"] == "usgov"
+    assert resources["ActionsFunction"]["Properties"]["Environment"]["Variables"]["ITDR_CLOUD_GROUP"] == "commercial"
+    assert resources["ActionsGcchFunction"]["Properties"]["Environment"]["Variables"]["ITDR_CLOUD_GROUP"] == "usgov"
 
 
 def test_no_hard_coded_partition():
@@ -528,8 +559,48 @@ def test_full_stack_iam_least_privilege(full):
 
     # Each function role is the one its function runs with.
     iam = full.client("iam")
-    for fn, role in [("SchedulerFunction", "SchedulerRole"), ("PollerFunction", "PollerRole"), ("PollerGcchFunction", "PollerGcchRole")]:
+    for fn, role in [("SchedulerFunction", "SchedulerRole"), ("PollerFunction", "PollerRole"), ("PollerGcchFunction", "PollerGcchRole"), ("ActionsFunction", "ActionsRole"), ("ActionsGcchFunction", "ActionsGcchRole")]:
         assert function_config(full, fn)["Role"] == iam.get_role(RoleName=full.physical[role])["Role"]["Arn"]
+
+
+def test_full_stack_actions_functions(full):
+    """Per cloud group: its own queue (KMS, DLQ, redrive), function, role and event source;
+    the role reads only its group's secrets and sends only to the events queue."""
+    account = full.description["StackId"].split(":")[4]
+    secret = "arn:aws:secretsmanager:us-east-1:{}:secret:itdr/{}/usgov-write-AbC123"
+    queues = {q: queue_attrs(full, q) for q in ("ActionsCommercialQueue", "ActionsUsgovQueue", "ActionsCommercialDLQ", "ActionsUsgovDLQ", "EventsQueue", "DeadLettersQueue", "JobsCommercialQueue")}
+    for fn, role, group, queue, dlq, other in [
+        ("ActionsFunction", "ActionsRole", "commercial", "ActionsCommercialQueue", "ActionsCommercialDLQ", "usgov"),
+        ("ActionsGcchFunction", "ActionsGcchRole", "usgov", "ActionsUsgovQueue", "ActionsUsgovDLQ", "commercial"),
+    ]:
+        q = queues[queue]
+        assert "FifoQueue" not in q or q["FifoQueue"] == "false"
+        redrive = json.loads(q["RedrivePolicy"])
+        assert redrive["deadLetterTargetArn"] == queues[dlq]["QueueArn"]
+        assert int(redrive["maxReceiveCount"]) == 3
+        cfg = function_config(full, fn)
+        assert cfg["Timeout"] == 150 and int(q["VisibilityTimeout"]) == 6 * cfg["Timeout"]
+        env = cfg["Environment"]["Variables"]
+        assert env["ITDR_CLOUD_GROUP"] == group
+        assert env["ITDR_EVENTS_QUEUE_URL"] == full.outputs["EventsQueueUrl"]
+        assert env["ITDR_WRITE_APP"] == "" and env["ITDR_PROTECTED_ACCOUNTS"] == "{}"
+        assert int(env["ITDR_ACTION_TIMEOUT_SECS"]) < cfg["Timeout"]
+        esm = esm_for(full, fn)
+        assert esm["EventSourceArn"] == q["QueueArn"]
+        assert esm["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert esm["BatchSize"] == 1
+        statements = role_statements(full, role)
+        assert allows(statements, "secretsmanager:GetSecretValue", secret.format(account, group))
+        assert not allows(statements, "secretsmanager:GetSecretValue", secret.format(account, other))
+        assert allows(statements, "sqs:ReceiveMessage", q["QueueArn"])
+        other_queue = "ActionsUsgovQueue" if group == "commercial" else "ActionsCommercialQueue"
+        assert not allows(statements, "sqs:ReceiveMessage", queues[other_queue]["QueueArn"])
+        assert allows(statements, "sqs:SendMessage", queues["EventsQueue"]["QueueArn"])
+        for q_ in ("DeadLettersQueue", "JobsCommercialQueue", "ActionsCommercialQueue", "ActionsUsgovQueue"):
+            assert not allows(statements, "sqs:SendMessage", queues[q_]["QueueArn"]), q_
+    assert full.outputs["ActionsQueueCommercialUrl"].endswith("-actions-commercial")
+    assert full.outputs["ActionsQueueUsgovUrl"].endswith("-actions-usgov")
+    assert full.outputs["ActionsGcchFunctionName"] == full.physical["ActionsGcchFunction"]
 
 
 def test_full_stack_alarm_topic(full):
@@ -578,9 +649,15 @@ def test_template_settings_moto_ignores(full):
     assert full.template["Parameters"]["LogRetentionDays"]["Default"] == 365
 
     esms = resources_of_type(full.template, "AWS::Lambda::EventSourceMapping")
-    assert len(esms) == 2
+    assert len(esms) == 4
     for esm in esms.values():
-        assert esm["Properties"]["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "PollerMaxConcurrency"}}
+        fn = esm["Properties"]["FunctionName"]["Ref"]
+        if fn.startswith("Actions"):
+            # One action per invocation; low, fixed concurrency (2 is SQS's minimum).
+            assert esm["Properties"]["ScalingConfig"] == {"MaximumConcurrency": 2}
+            assert esm["Properties"]["BatchSize"] == 1
+        else:
+            assert esm["Properties"]["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "PollerMaxConcurrency"}}
         assert esm["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
 
     assert not re.search(r"arn:aws[-a-z]*:", json.dumps(full.template))
@@ -637,6 +714,8 @@ TELEMETRY_ALARMS = {
     "LinksRefused": ("SUM", "LinksRefused", "CloudGroup, Stream", 0, False),
     "ContentLost": ("SUM", "ContentLost", "CloudGroup, Stream", 0, False),
     "JobsDeferred": ("SUM", "JobsDeferred", "CloudGroup, Kind", {"Ref": "JobsDeferredAlarmThreshold"}, True),
+    # The actions functions: any action that did not complete.
+    "ActionsFailed": ("SUM", "ActionsFailed", "CloudGroup, Reason", 0, False),
 }
 MI_QUERY = re.compile(r"^SELECT (SUM|MAX|MIN|AVG|COUNT)\((\w+)\) FROM SCHEMA\(ITDR, ([\w, ]+)\) WHERE CloudGroup = '(\w+)'$")
 # Every figure of a poll, per cloud group: (metric, dimension set, statistic).
@@ -665,6 +744,8 @@ DASHBOARD_SEARCHES = {
     ("ReportsWithoutContact", "CloudGroup", "Sum"),
     ("ReportFailures", "CloudGroup", "Sum"),
     ("DigestWriteFailures", "CloudGroup", "Sum"),
+    ("ActionsCompleted", "CloudGroup,Outcome", "Sum"),
+    ("ActionsFailed", "CloudGroup,Reason", "Sum"),
 }
 SEARCH = re.compile(r"SEARCH\('\{ITDR,([\w,]+)\} MetricName=\"(\w+)\" CloudGroup=\"(\w+)\"', '(\w+)', 300\)")
 
@@ -781,11 +862,14 @@ def test_dashboard_group_blocks_are_one_text():
             cond, yes, no = part["Fn::If"]
             assert no == ""
             text, variables = yes["Fn::Sub"]
-            blocks[cond] = (text, variables)
+            blocks.setdefault(cond, []).append((text, variables))
     assert set(blocks) == {"HasCommercial", "HasUsgov"}
-    assert blocks["HasCommercial"][0] == blocks["HasUsgov"][0]
-    assert blocks["HasCommercial"][1]["CloudGroup"] == "commercial"
-    assert blocks["HasUsgov"][1]["CloudGroup"] == "usgov"
+    # The pollers' block, then the actions functions' block, in each group.
+    assert len(blocks["HasCommercial"]) == len(blocks["HasUsgov"]) == 2
+    for (ctext, cvars), (utext, uvars) in zip(blocks["HasCommercial"], blocks["HasUsgov"]):
+        assert ctext == utext
+        assert cvars["CloudGroup"] == "commercial"
+        assert uvars["CloudGroup"] == "usgov"
 
 
 # ------------------------------------------------------------------------------------ US Government stack
@@ -796,6 +880,9 @@ def test_usgov_stack_deploys_alone_in_govcloud(usgov):
     present = set(usgov.physical)
     assert {"JobsUsgovQueue", "JobsUsgovDLQ", "PollerGcchFunction", "PollerGcchRole", "SchedulerFunction"} <= present
     assert not present & {"JobsCommercialQueue", "JobsCommercialDLQ", "PollerFunction", "PollerRole"}
+    assert {"ActionsUsgovQueue", "ActionsUsgovDLQ", "ActionsGcchFunction", "ActionsGcchRole"} <= present
+    assert not present & {"ActionsCommercialQueue", "ActionsCommercialDLQ", "ActionsFunction", "ActionsRole"}
+    assert "ActionsQueueCommercialUrl" not in usgov.outputs and "ActionsQueueUsgovUrl" in usgov.outputs
     assert "JobsQueueCommercialUrl" not in usgov.outputs
 
     env = function_config(usgov, "SchedulerFunction")["Environment"]["Variables"]
@@ -814,7 +901,7 @@ def test_usgov_stack_deploys_alone_in_govcloud(usgov):
     # (built with ${AWS::Partition}) is checked for region and prefix here, and for the
     # partition in test_every_built_arn_uses_the_partition_parameter.
     account = usgov.description["StackId"].split(":")[4]
-    for role in ("SchedulerRole", "PollerGcchRole"):
+    for role in ("SchedulerRole", "PollerGcchRole", "ActionsGcchRole"):
         for s in role_statements(usgov, role):
             for r in as_list(s["Resource"]):
                 if s["Action"] == "secretsmanager:GetSecretValue":
@@ -841,6 +928,8 @@ def test_commercial_only_stack_deploys(commercial):
     present = set(stack.physical)
     assert {"JobsCommercialQueue", "PollerFunction"} <= present
     assert not present & {"JobsUsgovQueue", "JobsUsgovDLQ", "PollerGcchFunction", "PollerGcchRole", "CursorTableUsgov"}
+    assert {"ActionsCommercialQueue", "ActionsFunction"} <= present
+    assert not present & {"ActionsUsgovQueue", "ActionsUsgovDLQ", "ActionsGcchFunction", "ActionsGcchRole"}
     env = function_config(stack, "SchedulerFunction")["Environment"]["Variables"]
     assert env["ITDR_JOBS_QUEUE_USGOV_URL"] == ""
     assert function_config(stack, "PollerFunction")["Environment"]["Variables"]["ITDR_APP_REQUESTS_PER_10S"] == "19"
@@ -852,8 +941,12 @@ def test_sam_conditions_reach_generated_resources():
     out = transform(with_s3_code(raw_template(), "us-east-1"), {}, None)
     esms = resources_of_type(out, "AWS::Lambda::EventSourceMapping")
     conditions = {v["Properties"]["FunctionName"]["Ref"]: v.get("Condition") for v in esms.values()}
-    assert conditions == {"PollerFunction": "HasCommercial", "PollerGcchFunction": "HasUsgov"}
-
+    assert conditions == {
+        "PollerFunction": "HasCommercial",
+        "PollerGcchFunction": "HasUsgov",
+        "ActionsFunction": "HasCommercial",
+        "ActionsGcchFunction": "HasUsgov",
+    }
 
 # ------------------------------------------------------------------------------------ report function
 

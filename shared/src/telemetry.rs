@@ -16,6 +16,8 @@
 //! | [`Event::JobDeferred`] | `JobsDeferred` (CloudGroup, Kind) |
 //! | [`Event::CursorConflicted`] | `CursorConflicts` (CloudGroup, Stream) |
 //! | [`Event::TenantHealthRecorded`] | `TenantsUnhealthy` (CloudGroup) |
+//! | [`Event::ActionCompleted`] | `ActionsCompleted` (CloudGroup, Outcome) |
+//! | [`Event::ActionFailed`] | `ActionsFailed` (CloudGroup, Reason) |
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
@@ -44,6 +46,42 @@ impl RefusalReason {
         match self {
             RefusalReason::CloudGroupMismatch => "cloud_group_mismatch",
             RefusalReason::Malformed => "malformed",
+        }
+    }
+}
+
+/// Why a response action (the actions functions) did not complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActionFailure {
+    /// The tenant belongs to a cloud group this function does not serve (sovereignty);
+    /// refused before any credential was loaded or any request sent.
+    CloudGroupMismatch,
+    /// The message is not an action request.
+    Malformed,
+    /// The tenant is not registered.
+    UnknownTenant,
+    /// Refused by a check or a rail (protected account, last Global Administrator, missing
+    /// permission, unknown user or rule, unusable credential); recorded, nothing changed.
+    Refused,
+    /// Every step that was tried failed.
+    Failed,
+    /// Some step failed or was partial.
+    Partial,
+    /// Our side or Microsoft's failed before any write; left for redelivery.
+    Deferred,
+}
+
+impl ActionFailure {
+    /// Stable label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionFailure::CloudGroupMismatch => "cloud_group_mismatch",
+            ActionFailure::Malformed => "malformed",
+            ActionFailure::UnknownTenant => "unknown_tenant",
+            ActionFailure::Refused => "refused",
+            ActionFailure::Failed => "failed",
+            ActionFailure::Partial => "partial",
+            ActionFailure::Deferred => "deferred",
         }
     }
 }
@@ -145,6 +183,29 @@ pub enum Event<'a> {
         /// The step that failed (`inventory`, `store`, `email`, ...).
         step: &'static str,
     },
+    /// A response action ran to its end (`completed`, `dry_run`), or was a redelivery of one
+    /// that already had (`duplicate`).
+    ActionCompleted {
+        /// Tenant GUID.
+        tenant: &'a str,
+        /// The action's stable name.
+        action: &'static str,
+        /// `completed`, `dry_run` or `duplicate`.
+        outcome: &'static str,
+        /// The action's id (its audit record).
+        action_id: &'a str,
+    },
+    /// A response action did not complete: refused, failed, or left for redelivery.
+    ActionFailed {
+        /// Tenant GUID or domain as requested (empty when the request was unreadable).
+        tenant: &'a str,
+        /// The action's stable name (empty when the request was unreadable).
+        action: &'static str,
+        /// Why.
+        reason: ActionFailure,
+        /// The queue message or request id.
+        request_id: &'a str,
+    },
 }
 
 impl Event<'_> {
@@ -161,6 +222,8 @@ impl Event<'_> {
             Event::DigestWriteFailed { .. } => "DigestWriteFailed",
             Event::ReportWritten { .. } => "ReportWritten",
             Event::ReportFailed { .. } => "ReportFailed",
+            Event::ActionCompleted { .. } => "ActionCompleted",
+            Event::ActionFailed { .. } => "ActionFailed",
         }
     }
 
@@ -269,6 +332,32 @@ impl Event<'_> {
                 step,
                 "assessment report failed"
             ),
+            Event::ActionCompleted {
+                tenant,
+                action,
+                outcome,
+                action_id,
+            } => tracing::info!(
+                event = self.name(),
+                tenant = %tenant,
+                action = *action,
+                outcome = *outcome,
+                action_id = %action_id,
+                "response action completed"
+            ),
+            Event::ActionFailed {
+                tenant,
+                action,
+                reason,
+                request_id,
+            } => tracing::error!(
+                event = self.name(),
+                tenant = %tenant,
+                action = *action,
+                reason = reason.as_str(),
+                request_id = %request_id,
+                "response action did not complete"
+            ),
         }
     }
 
@@ -333,6 +422,13 @@ impl Event<'_> {
             ),
             // One dimension (the cloud group) only, so one alarm covers every step.
             Event::ReportFailed { .. } => (Vec::new(), vec![("ReportFailures", 1.0)]),
+            Event::ActionCompleted { outcome, .. } => {
+                (vec![("Outcome", *outcome)], vec![("ActionsCompleted", 1.0)])
+            }
+            Event::ActionFailed { reason, .. } => (
+                vec![("Reason", reason.as_str())],
+                vec![("ActionsFailed", 1.0)],
+            ),
         }
     }
 

@@ -219,7 +219,7 @@ fn function_env(template: &str, function: &str, var: &str) -> String {
 }
 
 #[test]
-fn each_poller_reaches_only_its_own_groups_cursor_table() {
+fn each_groups_functions_reach_only_their_own_cursor_table() {
     let template = read("../infra/template.yaml");
     for (role, function, table, other) in [
         (
@@ -231,6 +231,30 @@ fn each_poller_reaches_only_its_own_groups_cursor_table() {
         (
             "PollerGcchRole",
             "PollerGcchFunction",
+            "CursorTableUsgov",
+            "CursorTable",
+        ),
+        (
+            "ActionsRole",
+            "ActionsFunction",
+            "CursorTable",
+            "CursorTableUsgov",
+        ),
+        (
+            "ActionsGcchRole",
+            "ActionsGcchFunction",
+            "CursorTableUsgov",
+            "CursorTable",
+        ),
+        (
+            "ReportRole",
+            "ReportFunction",
+            "CursorTable",
+            "CursorTableUsgov",
+        ),
+        (
+            "ReportGcchRole",
+            "ReportGcchFunction",
             "CursorTableUsgov",
             "CursorTable",
         ),
@@ -417,5 +441,57 @@ fn the_report_roles_hold_exactly_the_dynamodb_calls_the_report_makes() {
             BTreeSet::from(["sqs:SendMessage !GetAtt EventsQueue.Arn".to_string()]),
             "{role}: the findings go to the events queue only"
         );
+    }
+}
+
+/// What the actions functions run against the cursor table: the action log's `record`
+/// (`dynamo/actions.rs` before `list`, which only operators' tools call) and the request ids
+/// (`dynamo/requests.rs` before its registry look-up).
+fn actions_function_cursor_source() -> String {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/aws/dynamo");
+    let log = std::fs::read_to_string(dir.join("actions.rs")).unwrap();
+    let record = &log[..log.find("async fn list").expect("ActionLog::list")];
+    let requests = std::fs::read_to_string(dir.join("requests.rs")).unwrap();
+    let claims = &requests[..requests
+        .find("impl DynamoRegistry")
+        .expect("the registry look-up in requests.rs")];
+    format!("{record}{claims}")
+}
+
+#[test]
+fn both_actions_functions_may_make_exactly_the_calls_of_the_action_log_and_request_ids() {
+    let called = actions_function_cursor_source();
+    let called = actions_called(&called);
+    // Not vacuous: the record and the claims are PutItems, the claim's read a GetItem.
+    assert_eq!(
+        called,
+        BTreeSet::from([
+            "dynamodb:GetItem".to_string(),
+            "dynamodb:PutItem".to_string()
+        ])
+    );
+    let template = read("../infra/template.yaml");
+    for role in ["ActionsRole", "ActionsGcchRole"] {
+        let st = statements(&template, role);
+        let on = |table: &str| -> BTreeSet<String> {
+            st.iter()
+                .filter(|(_, _, resource)| resource.contains(table))
+                .flat_map(|(_, actions, _)| actions.iter().cloned())
+                .collect()
+        };
+        assert_eq!(on("CursorTable"), called, "{role} on the cursor table");
+        // The registry is only read: a tenant by id, or by its domain's guard item.
+        assert_eq!(
+            on("RegistryTable"),
+            BTreeSet::from(["dynamodb:GetItem".to_string()]),
+            "{role} on the registry"
+        );
+        // Events only: no dead letters, no jobs, no other queue.
+        let sends: Vec<&String> = st
+            .iter()
+            .filter(|(_, actions, _)| actions.contains("sqs:SendMessage"))
+            .map(|(_, _, resource)| resource)
+            .collect();
+        assert_eq!(sends, ["!GetAtt EventsQueue.Arn"], "{role} sends to");
     }
 }

@@ -20,7 +20,7 @@ use serde_json::Value;
 
 use itdr_shared::health::{FailureKind, HealthState};
 use itdr_shared::poll::PollOutcome;
-use itdr_shared::telemetry::{Event, NAMESPACE, RefusalReason};
+use itdr_shared::telemetry::{ActionFailure, Event, NAMESPACE, RefusalReason};
 use itdr_shared::{CloudGroup, Stream};
 
 /// A metric as CloudWatch identifies it within the namespace: name and dimension names.
@@ -56,7 +56,9 @@ fn _every_event_sampled(e: &Event<'_>) {
         | Event::TenantHealthRecorded { .. }
         | Event::DigestWriteFailed { .. }
         | Event::ReportWritten { .. }
-        | Event::ReportFailed { .. } => {}
+        | Event::ReportFailed { .. }
+        | Event::ActionCompleted { .. }
+        | Event::ActionFailed { .. } => {}
     }
 }
 
@@ -112,6 +114,18 @@ fn samples(outcome: &PollOutcome) -> Vec<Event<'_>> {
         Event::ReportFailed {
             tenant,
             step: "email",
+        },
+        Event::ActionCompleted {
+            tenant,
+            action: "contain",
+            outcome: "completed",
+            action_id: "a-1",
+        },
+        Event::ActionFailed {
+            tenant,
+            action: "disable_account",
+            reason: ActionFailure::Refused,
+            request_id: "r-1",
         },
     ]
 }
@@ -424,6 +438,7 @@ fn alarms_watch_the_operator_signals_of_every_group() {
         "DeadLetters",
         "JobsDeferred",
         "TenantsUnhealthy",
+        "ActionsFailed",
     ] {
         for group in GROUPS {
             assert!(

@@ -27,6 +27,10 @@ use crate::poll::{PollConfig, ValidPollConfig};
 
 use super::sqs::{ENVELOPE_ATTRIBUTE_RESERVE, SQS_MAX_MESSAGE_BYTES};
 
+// The actions functions' configuration (its own file, beside the others' variables).
+mod actions;
+pub use actions::ActionsConfig;
+
 /// A configuration error, naming the variable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {

@@ -66,6 +66,9 @@ pub mod digest;
 mod inventory;
 mod pages;
 pub mod report_state;
+// The actions functions' request ids, and the registry's look-up of a tenant by domain.
+mod requests;
+pub use requests::RequestClaim;
 
 type Item = HashMap<String, AttributeValue>;
 

@@ -14,6 +14,9 @@ use crate::aws::handler::{PollerContext, SchedulerContext, handle_jobs, handle_s
 use crate::aws::{AwsEndpoint, sdk_config};
 use crate::clock::SystemClock;
 
+/// Runs an actions function for `group` (response actions; `aws/actions.rs`).
+pub use crate::aws::actions::run_actions;
+
 /// Runs a poller for `group`: tracing for Lambda (JSON when `AWS_LAMBDA_LOG_FORMAT=JSON`),
 /// configuration validated and the context built once at cold start, then the SQS handler.
 pub async fn run_poller(group: CloudGroup) -> Result<(), lambda_runtime::Error> {

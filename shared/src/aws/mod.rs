@@ -11,11 +11,14 @@
 //! - [`config`]: typed configuration from the environment, validated at cold start.
 //! - [`handler`]: the scheduler and poller handlers and the contexts they run with.
 //! - [`report`]: the report function (the Identity Security Assessment on AWS).
+//! - [`actions`]: the actions functions' handler (response actions from a queue or a direct
+//!   invocation, one function per cloud group) and its context.
 //!
 //! The fleet-wide request budget is explained in `RATE_BUDGET.md` beside this file.
 //!
 //! Only SDK error codes reach errors and logs, never request or response content.
 
+pub mod actions;
 pub mod config;
 pub mod dynamo;
 pub mod handler;

@@ -671,6 +671,20 @@ impl Responder {
     /// Runs one action and returns its report (also recorded in the audit trail). A refusal
     /// after the request was validated is recorded too, then returned as the error.
     pub async fn run(&self, req: &ActionRequest) -> Result<ActionReport, RespondError> {
+        match self.run_recorded(req).await? {
+            (report, None) => Ok(report),
+            (_, Some(e)) => Err(e),
+        }
+    }
+
+    /// [`Responder::run`], keeping the recorded report of an action stopped before its steps
+    /// (refused by a check or a rail, or a read it depends on failed): `(report, Some(why))`,
+    /// the report's outcome [`Outcome::Refused`]. `Err` only when nothing was recorded (no
+    /// reason or requester) or the audit trail could not be written.
+    pub async fn run_recorded(
+        &self,
+        req: &ActionRequest,
+    ) -> Result<(ActionReport, Option<RespondError>), RespondError> {
         if req.reason.trim().is_empty() {
             return Err(RespondError::MissingReason);
         }
@@ -710,7 +724,7 @@ impl Responder {
                 report.finished_at = Some(clock.now());
                 self.log.record(&report).await?;
                 self.emit(&report).await;
-                return Err(e);
+                return Ok((report, Some(e)));
             }
         }
         if !req.dry_run {
@@ -767,7 +781,7 @@ impl Responder {
         if !req.dry_run {
             self.emit(&report).await;
         }
-        Ok(report)
+        Ok((report, None))
     }
 
     /// Checks, permissions, the target and the rails.
