@@ -165,6 +165,53 @@ async fn tenants_go_to_the_least_loaded_app_and_can_be_moved() {
     assert_eq!(t["enabled"], true);
     assert_eq!(t["health"]["state"], "pending");
 
+    // The organization's contact (the emailed reports) is kept by the embedded registry too.
+    let out = itdr(
+        d,
+        &[
+            "tenants",
+            "remap",
+            "--tenant",
+            t2,
+            "--contact",
+            "IT@Org2.example",
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("contact set to IT@org2.example"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = itdr(
+        d,
+        &[
+            "tenants",
+            "remap",
+            "--tenant",
+            t2,
+            "--contact",
+            "a@b.example, c@d.example",
+        ],
+    )
+    .await;
+    assert!(!out.status.success());
+    assert!(
+        !text(&out.stderr).contains("c@d.example"),
+        "errors never quote the value"
+    );
+    let out = itdr(
+        d,
+        &["tenants", "remap", "--tenant", t2, "--contact", "none"],
+    )
+    .await;
+    assert!(
+        text(&out.stdout).contains("contact removed"),
+        "{}",
+        text(&out.stdout)
+    );
+
     // Refused: another group's app, a write app, an unknown app.
     for (app, why) in [
         ("usgov", "cloud group"),

@@ -189,14 +189,9 @@ pub trait TenantRegistry: Send + Sync {
     /// [`StoreError::UnknownTenant`]); its cursors stay until [`CursorStore::purge`].
     async fn delete(&self, tenant_id: &str) -> Result<(), StoreError>;
     /// Sets (validated) or removes the organization's contact address, who receives the
-    /// tenant's assessment report by email (the AWS report function). Only the DynamoDB
-    /// registry keeps one; the others refuse.
-    async fn set_contact(&self, tenant_id: &str, contact: Option<&str>) -> Result<(), StoreError> {
-        let _ = (tenant_id, contact);
-        Err(StoreError::Invalid(
-            "this registry keeps no contact address: the emailed reports are the AWS report function's (a DynamoDB registry)".into(),
-        ))
-    }
+    /// tenant's assessment report by email (the AWS report function). Every registry keeps
+    /// it; deleting the tenant deletes it.
+    async fn set_contact(&self, tenant_id: &str, contact: Option<&str>) -> Result<(), StoreError>;
 }
 
 /// Failures delivering events.

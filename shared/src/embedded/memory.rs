@@ -199,6 +199,7 @@ impl DeadLetterSink for MemoryDeadLetters {
 struct StoreState {
     cursors: BTreeMap<(String, Stream), StoredCursor>,
     tenants: BTreeMap<String, TenantRecord>,
+    contacts: BTreeMap<String, String>,
 }
 
 impl StoreState {
@@ -356,10 +357,37 @@ impl TenantRegistry for MemoryStore {
     }
 
     async fn delete(&self, tenant_id: &str) -> Result<(), StoreError> {
-        match lock(&self.state).tenants.remove(tenant_id) {
-            Some(_) => Ok(()),
+        let mut state = lock(&self.state);
+        match state.tenants.remove(tenant_id) {
+            Some(_) => {
+                state.contacts.remove(tenant_id);
+                Ok(())
+            }
             None => Err(StoreError::UnknownTenant(tenant_id.to_string())),
         }
+    }
+
+    async fn set_contact(&self, tenant_id: &str, contact: Option<&str>) -> Result<(), StoreError> {
+        let contact = contact
+            .map(crate::assess::contact::validate_contact_email)
+            .transpose()
+            .map_err(|e| StoreError::Invalid(format!("tenant {tenant_id}: {e}")))?;
+        let mut state = lock(&self.state);
+        if !state.tenants.contains_key(tenant_id) {
+            return Err(StoreError::UnknownTenant(tenant_id.to_string()));
+        }
+        match contact {
+            Some(c) => state.contacts.insert(tenant_id.to_string(), c),
+            None => state.contacts.remove(tenant_id),
+        };
+        Ok(())
+    }
+}
+
+impl MemoryStore {
+    /// The contact address recorded for `tenant_id`, if any.
+    pub fn contact(&self, tenant_id: &str) -> Option<String> {
+        lock(&self.state).contacts.get(tenant_id).cloned()
     }
 }
 

@@ -39,7 +39,7 @@ mod inventory;
 mod pages;
 
 /// The schema version this build creates and understands (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// Schema migrations: entry `i` takes the schema from version `i` to `i + 1`. Append only.
 pub const MIGRATIONS: &[&str] = &[
@@ -68,6 +68,11 @@ pub const MIGRATIONS: &[&str] = &[
     inventory::MIGRATION,
     // 2 -> 3: seen-set pages beside the cursors.
     pages::MIGRATION,
+    // 3 -> 4: the organization's contact address of a tenant (the emailed reports).
+    "CREATE TABLE contacts (
+        tenant_id TEXT PRIMARY KEY NOT NULL,
+        email TEXT NOT NULL
+    ) STRICT;",
 ];
 
 /// How long a writer waits for another connection's lock before failing.
@@ -630,7 +635,10 @@ impl TenantRegistry for SqliteStore {
     async fn delete(&self, tenant_id: &str) -> Result<(), StoreError> {
         let tenant_id = tenant_id.to_string();
         self.run(move |conn| {
-            let n = conn
+            let tx = conn
+                .transaction()
+                .map_err(|e| backend("delete tenant", &e))?;
+            let n = tx
                 .execute(
                     "DELETE FROM tenants WHERE tenant_id = ?1",
                     params![tenant_id],
@@ -639,7 +647,64 @@ impl TenantRegistry for SqliteStore {
             if n == 0 {
                 return Err(StoreError::UnknownTenant(tenant_id));
             }
-            Ok(())
+            tx.execute(
+                "DELETE FROM contacts WHERE tenant_id = ?1",
+                params![tenant_id],
+            )
+            .map_err(|e| backend("delete tenant", &e))?;
+            tx.commit().map_err(|e| backend("delete tenant", &e))
+        })
+        .await
+    }
+
+    async fn set_contact(&self, tenant_id: &str, contact: Option<&str>) -> Result<(), StoreError> {
+        let tenant_id = tenant_id.to_string();
+        let contact = contact
+            .map(crate::assess::contact::validate_contact_email)
+            .transpose()
+            .map_err(|e| StoreError::Invalid(format!("tenant {tenant_id}: {e}")))?;
+        self.run(move |conn| {
+            let tx = conn.transaction().map_err(|e| backend("set contact", &e))?;
+            let known: bool = tx
+                .query_row(
+                    "SELECT EXISTS(SELECT 1 FROM tenants WHERE tenant_id = ?1)",
+                    params![tenant_id],
+                    |r| r.get(0),
+                )
+                .map_err(|e| backend("set contact", &e))?;
+            if !known {
+                return Err(StoreError::UnknownTenant(tenant_id));
+            }
+            match contact {
+                Some(c) => tx.execute(
+                    "INSERT INTO contacts (tenant_id, email) VALUES (?1, ?2)
+                     ON CONFLICT (tenant_id) DO UPDATE SET email = excluded.email",
+                    params![tenant_id, c],
+                ),
+                None => tx.execute(
+                    "DELETE FROM contacts WHERE tenant_id = ?1",
+                    params![tenant_id],
+                ),
+            }
+            .map_err(|e| backend("set contact", &e))?;
+            tx.commit().map_err(|e| backend("set contact", &e))
+        })
+        .await
+    }
+}
+
+impl SqliteStore {
+    /// The contact address recorded for `tenant_id`, if any.
+    pub async fn contact(&self, tenant_id: &str) -> Result<Option<String>, StoreError> {
+        let tenant_id = tenant_id.to_string();
+        self.run(move |conn| {
+            conn.query_row(
+                "SELECT email FROM contacts WHERE tenant_id = ?1",
+                params![tenant_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| backend("read contact", &e))
         })
         .await
     }
@@ -670,6 +735,45 @@ mod tests {
             health: Health::default(),
             created_at: t(0),
         }
+    }
+
+    #[tokio::test]
+    async fn contacts_are_kept_replaced_removed_and_go_with_their_tenant() {
+        let s = SqliteStore::in_memory().unwrap();
+        s.insert(&tenant("t1", Some("contoso.us"))).await.unwrap();
+        assert_eq!(s.contact("t1").await.unwrap(), None);
+        s.set_contact("t1", Some(" Admin@Contoso.US "))
+            .await
+            .unwrap();
+        assert_eq!(
+            s.contact("t1").await.unwrap().as_deref(),
+            Some("Admin@contoso.us")
+        );
+        s.set_contact("t1", Some("it@contoso.us")).await.unwrap();
+        assert_eq!(
+            s.contact("t1").await.unwrap().as_deref(),
+            Some("it@contoso.us")
+        );
+        let bad = s.set_contact("t1", Some("a@b, c@d.com")).await.unwrap_err();
+        assert!(matches!(bad, StoreError::Invalid(_)), "{bad}");
+        assert!(
+            !bad.to_string().contains("c@d.com"),
+            "errors never quote the value"
+        );
+        assert!(matches!(
+            s.set_contact("nobody", Some("x@y.com")).await,
+            Err(StoreError::UnknownTenant(_))
+        ));
+        s.set_contact("t1", None).await.unwrap();
+        assert_eq!(s.contact("t1").await.unwrap(), None);
+        s.set_contact("t1", Some("it@contoso.us")).await.unwrap();
+        s.delete("t1").await.unwrap();
+        s.insert(&tenant("t1", Some("contoso.us"))).await.unwrap();
+        assert_eq!(
+            s.contact("t1").await.unwrap(),
+            None,
+            "purged with its tenant"
+        );
     }
 
     #[tokio::test]
