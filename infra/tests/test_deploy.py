@@ -64,6 +64,8 @@ SCHEDULER_ENV = COMMON_ENV | {
     "ITDR_JOBS_QUEUE_COMMERCIAL_URL",
     "ITDR_JOBS_QUEUE_USGOV_URL",
     "ITDR_SCHEDULE_SLOT_SECS",
+    "ITDR_QUIET_AFTER_SECS",
+    "ITDR_MAX_STALENESS_SECS",
 }
 POLLER_ENV = COMMON_ENV | {
     "ITDR_CLOUD_GROUP",
@@ -505,6 +507,8 @@ def test_full_stack_functions_and_event_sources(full):
     assert env["ITDR_JOBS_QUEUE_COMMERCIAL_URL"] == full.outputs["JobsQueueCommercialUrl"]
     assert env["ITDR_JOBS_QUEUE_USGOV_URL"] == full.outputs["JobsQueueUsgovUrl"]
     assert env["ITDR_SCHEDULE_SLOT_SECS"] == "300"
+    assert str(env["ITDR_QUIET_AFTER_SECS"]) == "7200"
+    assert str(env["ITDR_MAX_STALENESS_SECS"]) == "1800"
 
 
 def test_full_stack_iam_least_privilege(full):

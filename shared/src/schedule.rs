@@ -28,7 +28,7 @@ pub struct Cadence {
     /// polling off, every stream in every slot.
     pub quiet_after_secs: u64,
     /// The longest a quiet stream waits between two polls (seconds); rounded down to whole
-    /// slots.
+    /// slots, at least one (a value below the slot length polls every slot).
     pub max_staleness_secs: u64,
 }
 
@@ -47,8 +47,9 @@ impl Default for Cadence {
 pub const MAX_CADENCE_SECS: u64 = 86_400;
 
 impl Cadence {
-    /// Checks the settings against the schedule's slot length.
-    pub fn validate(&self, slot_secs: u64) -> Result<(), String> {
+    /// Checks the settings (upper bounds; a staleness below the slot length is allowed and
+    /// means every slot).
+    pub fn validate(&self, _slot_secs: u64) -> Result<(), String> {
         if self.quiet_after_secs > MAX_CADENCE_SECS {
             return Err(format!(
                 "quiet_after_secs must be at most {MAX_CADENCE_SECS} (a day)"
@@ -57,12 +58,6 @@ impl Cadence {
         if self.max_staleness_secs > MAX_CADENCE_SECS {
             return Err(format!(
                 "max_staleness_secs must be at most {MAX_CADENCE_SECS} (a day)"
-            ));
-        }
-        if self.max_staleness_secs < slot_secs {
-            return Err(format!(
-                "max_staleness_secs ({}) must be at least the schedule interval ({slot_secs} s)",
-                self.max_staleness_secs
             ));
         }
         Ok(())
@@ -230,9 +225,16 @@ mod tests {
     fn settings_are_checked() {
         let c = Cadence::default();
         assert!(c.validate(300).is_ok());
+        // Below the slot length: every slot.
+        let tight = Cadence {
+            max_staleness_secs: 60,
+            ..c
+        };
+        assert!(tight.validate(300).is_ok());
+        assert_eq!(tight.quiet_every(300), 1);
         assert!(
             Cadence {
-                max_staleness_secs: 60,
+                max_staleness_secs: MAX_CADENCE_SECS + 1,
                 ..c
             }
             .validate(300)

@@ -5,7 +5,8 @@
 //! Variables (the infrastructure contract):
 //! - all: `ITDR_REGISTRY_TABLE`; optional `ITDR_ENDPOINT_OVERRIDE` (loopback only, tests).
 //! - scheduler: `ITDR_JOBS_QUEUE_COMMERCIAL_URL`, `ITDR_JOBS_QUEUE_USGOV_URL` (both `.fifo`),
-//!   `ITDR_SCHEDULE_SLOT_SECS` (default 300).
+//!   `ITDR_SCHEDULE_SLOT_SECS` (default 300), `ITDR_QUIET_AFTER_SECS` (default 7200, 0 = off)
+//!   and `ITDR_MAX_STALENESS_SECS` (default 1800): adaptive polling (`schedule.rs`).
 //! - pollers: `ITDR_CLOUD_GROUP` (must match the binary), `ITDR_CURSOR_TABLE`,
 //!   `ITDR_EVENTS_QUEUE_URL`, `ITDR_DEAD_LETTERS_QUEUE_URL`, `ITDR_SECRET_PREFIX`,
 //!   `ITDR_SECRET_TTL_SECS` (default 300), `ITDR_APP_REQUESTS_PER_10S` (1..=122, this
@@ -646,7 +647,34 @@ mod tests {
             c.as_ref().ok().and_then(|c| c.jobs_queue_usgov_url.clone()),
             None
         );
-        assert!(c.is_ok_and(|c| c.jobs_queue_commercial_url.is_some()));
+        assert!(
+            c.as_ref()
+                .is_ok_and(|c| c.jobs_queue_commercial_url.is_some())
+        );
+        assert_eq!(
+            c.map(|c| c.cadence).ok(),
+            Some(crate::schedule::Cadence::default())
+        );
+        m.insert("ITDR_QUIET_AFTER_SECS", "0");
+        m.insert("ITDR_MAX_STALENESS_SECS", "3600");
+        let c =
+            SchedulerConfig::from_lookup(&|k| m.get(k).map(|v| v.to_string())).map(|c| c.cadence);
+        assert_eq!(
+            c.ok(),
+            Some(crate::schedule::Cadence {
+                quiet_after_secs: 0,
+                max_staleness_secs: 3600
+            })
+        );
+        m.insert("ITDR_MAX_STALENESS_SECS", "90000");
+        assert!(matches!(
+            SchedulerConfig::from_lookup(&|k| m.get(k).map(|v| v.to_string())),
+            Err(ConfigError::Invalid {
+                var: "ITDR_MAX_STALENESS_SECS",
+                ..
+            })
+        ));
+        m.insert("ITDR_MAX_STALENESS_SECS", "1800");
         m.insert("ITDR_JOBS_QUEUE_COMMERCIAL_URL", " ");
         assert!(SchedulerConfig::from_lookup(&|k| m.get(k).map(|v| v.to_string())).is_err());
     }
