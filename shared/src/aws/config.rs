@@ -76,6 +76,37 @@ impl Vars<'_> {
         self.opt(var).ok_or(ConfigError::Missing { var, what })
     }
 
+    /// `ITDR_CLOUD_GROUP`, which must be the group the binary serves (sovereignty: a binary
+    /// never runs as the other group).
+    fn served_group(&self, group: CloudGroup) -> Result<(), ConfigError> {
+        let configured = self.req("ITDR_CLOUD_GROUP", "commercial or usgov")?;
+        let configured: CloudGroup = configured.parse().map_err(|_| ConfigError::Invalid {
+            var: "ITDR_CLOUD_GROUP",
+            reason: format!("{configured:?} is not commercial or usgov"),
+        })?;
+        if configured != group {
+            return Err(ConfigError::Invalid {
+                var: "ITDR_CLOUD_GROUP",
+                reason: format!(
+                    "this binary serves the {group} cloud group and refuses to run as {configured} (sovereignty)"
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// `ITDR_SECRET_PREFIX`, without a leading or trailing `/`.
+    fn secret_prefix(&self) -> Result<String, ConfigError> {
+        let prefix = self.req("ITDR_SECRET_PREFIX", "the Secrets Manager name prefix")?;
+        if prefix.starts_with('/') || prefix.ends_with('/') {
+            return Err(ConfigError::Invalid {
+                var: "ITDR_SECRET_PREFIX",
+                reason: "must not start or end with '/'".into(),
+            });
+        }
+        Ok(prefix)
+    }
+
     fn num<T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy>(
         &self,
         var: &'static str,
@@ -284,26 +315,8 @@ impl PollerConfig {
         get: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
         let v = Vars { get };
-        let configured = v.req("ITDR_CLOUD_GROUP", "commercial or usgov")?;
-        let configured: CloudGroup = configured.parse().map_err(|_| ConfigError::Invalid {
-            var: "ITDR_CLOUD_GROUP",
-            reason: format!("{configured:?} is not commercial or usgov"),
-        })?;
-        if configured != group {
-            return Err(ConfigError::Invalid {
-                var: "ITDR_CLOUD_GROUP",
-                reason: format!(
-                    "this binary serves the {group} cloud group and refuses to run as {configured} (sovereignty)"
-                ),
-            });
-        }
-        let secret_prefix = v.req("ITDR_SECRET_PREFIX", "the Secrets Manager name prefix")?;
-        if secret_prefix.starts_with('/') || secret_prefix.ends_with('/') {
-            return Err(ConfigError::Invalid {
-                var: "ITDR_SECRET_PREFIX",
-                reason: "must not start or end with '/'".into(),
-            });
-        }
+        v.served_group(group)?;
+        let secret_prefix = v.secret_prefix()?;
         let max = Rate::REPORTS_PER_APP.requests;
         Ok(Self {
             cloud_group: group,
@@ -424,26 +437,8 @@ impl ReportConfig {
         get: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
         let v = Vars { get };
-        let configured = v.req("ITDR_CLOUD_GROUP", "commercial or usgov")?;
-        let configured: CloudGroup = configured.parse().map_err(|_| ConfigError::Invalid {
-            var: "ITDR_CLOUD_GROUP",
-            reason: format!("{configured:?} is not commercial or usgov"),
-        })?;
-        if configured != group {
-            return Err(ConfigError::Invalid {
-                var: "ITDR_CLOUD_GROUP",
-                reason: format!(
-                    "this binary serves the {group} cloud group and refuses to run as {configured} (sovereignty)"
-                ),
-            });
-        }
-        let secret_prefix = v.req("ITDR_SECRET_PREFIX", "the Secrets Manager name prefix")?;
-        if secret_prefix.starts_with('/') || secret_prefix.ends_with('/') {
-            return Err(ConfigError::Invalid {
-                var: "ITDR_SECRET_PREFIX",
-                reason: "must not start or end with '/'".into(),
-            });
-        }
+        v.served_group(group)?;
+        let secret_prefix = v.secret_prefix()?;
         let bucket = v.req("ITDR_REPORTS_BUCKET", "the reports S3 bucket name")?;
         let bucket_ok = (3..=63).contains(&bucket.len())
             && bucket

@@ -57,26 +57,8 @@ impl ActionsConfig {
         get: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
         let v = Vars { get };
-        let configured = v.req("ITDR_CLOUD_GROUP", "commercial or usgov")?;
-        let configured: CloudGroup = configured.parse().map_err(|_| ConfigError::Invalid {
-            var: "ITDR_CLOUD_GROUP",
-            reason: format!("{configured:?} is not commercial or usgov"),
-        })?;
-        if configured != group {
-            return Err(ConfigError::Invalid {
-                var: "ITDR_CLOUD_GROUP",
-                reason: format!(
-                    "this binary serves the {group} cloud group and refuses to run as {configured} (sovereignty)"
-                ),
-            });
-        }
-        let secret_prefix = v.req("ITDR_SECRET_PREFIX", "the Secrets Manager name prefix")?;
-        if secret_prefix.starts_with('/') || secret_prefix.ends_with('/') {
-            return Err(ConfigError::Invalid {
-                var: "ITDR_SECRET_PREFIX",
-                reason: "must not start or end with '/'".into(),
-            });
-        }
+        v.served_group(group)?;
+        let secret_prefix = v.secret_prefix()?;
         let write_app = v.opt("ITDR_WRITE_APP");
         if let Some(a) = &write_app {
             let ok = a.len() <= 128
