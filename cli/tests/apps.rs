@@ -18,27 +18,12 @@ use serde_json::Value;
 
 const APP_B: &str = "5d9a7c3e-2b41-4f8e-9c06-1a2b3c4d5e6f";
 
-fn run(dir: &Path, args: Vec<String>) -> Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_itdr"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("ITDR_CONFIG")
-        .env_remove("ITDR_DB")
-        .output()
-        .expect("itdr runs")
-}
+mod common;
+
+use common::text;
 
 async fn itdr(dir: &Path, args: &[&str]) -> Output {
-    let dir = dir.to_path_buf();
-    let mut all = vec!["--config".to_string(), "itdr.toml".to_string()];
-    all.extend(args.iter().map(|s| (*s).to_string()));
-    tokio::task::spawn_blocking(move || run(&dir, all))
-        .await
-        .unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).to_string()
+    common::itdr(dir, "itdr.toml", args).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

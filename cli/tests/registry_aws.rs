@@ -20,27 +20,12 @@ use itdr_shared::store::{CursorStore, TenantRegistry};
 const USGOV_CURSOR_TABLE: &str = "itdr-cursors-usgov";
 use itdr_sim::{SimConfig, Simulator, onboarding_scenarios};
 
-fn run(dir: &Path, args: Vec<String>) -> Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_itdr"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("ITDR_CONFIG")
-        .env_remove("ITDR_DB")
-        .output()
-        .expect("itdr runs")
-}
+mod common;
+
+use common::text;
 
 async fn itdr(dir: &Path, args: &[&str]) -> Output {
-    let dir = dir.to_path_buf();
-    let mut all = vec!["--config".to_string(), "aws.toml".to_string()];
-    all.extend(args.iter().map(|s| (*s).to_string()));
-    tokio::task::spawn_blocking(move || run(&dir, all))
-        .await
-        .unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).to_string()
+    common::itdr(dir, "aws.toml", args).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
