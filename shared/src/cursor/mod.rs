@@ -167,6 +167,10 @@ impl Cursor {
             for (name, s) in &mut self.sources {
                 for (idx, b) in s.buckets.iter_mut().filter(|(_, b)| b.paged) {
                     let fps = b.fps.take();
+                    // The count lives in the page too: unloaded, the bucket is what a freshly
+                    // decoded cursor holds (count-less), so a page that cannot be read back
+                    // re-emits its bucket rather than hiding new records behind an old count.
+                    b.count = 0;
                     if let Some(fps) = fps.filter(|_| b.dirty) {
                         work.put.push(SeenPage {
                             source: name.clone(),
@@ -332,12 +336,9 @@ mod tests {
             back.sources["busy"].buckets.len(),
             c.sources["busy"].buckets.len()
         );
-        for (idx, b) in &back.sources["busy"].buckets {
-            assert_eq!(b.paged, c.sources["busy"].buckets[idx].paged);
-            if !b.paged {
-                assert_eq!(b, &c.sources["busy"].buckets[idx]);
-            }
-        }
+        // Paged buckets are left exactly as a decoded cursor holds them (count-less and
+        // unloaded), so the rest of a poll filters as the next poll would.
+        assert_eq!(back, c);
         assert!(serde_json::to_string(&doc).unwrap().len() <= total + 512);
 
         // Unchanged pages are not written again; a re-read of a loaded page rewrites it.
