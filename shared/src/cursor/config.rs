@@ -52,10 +52,17 @@ pub const MAX_SEEN_BYTES: usize = 320 * 1024;
 pub struct CursorConfig {
     /// How far each regular pass reaches back before the watermark.
     pub lookback_secs: u64,
-    /// How often a sweep over the horizon starts.
+    /// How often a sweep starts (a recent one, or a deep one when that is due).
     pub sweep_interval_secs: u64,
-    /// How far a sweep reaches back: events visible within this delay are never lost.
+    /// How far a deep sweep reaches back: events visible within this delay are never lost.
     pub horizon_secs: u64,
+    /// How far a recent sweep reaches back: events visible within this delay are read by the
+    /// next sweep; those later than this (up to `horizon_secs`) by the next deep sweep. Equal
+    /// to `horizon_secs`, every sweep is deep.
+    pub recent_horizon_secs: u64,
+    /// How often a sweep is a deep one, over the whole horizon. Deep sweeps of different
+    /// tenants are spread over this interval (`Cursor::begin_spread`).
+    pub deep_sweep_interval_secs: u64,
     /// Width of a seen-set bucket; window bounds are aligned to it.
     pub bucket_secs: u64,
     /// Widest slice fetched and committed as one unit.
@@ -75,6 +82,8 @@ impl Default for CursorConfig {
             lookback_secs: 30 * 60,
             sweep_interval_secs: 3600,
             horizon_secs: 24 * 3600,
+            recent_horizon_secs: 6 * 3600,
+            deep_sweep_interval_secs: 6 * 3600,
             bucket_secs: 60,
             slice_secs: 3 * 3600,
             initial_lookback_secs: 30 * 86_400,
@@ -123,6 +132,30 @@ impl CursorConfig {
             ConfigError::new(
                 "cursor.sweep_interval_secs",
                 "must be between 1 and horizon_secs",
+            )
+        })?;
+        check_range(
+            "cursor.recent_horizon_secs",
+            self.recent_horizon_secs,
+            self.bucket_secs,
+            self.horizon_secs,
+        )
+        .map_err(|_| {
+            ConfigError::new(
+                "cursor.recent_horizon_secs",
+                "must be between bucket_secs and horizon_secs",
+            )
+        })?;
+        check_range(
+            "cursor.deep_sweep_interval_secs",
+            self.deep_sweep_interval_secs,
+            self.sweep_interval_secs,
+            30 * 86_400,
+        )
+        .map_err(|_| {
+            ConfigError::new(
+                "cursor.deep_sweep_interval_secs",
+                "must be between sweep_interval_secs and 30 days",
             )
         })?;
         check_range(
@@ -178,6 +211,20 @@ mod tests {
         assert_eq!(
             too_long(|c| c.sweep_interval_secs = 2 * 86_400),
             Some("cursor.sweep_interval_secs")
+        );
+        assert_eq!(
+            too_long(|c| c.recent_horizon_secs = 25 * 3600),
+            Some("cursor.recent_horizon_secs"),
+            "a recent sweep reaching further than a deep one"
+        );
+        assert_eq!(
+            too_long(|c| c.deep_sweep_interval_secs = 60),
+            Some("cursor.deep_sweep_interval_secs"),
+            "deep sweeps more often than sweeps"
+        );
+        assert_eq!(
+            too_long(|c| c.deep_sweep_interval_secs = u64::MAX),
+            Some("cursor.deep_sweep_interval_secs")
         );
         assert_eq!(
             too_long(|c| c.slice_secs = 90),

@@ -42,8 +42,12 @@ pub struct Cursor {
     pub format: u32,
     /// Upper bound of the last completed pass.
     pub watermark: DateTime<Utc>,
-    /// When the last completed sweep started.
+    /// When the last completed sweep (recent or deep) started.
     pub last_sweep_start: Option<DateTime<Utc>>,
+    /// When the last completed deep sweep started. `None` in cursors written before sweeps
+    /// were age-weighted (all their sweeps were deep: `last_sweep_start` stands in).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_deep_sweep_start: Option<DateTime<Utc>>,
     /// The regular pass in progress, if one was interrupted (or the first pass of a stream).
     pub pass: Option<Pass>,
     /// The sweep in progress. It runs after the regular pass, with whatever time a poll has
@@ -95,11 +99,26 @@ impl Cursor {
         serde_json::to_value(self).map_err(|e| CursorError::Unencodable(e.to_string()))
     }
 
+    /// Whether this cursor promises an event at `at` (on the window axis) that became visible
+    /// at `visible`: a sweep that started after it became visible has completed and reached
+    /// back far enough (`cursor.md`, the no-loss argument). Such an event was delivered, or
+    /// it is lost.
+    pub fn promises(&self, at: DateTime<Utc>, visible: DateTime<Utc>, cfg: &CursorConfig) -> bool {
+        let delay = visible - at;
+        let after = |start: Option<DateTime<Utc>>| start.is_some_and(|s| visible <= s);
+        (delay <= secs(cfg.recent_horizon_secs) && after(self.last_sweep_start))
+            || (delay <= secs(cfg.horizon_secs) && after(self.last_deep_start()))
+    }
+
     /// The earliest time any future pass may read: seen-set buckets before it can go.
     pub fn keep_from(&self, cfg: &CursorConfig) -> DateTime<Utc> {
         let mut t = self.watermark - secs(cfg.lookback_secs);
-        let sweep_from = self.last_sweep_start.unwrap_or(self.watermark) - secs(cfg.horizon_secs);
-        t = t.min(sweep_from);
+        // The next deep sweep reaches furthest: the last deep start minus the horizon (a
+        // recent sweep's lower bound is never earlier).
+        let deep_from = self.last_deep_start().unwrap_or(self.watermark) - secs(cfg.horizon_secs);
+        let recent_from =
+            self.last_sweep_start.unwrap_or(self.watermark) - secs(cfg.recent_horizon_secs);
+        t = t.min(deep_from).min(recent_from);
         // A pass in progress resumes from `done_until`: what it has read before is needed
         // again only by the lookback and the next sweep (covered above).
         for p in self.pass.iter().chain(self.sweep.iter()) {
@@ -193,6 +212,9 @@ impl Cursor {
         }
         if new.last_sweep_start < old.last_sweep_start {
             return Err(CursorError::Backwards("last_sweep_start"));
+        }
+        if new.last_deep_sweep_start < old.last_deep_sweep_start {
+            return Err(CursorError::Backwards("last_deep_sweep_start"));
         }
         for (o, n, what) in [
             (&old.pass, &new.pass, "pass.done_until"),

@@ -45,6 +45,11 @@ pub struct Pass {
     /// always fits in a poll eventually and the pass makes progress.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub width_secs: Option<u64>,
+    /// A recent sweep (over `recent_horizon_secs`) rather than a deep one; meaningless for a
+    /// regular pass. Absent in sweeps written before sweeps were age-weighted: those were
+    /// deep.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub recent: bool,
 }
 
 impl Pass {
@@ -55,6 +60,7 @@ impl Pass {
             started,
             done_until: lower,
             width_secs: None,
+            recent: false,
         }
     }
 }
@@ -73,12 +79,32 @@ impl Cursor {
     ///   last sweep started and none is in progress.
     ///
     /// Every lower bound is clamped to the origin and the retention floor, and aligned down
-    /// to a bucket boundary.
+    /// to a bucket boundary. Deep sweeps are due on a grid of `deep_sweep_interval_secs`
+    /// starting at the epoch (see [`Cursor::begin_spread`] to shift it per stream).
     pub fn begin(
         stored: Option<&Cursor>,
         now: DateTime<Utc>,
         retention_floor: DateTime<Utc>,
         cfg: &CursorConfig,
+    ) -> Cursor {
+        Self::begin_spread(stored, now, retention_floor, cfg, 0)
+    }
+
+    /// [`Cursor::begin`], with this stream's deep sweeps due on a grid of
+    /// `deep_sweep_interval_secs` shifted by `phase_secs`: a sweep is deep when a grid line
+    /// lies between the last deep sweep's start and `now`. Streams with different phases (the
+    /// poller derives it from the tenant and stream) spread their deep sweeps over the
+    /// interval instead of all running them in the same hour.
+    ///
+    /// - A sweep that is due is deep when a grid line passed since the last deep sweep
+    ///   started: `lower = last deep start - horizon_secs`. Otherwise it is recent:
+    ///   `lower = last sweep start - recent_horizon_secs`.
+    pub fn begin_spread(
+        stored: Option<&Cursor>,
+        now: DateTime<Utc>,
+        retention_floor: DateTime<Utc>,
+        cfg: &CursorConfig,
+        phase_secs: u64,
     ) -> Cursor {
         let Some(c) = stored else {
             let origin = align_down(
@@ -94,6 +120,7 @@ impl Cursor {
                 format: Self::FORMAT,
                 watermark: origin,
                 last_sweep_start: None,
+                last_deep_sweep_start: None,
                 pass: Some(Pass::new(regular, now, now)),
                 sweep: Some(Pass::new(origin, now, now)),
                 sources: BTreeMap::new(),
@@ -107,8 +134,12 @@ impl Cursor {
             align_down(t, cfg.bucket_secs)
         };
         let regular_lower = floor_of(c.watermark - secs(cfg.lookback_secs));
-        let sweep_lower =
-            floor_of(c.last_sweep_start.unwrap_or(c.watermark) - secs(cfg.horizon_secs));
+        let last_sweep = c.last_sweep_start.unwrap_or(c.watermark);
+        let last_deep = c.last_deep_start().unwrap_or(c.watermark);
+        let deep_lower = floor_of(last_deep - secs(cfg.horizon_secs));
+        // A recent sweep reaches back from the last sweep of either kind (`cursor.md`, the
+        // no-loss argument).
+        let recent_lower = floor_of(last_sweep - secs(cfg.recent_horizon_secs));
         match c.pass.as_mut() {
             Some(p) => p.upper = p.upper.max(now),
             None => c.pass = Some(Pass::new(regular_lower, now, now)),
@@ -117,9 +148,19 @@ impl Cursor {
             && c.last_sweep_start
                 .is_none_or(|s| now - s >= secs(cfg.sweep_interval_secs));
         if sweep_due {
-            c.sweep = Some(Pass::new(sweep_lower, now, now));
+            let deep = c.last_sweep_start.is_none()
+                || grid_line_between(last_deep, now, cfg.deep_sweep_interval_secs, phase_secs);
+            let mut sweep = Pass::new(if deep { deep_lower } else { recent_lower }, now, now);
+            sweep.recent = !deep;
+            c.sweep = Some(sweep);
         }
         c
+    }
+
+    /// When the last completed deep sweep started (`last_sweep_start` for cursors written
+    /// before sweeps were age-weighted, whose sweeps were all deep).
+    pub fn last_deep_start(&self) -> Option<DateTime<Utc>> {
+        self.last_deep_sweep_start.or(self.last_sweep_start)
     }
 
     /// The next slice to read: the regular pass first, then the sweep. `None` when both are
@@ -164,10 +205,13 @@ impl Cursor {
             *slot = None;
             self.watermark = self.watermark.max(done.upper);
             if kind == PassKind::Sweep {
-                self.last_sweep_start = Some(
-                    self.last_sweep_start
-                        .map_or(done.started, |s| s.max(done.started)),
-                );
+                let later = |s: Option<DateTime<Utc>>| {
+                    Some(s.map_or(done.started, |s| s.max(done.started)))
+                };
+                self.last_sweep_start = later(self.last_sweep_start);
+                if !done.recent {
+                    self.last_deep_sweep_start = later(self.last_deep_sweep_start);
+                }
             }
         }
     }
@@ -185,6 +229,14 @@ impl Cursor {
             p.width_secs = Some(half);
         }
     }
+}
+
+/// Whether a line of the grid `phase + k * interval` (k integer) lies in `(after, at]`.
+fn grid_line_between(after: DateTime<Utc>, at: DateTime<Utc>, interval: u64, phase: u64) -> bool {
+    let interval = i64::try_from(interval.max(1)).unwrap_or(i64::MAX);
+    let phase = i64::try_from(phase % interval.unsigned_abs()).unwrap_or(0);
+    let line = |t: DateTime<Utc>| (t.timestamp().saturating_sub(phase)).div_euclid(interval);
+    line(at) > line(after)
 }
 
 #[cfg(test)]
@@ -280,8 +332,171 @@ mod tests {
         let p = c3.pass.clone().unwrap_or_else(|| panic!("pass"));
         assert_eq!(p.lower, t(11, 30, 0));
         let sw = c3.sweep.clone().unwrap_or_else(|| panic!("sweep"));
-        assert_eq!(sw.lower, t(12, 0, 0) - TimeDelta::hours(24));
+        assert!(sw.recent, "no deep sweep is due an hour after the backfill");
+        assert_eq!(sw.lower, t(12, 0, 0) - TimeDelta::hours(6));
         assert_eq!(sw.upper, t(13, 0, 0));
+    }
+
+    /// Runs every slice of the passes `begin_spread` starts at `now`.
+    fn poll_at(c: &Cursor, now: DateTime<Utc>, phase: u64) -> Cursor {
+        let old = t(0, 0, 0) - TimeDelta::days(30);
+        let mut c = Cursor::begin_spread(Some(c), now, old, &cfg(), phase);
+        while let Some((s, k)) = c.next_slice(&cfg()) {
+            c.complete_slice(&s, k);
+        }
+        c
+    }
+
+    #[test]
+    fn sweeps_are_recent_hourly_and_deep_once_per_deep_interval() {
+        let old = t(0, 0, 0) - TimeDelta::days(30);
+        let mut c = Cursor::begin(None, t(1, 0, 0), old, &cfg());
+        while let Some((s, k)) = c.next_slice(&cfg()) {
+            c.complete_slice(&s, k);
+        }
+        assert_eq!(
+            c.last_deep_sweep_start,
+            Some(t(1, 0, 0)),
+            "the backfill is deep"
+        );
+        let mut deep = Vec::new();
+        for h in 2..=23 {
+            let now = t(h, 0, 0);
+            let before = c.clone();
+            let started = Cursor::begin(Some(&c), now, old, &cfg());
+            let sw = started
+                .sweep
+                .clone()
+                .unwrap_or_else(|| panic!("sweep at {h}"));
+            if sw.recent {
+                assert_eq!(
+                    sw.lower,
+                    before.last_sweep_start.unwrap_or_default() - TimeDelta::hours(6)
+                );
+            } else {
+                assert_eq!(
+                    sw.lower,
+                    before.last_deep_start().unwrap_or_default() - TimeDelta::hours(24)
+                );
+                deep.push(h);
+            }
+            c = poll_at(&c, now, 0);
+            assert_eq!(c.last_sweep_start, Some(now));
+            assert!(Cursor::check_advance(Some(&before), &c).is_ok());
+        }
+        // Phase 0: the grid lines are 06:00, 12:00 and 18:00.
+        assert_eq!(deep, vec![6, 12, 18]);
+        assert_eq!(c.last_deep_sweep_start, Some(t(18, 0, 0)));
+        // What a future deep sweep reads stays in the seen sets.
+        assert!(c.keep_from(&cfg()) <= t(18, 0, 0) - TimeDelta::hours(24));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// The no-loss argument of `cursor.md`, on the cursor alone: over three days of
+        /// polls (every 5 minutes, some skipped, each finishing only a few slices, as a
+        /// deadline would), an event at `t` visible at `t + d` is read, by a slice fetched
+        /// after it became visible, by the time a cursor first promises it: `d` within the
+        /// recent horizon and visible before the last sweep started, or `d` within the
+        /// horizon and visible before the last deep sweep started.
+        #[test]
+        fn every_promised_event_is_read_after_it_became_visible(
+            events in proptest::collection::vec((0i64..3 * 86_400, 0i64..86_400), 1..40),
+            recent in proptest::collection::vec((0i64..3 * 86_400, 0i64..6 * 3600), 1..40),
+            budgets in proptest::collection::vec(1usize..8, 900),
+            skips in proptest::collection::vec(0u8..10, 900),
+            phase in 0u64..21_600,
+        ) {
+            let cfg = CursorConfig { initial_lookback_secs: 3600, ..cfg() };
+            let start = t(0, 0, 0);
+            let floor = start - TimeDelta::days(30);
+            let mut reads: Vec<(DateTime<Utc>, DateTime<Utc>, DateTime<Utc>)> = Vec::new();
+            // After each poll: when, the last sweep's and the last deep sweep's start.
+            type Promise = (DateTime<Utc>, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+            let mut promises: Vec<Promise> = Vec::new();
+            let mut c: Option<Cursor> = None;
+            let mut now = start;
+            for (budget, skip) in budgets.iter().zip(&skips) {
+                now += TimeDelta::minutes(if *skip == 0 { 35 } else { 5 });
+                let mut cur = Cursor::begin_spread(c.as_ref(), now, floor, &cfg, phase);
+                for _ in 0..*budget {
+                    let Some((slice, kind)) = cur.next_slice(&cfg) else { break };
+                    reads.push((slice.lower, slice.upper, now));
+                    cur.complete_slice(&slice, kind);
+                }
+                if let Some(old) = &c {
+                    proptest::prop_assert!(Cursor::check_advance(Some(old), &cur).is_ok());
+                }
+                promises.push((now, cur.last_sweep_start, cur.last_deep_start()));
+                c = Some(cur);
+            }
+            let origin = c.and_then(|c| c.origin).unwrap_or(start);
+            for (at, delay) in events.into_iter().chain(recent) {
+                let ev = start + TimeDelta::seconds(at);
+                let visible = ev + TimeDelta::seconds(delay);
+                let within_recent = delay <= cfg.recent_horizon_secs as i64;
+                let promised = promises.iter().find(|(_, sweep, deep)| {
+                    (within_recent && sweep.is_some_and(|s| visible <= s))
+                        || deep.is_some_and(|s| visible <= s)
+                });
+                let Some((by, _, _)) = promised.filter(|_| ev >= origin) else { continue };
+                proptest::prop_assert!(
+                    reads.iter().any(|(lo, hi, when)| {
+                        *lo <= ev && ev <= *hi && *when >= visible && when <= by
+                    }),
+                    "event at {ev} visible {visible} not read by {by}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn deep_sweeps_of_different_streams_spread_over_the_interval() {
+        let old = t(0, 0, 0) - TimeDelta::days(30);
+        let mut hours = std::collections::BTreeSet::new();
+        for phase in (0..6).map(|i| i * 3600 + 1800) {
+            let mut c = Cursor::begin(None, t(0, 0, 0), old, &cfg());
+            while let Some((s, k)) = c.next_slice(&cfg()) {
+                c.complete_slice(&s, k);
+            }
+            for h in 1..=6 {
+                let started = Cursor::begin_spread(Some(&c), t(h, 0, 0), old, &cfg(), phase);
+                if started.sweep.as_ref().is_some_and(|s| !s.recent) {
+                    hours.insert(h);
+                }
+                c = poll_at(&c, t(h, 0, 0), phase);
+            }
+        }
+        assert_eq!(
+            hours.len(),
+            6,
+            "one stream's deep sweep in each hour: {hours:?}"
+        );
+    }
+
+    #[test]
+    fn a_cursor_from_before_age_weighted_sweeps_keeps_its_deep_reach() {
+        // Written before: no `last_deep_sweep_start`, a sweep in progress without `recent`.
+        let doc = serde_json::json!({
+            "format": 1,
+            "watermark": "2026-05-01T12:00:00Z",
+            "last_sweep_start": "2026-05-01T11:00:00Z",
+            "pass": null,
+            "sweep": {"lower": "2026-04-30T11:00:00Z", "upper": "2026-05-01T12:00:00Z",
+                      "started": "2026-05-01T12:00:00Z", "done_until": "2026-05-01T00:00:00Z"},
+            "sources": {}
+        });
+        let c = Cursor::from_doc(&doc).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.last_deep_start(), Some(t(11, 0, 0)));
+        assert!(c.keep_from(&cfg()) <= t(0, 0, 0));
+        let done = poll_at(&c, t(12, 5, 0), 0);
+        assert_eq!(
+            done.last_deep_sweep_start,
+            Some(t(12, 0, 0)),
+            "the old sweep was deep"
+        );
+        let doc = done.to_doc().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(Cursor::from_doc(&doc).ok(), Some(done));
     }
 
     #[test]

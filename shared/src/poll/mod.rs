@@ -18,7 +18,7 @@ use crate::client::{ApiClient, Priority, SourceError, Tenant};
 use crate::cloud::Cloud;
 use crate::cursor::{
     ConfigError, Cursor, CursorConfig, CursorError, Key, PageWork, PassKind, SeenSet, Slice,
-    check_range, secs,
+    check_range, secs, seen::fingerprint,
 };
 use crate::health::FailureKind;
 use crate::ocsf::NormalizeOptions;
@@ -334,7 +334,9 @@ impl CursorState {
             .map_or(retention_days, |max| retention_days.min(max));
         let retention_floor =
             now - TimeDelta::days(i64::from(retention_days)) + TimeDelta::minutes(10);
-        let cursor = Cursor::begin(old.as_ref(), now, retention_floor, &cfg.cursor);
+        // Deep sweeps of the fleet's streams spread over their interval, by tenant and stream.
+        let phase = u64::from(fingerprint(&format!("{}#{}", job.tenant_id, job.stream)));
+        let cursor = Cursor::begin_spread(old.as_ref(), now, retention_floor, &cfg.cursor, phase);
         if let Some(sw) = &cursor.sweep
             && old.as_ref().is_none_or(|o| o.sweep.is_none())
         {
