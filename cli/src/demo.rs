@@ -5,10 +5,11 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use itdr_shared::Stream;
 use itdr_shared::auth::AppCredential;
 use itdr_shared::clock::SharedClock;
+use itdr_shared::cursor::{Cursor, CursorConfig};
 use itdr_shared::source::UnifiedAuditConfig;
 
 use crate::config::SimulatorConfig;
@@ -41,10 +42,10 @@ pub struct Compare<'a> {
     pub unified_audit: &'a UnifiedAuditConfig,
     /// The stream's origin (its first poll's reach).
     pub origin: DateTime<Utc>,
-    /// When the last completed sweep started, if any.
-    pub last_sweep_start: Option<DateTime<Utc>>,
-    /// The sweep horizon.
-    pub horizon: TimeDelta,
+    /// The stream's cursor at the end of the run: what it promises.
+    pub cursor: &'a Cursor,
+    /// The cursor rules the run used.
+    pub cursor_config: &'a CursorConfig,
     /// The end of the run.
     pub end: DateTime<Utc>,
 }
@@ -196,10 +197,9 @@ mod imp {
                     from_visible_secs.push(u32::try_from(secs).unwrap_or(u32::MAX));
                     continue;
                 }
-                // The promise: an event visible within the horizon is delivered by the first
-                // sweep that starts after it became visible.
-                let promised = c.last_sweep_start.is_some_and(|s| e.visible_at <= s)
-                    && e.visible_at - axis(e) <= c.horizon;
+                // The promise: an event is delivered by the first sweep that starts after it
+                // became visible and reaches back far enough (`cursor.md`).
+                let promised = c.cursor.promises(axis(e), e.visible_at, c.cursor_config);
                 if promised {
                     lost += 1;
                 } else {

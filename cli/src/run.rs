@@ -567,10 +567,8 @@ async fn summarize(
                             include_noninteractive: t.include_noninteractive,
                             unified_audit: &rt.cfg.poll.unified_audit,
                             origin: cursor.origin.unwrap_or(start),
-                            last_sweep_start: cursor.last_sweep_start,
-                            horizon: TimeDelta::seconds(
-                                i64::try_from(rt.cfg.poll.cursor.horizon_secs).unwrap_or(0),
-                            ),
+                            cursor: &cursor,
+                            cursor_config: &rt.cfg.poll.cursor,
                             end,
                         },
                         ids,

@@ -8,6 +8,7 @@ mod common;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use chrono::TimeDelta;
 use itdr_shared::client::Rate;
@@ -17,7 +18,7 @@ use itdr_shared::embedded::{MemoryDeadLetters, MemorySink, SqliteStore};
 use itdr_shared::poll::{Crash, PollConfig, PollContext, PollJob, Step, StepHook, poll};
 use itdr_shared::store::CursorStore;
 use itdr_shared::{Cloud, Stream};
-use itdr_sim::{GroundTruthStream, SimConfig, TenantSpec};
+use itdr_sim::{DelayModel, GroundTruthStream, SimConfig, TenantSpec};
 use rand::{Rng, SeedableRng};
 
 /// Crashes at a random step with probability `p`.
@@ -46,8 +47,25 @@ async fn run_case(seed: u64, crash_p: f64) {
     specs[0].signins_per_hour = 200.0;
     specs[0].audits_per_hour = 30.0;
     specs[1].signins_per_hour = 120.0;
-    // Default delay model: most within minutes, a tail of up to hours.
-    let cfg = SimConfig::new(seed, specs);
+    // Most within minutes, a tail of hours, and a few beyond the recent sweeps' reach (6 h),
+    // which only the deep sweeps read.
+    let mut cfg = SimConfig::new(seed, specs);
+    cfg.delay = DelayModel {
+        ranges: vec![
+            (0.85, Duration::from_secs(30), Duration::from_secs(300)),
+            (0.12, Duration::from_secs(300), Duration::from_secs(3600)),
+            (
+                0.02,
+                Duration::from_secs(3600),
+                Duration::from_secs(6 * 3600),
+            ),
+            (
+                0.01,
+                Duration::from_secs(6 * 3600),
+                Duration::from_secs(20 * 3600),
+            ),
+        ],
+    };
     let env = common::start(cfg, Rate::REPORTS_PER_TENANT).await;
     let store = SqliteStore::in_memory().unwrap();
     let sink = Arc::new(MemorySink::new());
@@ -122,8 +140,9 @@ async fn run_case(seed: u64, crash_p: f64) {
     }
     let finish = env.clock.now();
 
-    // Every event that happened after the first poll's reach and was visible an hour before the
-    // end (so a sweep has started since) was emitted.
+    // Every event that happened after the first poll's reach and that its stream's cursor
+    // promises (a sweep that started after it became visible, recent or deep as its delay
+    // needs, has completed) was emitted.
     let emitted: Vec<serde_json::Value> = sink.events();
     let mut seen: HashMap<String, u32> = HashMap::new();
     for e in &emitted {
@@ -135,20 +154,28 @@ async fn run_case(seed: u64, crash_p: f64) {
     }
     // Each stream starts at its origin: the first poll's reach (an hour back, or less when that
     // poll crashed before it could pin the origin).
-    let mut origins = HashMap::new();
+    let mut cursors = HashMap::new();
     for job in &jobs {
         let c = store
             .load(&job.tenant_id, job.stream)
             .await
             .unwrap()
             .unwrap();
-        let origin = Cursor::from_doc(&c.doc).unwrap().origin.unwrap();
+        let c = Cursor::from_doc(&c.doc).unwrap();
+        let origin = c.origin.unwrap();
         assert!(
             origin <= start - TimeDelta::minutes(50),
             "the origin was pinned by an early poll ({origin})"
         );
-        origins.insert((job.tenant_id.clone(), job.stream), origin);
+        assert!(
+            c.last_sweep_start
+                .is_some_and(|s| s >= finish - TimeDelta::hours(2)),
+            "sweeps kept completing ({:?})",
+            c.last_sweep_start
+        );
+        cursors.insert((job.tenant_id.clone(), job.stream), c);
     }
+    let mut deep_only = 0usize;
     let mut generated = 0usize;
     let mut missing = Vec::new();
     for spec in &env.specs {
@@ -156,7 +183,7 @@ async fn run_case(seed: u64, crash_p: f64) {
             GroundTruthStream::SignIns,
             GroundTruthStream::DirectoryAudits,
         ] {
-            let from = origins[&(
+            let cursor = &cursors[&(
                 spec.tenant_id.clone(),
                 match stream {
                     GroundTruthStream::SignIns => Stream::Signins,
@@ -167,11 +194,17 @@ async fn run_case(seed: u64, crash_p: f64) {
                     | GroundTruthStream::AuditSharePoint => Stream::UnifiedAudit,
                 },
             )];
+            let from = cursor.origin.unwrap();
             for ev in env.sim.ground_truth(&spec.tenant_id, stream, finish) {
-                if ev.event_time < from || ev.visible_at > finish - TimeDelta::hours(1) {
+                if ev.event_time < from
+                    || !cursor.promises(ev.event_time, ev.visible_at, &poll_cfg.cursor)
+                {
                     continue;
                 }
                 generated += 1;
+                if ev.visible_at - ev.event_time > TimeDelta::hours(6) {
+                    deep_only += 1;
+                }
                 if !seen.contains_key(&ev.id) {
                     missing.push((
                         spec.cloud,
@@ -201,13 +234,17 @@ async fn run_case(seed: u64, crash_p: f64) {
     let dups: u32 = seen.values().map(|n| n - 1).sum();
     let crashes = *hook.crashes.lock().unwrap();
     println!(
-        "seed {seed}: generated {generated}, emitted {} distinct ({} events), duplicates {dups} ({:.2}%), crashes {crashes}, app-level 429s {}",
+        "seed {seed}: generated {generated} ({deep_only} later than the recent sweeps' reach), emitted {} distinct ({} events), duplicates {dups} ({:.2}%), crashes {crashes}, app-level 429s {}",
         seen.len(),
         emitted.len(),
         100.0 * f64::from(dups) / emitted.len().max(1) as f64,
         env.sim.counters().throttled_app_level
     );
     assert!(generated > 10_000, "a meaningful volume ({generated})");
+    assert!(
+        deep_only > 20,
+        "events only a deep sweep reads were checked ({deep_only})"
+    );
     assert!(crashes > 20, "crashes were injected ({crashes})");
     assert!(
         missing.is_empty(),
