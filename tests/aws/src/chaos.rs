@@ -123,8 +123,15 @@ pub struct ChaosReport {
     pub emitted: u64,
     /// Distinct events delivered.
     pub distinct: u64,
-    /// Checked events never delivered.
+    /// Checked events never delivered although their stream's cursor promised them (a sweep
+    /// that started after they became visible completed: `Cursor::promises`).
     pub lost: u64,
+    /// Checked events not delivered yet and not promised yet (visible too close to the end
+    /// for a sweep to have started and completed since).
+    pub pending: u64,
+    /// Streams whose last completed sweep started more than two hours before the end (their
+    /// promises would be stale: the check above would prove little for them).
+    pub stalled: Vec<String>,
     /// Copies beyond the first.
     pub duplicated: u64,
     /// Committed cursors that moved backwards.
@@ -193,6 +200,16 @@ impl fmt::Display for ChaosReport {
         writeln!(f, "| lost (must be 0) | {} |", self.lost)?;
         writeln!(
             f,
+            "| not delivered yet, not promised yet (visible near the end) | {} |",
+            self.pending
+        )?;
+        writeln!(
+            f,
+            "| streams whose sweeps stalled (must be 0) | {} |",
+            self.stalled.len()
+        )?;
+        writeln!(
+            f,
             "| duplicated (goal <= 0.1 %) | {} ({:.3} %) |",
             self.duplicated,
             self.duplicate_pct()
@@ -223,6 +240,9 @@ impl fmt::Display for ChaosReport {
         }
         for r in &self.regression_examples {
             writeln!(f, "regression: {r}")?;
+        }
+        for st in &self.stalled {
+            writeln!(f, "stalled: {st}")?;
         }
         for l in &self.lost_examples {
             writeln!(f, "lost: {l}")?;
@@ -1005,7 +1025,8 @@ pub async fn run(p: &ChaosParams) -> ChaosReport {
     }
     let finish = run.clock.now();
 
-    // Lost: visible an hour before the end, inside the stream's first reach (its origin).
+    // Lost: inside the stream's first reach (its origin), promised by its final cursor (a
+    // sweep that started after the event became visible completed), never delivered.
     let mut report = ChaosReport {
         seed: p.seed,
         hours: (finish - t0()).num_seconds() as f64 / 3600.0,
@@ -1032,25 +1053,51 @@ pub async fn run(p: &ChaosParams) -> ChaosReport {
                 ],
             ),
         ] {
-            let origin = last
+            let Some(cursor) = last
                 .get(&(t.clone(), stream))
                 .and_then(|c| Cursor::from_doc(&c.doc).ok())
-                .and_then(|c| c.origin)
-                .unwrap_or(t0() - TimeDelta::minutes(50));
+            else {
+                report.stalled.push(format!("{t} {stream}: no cursor"));
+                continue;
+            };
+            if cursor
+                .last_sweep_start
+                .is_none_or(|s| s < finish - TimeDelta::hours(2))
+            {
+                report.stalled.push(format!(
+                    "{t} {stream}: last sweep started {:?}",
+                    cursor.last_sweep_start
+                ));
+            }
+            let origin = cursor.origin.unwrap_or(t0() - TimeDelta::minutes(50));
+            let cursor_cfg: itdr_shared::cursor::CursorConfig =
+                serde_json::from_value(poll_config()["cursor"].clone()).unwrap();
             for gt in truths {
                 for ev in run.sim.ground_truth(t, gt, finish) {
                     let axis = ev.content_created.unwrap_or(ev.event_time);
-                    if axis < origin || ev.visible_at > finish - TimeDelta::hours(1) {
+                    if axis < origin || ev.visible_at > finish {
                         continue;
                     }
                     report.generated += 1;
                     match run.seen.get(&(t.clone(), stream, ev.id.clone())) {
+                        None if !cursor.promises(axis, ev.visible_at, &cursor_cfg) => {
+                            report.pending += 1;
+                        }
                         None => {
                             report.lost += 1;
                             if report.lost_examples.len() < 10 {
+                                let why = explain_lost(
+                                    &run.sim,
+                                    &cursors,
+                                    last.get(&(t.clone(), stream)),
+                                    t,
+                                    stream,
+                                    &ev,
+                                )
+                                .await;
                                 report.lost_examples.push(format!(
-                                    "{t} {stream} {} visible {} ({})",
-                                    ev.id, ev.visible_at, ev.event_type
+                                    "{t} {stream} {} at {} visible {} ({}); {why}",
+                                    ev.id, ev.event_time, ev.visible_at, ev.event_type
                                 ));
                             }
                         }
@@ -1099,4 +1146,135 @@ pub async fn run(p: &ChaosParams) -> ChaosReport {
     }
     run.sim.shutdown().await;
     report
+}
+
+/// What the run knows of a lost event: whether its fingerprint is in the stream's final seen
+/// set (inline or in a page) and how many successful first-page requests of the tenant's
+/// sign-in or audit queries covered its time after it became visible.
+async fn explain_lost(
+    sim: &SimHandle,
+    cursors: &DynamoCursorStore,
+    stored: Option<&StoredCursor>,
+    tenant: &str,
+    stream: Stream,
+    ev: &itdr_sim::TruthEvent,
+) -> String {
+    use itdr_shared::cursor::seen::{SeenSet, fingerprint};
+    let mut out = Vec::new();
+    let fp = fingerprint(&ev.id);
+    let idx = SeenSet::index_of(ev.event_time, 60);
+    match stored.map(|s| Cursor::from_doc(&s.doc)) {
+        Some(Ok(c)) => {
+            out.push(format!(
+                "cursor v{} watermark {} last_sweep_start {:?} pass {:?} sweep {:?} origin {:?}",
+                stored.map_or(0, |s| s.version),
+                c.watermark,
+                c.last_sweep_start,
+                c.pass.as_ref().map(|p| (p.lower, p.upper, p.done_until)),
+                c.sweep.as_ref().map(|p| (p.lower, p.upper, p.done_until)),
+                c.origin
+            ));
+            for (name, seen) in &c.sources {
+                let state = match seen.buckets.get(&idx) {
+                    None => "no bucket".to_string(),
+                    Some(b) if b.paged => {
+                        let page = cursors
+                            .seen_pages()
+                            .map(|p| p.load_pages(tenant, stream, name, idx, idx));
+                        let page = match page {
+                            Some(f) => f.await.ok(),
+                            None => None,
+                        };
+                        format!(
+                            "paged, page {:?}",
+                            page.map(|v| v.iter().any(|(_, fps)| fps.contains(&fp)))
+                        )
+                    }
+                    Some(b) => format!(
+                        "inline n={} fp present {:?}",
+                        b.count,
+                        b.fps.as_ref().map(|f| f.contains(&fp))
+                    ),
+                };
+                out.push(format!("{name}: {state}"));
+            }
+        }
+        Some(Err(e)) => out.push(format!("cursor unreadable: {e}")),
+        None => out.push("no cursor".into()),
+    }
+    // First-page requests whose window covers the event, answered 200 after it was visible.
+    let at = ev.event_time;
+    let mut covering = Vec::new();
+    for r in sim.request_log() {
+        if r.tenant_id.as_deref() != Some(tenant) || r.status != 200 {
+            continue;
+        }
+        let q = percent_decode(&r.query);
+        let (Some(ge), Some(le)) = (bound(&q, " ge "), bound(&q, " le ")) else {
+            continue;
+        };
+        if ge <= at && at <= le {
+            covering.push(format!(
+                "{} {}{}",
+                r.at.format("%d %H:%M:%S"),
+                r.path,
+                if r.at >= ev.visible_at {
+                    ""
+                } else {
+                    " (before visible)"
+                }
+            ));
+        }
+    }
+    let after = covering
+        .iter()
+        .filter(|c| !c.ends_with("(before visible)"))
+        .count();
+    out.push(format!(
+        "{} covering 200 requests, {after} after visible: {:?}",
+        covering.len(),
+        covering.iter().take(12).collect::<Vec<_>>()
+    ));
+    out.join("; ")
+}
+
+fn percent_decode(q: &str) -> String {
+    let b = q.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' if i + 2 < b.len() => {
+                let h = std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("");
+                match u8::from_str_radix(h, 16) {
+                    Ok(v) => {
+                        out.push(v);
+                        i += 3;
+                    }
+                    Err(_) => {
+                        out.push(b'%');
+                        i += 1;
+                    }
+                }
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The time after the first `op` (" ge " / " le ") of a `$filter`.
+fn bound(q: &str, op: &str) -> Option<DateTime<Utc>> {
+    let rest = &q[q.find(op)? + op.len()..];
+    let end = rest.find([' ', '&', ')']).unwrap_or(rest.len());
+    DateTime::parse_from_rfc3339(&rest[..end])
+        .ok()
+        .map(|d| d.with_timezone(&Utc))
 }

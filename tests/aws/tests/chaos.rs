@@ -14,6 +14,10 @@ fn check(r: &ChaosReport) {
         r.faults
     );
     assert_eq!(r.lost, 0, "events were lost:\n{r}");
+    assert!(
+        r.stalled.is_empty(),
+        "sweeps stalled, their promises prove little:\n{r}"
+    );
     assert_eq!(r.regressions, 0, "a cursor moved backwards:\n{r}");
 }
 
