@@ -239,6 +239,9 @@ pub struct Faults {
     /// The next N Graph requests of the tenant answer 401 as after revoked admin consent
     /// (consent revoked mid-paging, then granted again).
     pub consent_revoked_requests: u32,
+    /// Graph refuses `or` between the alternatives of a `signInEventTypes/any(...)` lambda
+    /// (400 "Invalid filter clause"), as a Graph without that part of OData would.
+    pub refuse_or_in_any: bool,
 }
 
 /// The Office 365 Management Activity API of the simulator.

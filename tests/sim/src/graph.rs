@@ -556,6 +556,12 @@ fn list(
     };
     let allow_types = stream == GroundTruthStream::SignIns && version == "beta";
     let filter_text = filter_raw.clone().unwrap_or_default();
+    if st.tenant(idx).faults.refuse_or_in_any
+        && filter_text.contains("signInEventTypes")
+        && filter_text.contains(" or ")
+    {
+        return Err("Invalid filter clause: 'or' is not supported in this lambda.".into());
+    }
     let f = filter::parse(&filter_text, time_prop(stream), entity, allow_types).map_err(|e| e.0)?;
     let model = &st.events.tenants[idx];
     let qh = query_hash(&model.spec.tenant_id, stream, version, &filter_text, top);
