@@ -405,31 +405,32 @@ impl CursorState {
         };
         let bucket_secs = ctx.config.cursor.bucket_secs;
         for (source, f, _) in &read.fetched {
-            let name = source.spec().name;
-            let Some(seen) = self.cursor.sources.get_mut(name) else {
-                continue;
-            };
-            let times = f
-                .records
-                .iter()
-                .map(|r| SeenSet::index_of(r.at, bucket_secs));
-            let (Some(lo), Some(hi)) = (times.clone().min(), times.max()) else {
-                continue;
-            };
-            let wanted = seen.unloaded(lo, hi);
-            let (Some(from), Some(to)) = (wanted.first(), wanted.last()) else {
-                continue;
-            };
-            for (idx, fps) in pages
-                .load_pages(&job.tenant_id, job.stream, name, *from, *to)
-                .await?
-            {
-                if let Some(b) = seen.buckets.get_mut(&idx)
-                    && b.paged
-                    && b.fps.is_none()
+            for (name, idxs) in by_set(*source, f) {
+                let Some(seen) = self.cursor.sources.get_mut(name) else {
+                    continue;
+                };
+                let times = idxs
+                    .iter()
+                    .filter_map(|i| f.records.get(*i))
+                    .map(|r| SeenSet::index_of(r.at, bucket_secs));
+                let (Some(lo), Some(hi)) = (times.clone().min(), times.max()) else {
+                    continue;
+                };
+                let wanted = seen.unloaded(lo, hi);
+                let (Some(from), Some(to)) = (wanted.first(), wanted.last()) else {
+                    continue;
+                };
+                for (idx, fps) in pages
+                    .load_pages(&job.tenant_id, job.stream, name, *from, *to)
+                    .await?
                 {
-                    b.count = u32::try_from(fps.len()).unwrap_or(u32::MAX);
-                    b.fps = Some(fps);
+                    if let Some(b) = seen.buckets.get_mut(&idx)
+                        && b.paged
+                        && b.fps.is_none()
+                    {
+                        b.count = u32::try_from(fps.len()).unwrap_or(u32::MAX);
+                        b.fps = Some(fps);
+                    }
                 }
             }
         }
@@ -468,7 +469,7 @@ impl SliceRead<'_> {
 
 /// Whether a source's failure ends the slice for every source (no time left, throttled, the
 /// tenant's credential or consent), rather than only for that source.
-fn stops_the_slice(e: &SourceError) -> bool {
+pub(crate) fn stops_the_slice(e: &SourceError) -> bool {
     match e {
         SourceError::DeadlineExceeded { .. }
         | SourceError::Throttled { .. }
@@ -629,14 +630,33 @@ async fn fetch<'s>(
     read
 }
 
-fn keys(f: &Fetched) -> Vec<Key<'_>> {
-    f.records
-        .iter()
+/// The keys of the records at `idxs`.
+fn keys<'f>(f: &'f Fetched, idxs: &[usize]) -> Vec<Key<'f>> {
+    idxs.iter()
+        .filter_map(|i| f.records.get(*i))
         .map(|r| Key {
             id: &r.id,
             time: r.at,
         })
         .collect()
+}
+
+/// A source's records by seen set: every set the source declares (a complete read covers
+/// each, even one it found no record in), with the indices of its records.
+fn by_set(source: &dyn WindowedSource, f: &Fetched) -> Vec<(&'static str, Vec<usize>)> {
+    let mut sets: Vec<(&'static str, Vec<usize>)> = source
+        .seen_sets()
+        .into_iter()
+        .map(|s| (s, Vec::new()))
+        .collect();
+    for (i, r) in f.records.iter().enumerate() {
+        let set = r.set(source.spec());
+        match sets.iter_mut().find(|(s, _)| *s == set) {
+            Some((_, v)) => v.push(i),
+            None => sets.push((set, vec![i])),
+        }
+    }
+    sets
 }
 
 /// Select: per source, the indices of the records not emitted before.
@@ -653,13 +673,17 @@ fn select_new(
             out.fetched += f.records.len();
             out.requests = out.requests.saturating_add(f.cost.requests);
             out.throttled = out.throttled.saturating_add(f.cost.throttled);
-            let new = match cursor.sources.get(source.spec().name) {
-                Some(seen) => seen.filter_new(&keys(f), slice.lower, slice.upper, cfg),
-                None => {
+            let mut new = Vec::new();
+            for (set, idxs) in by_set(*source, f) {
+                let keys = keys(f, &idxs);
+                let picked = match cursor.sources.get(set) {
+                    Some(seen) => seen.filter_new(&keys, slice.lower, slice.upper, cfg),
                     // Nothing emitted yet: every distinct id is new.
-                    SeenSet::default().filter_new(&keys(f), slice.lower, slice.upper, cfg)
-                }
-            };
+                    None => SeenSet::default().filter_new(&keys, slice.lower, slice.upper, cfg),
+                };
+                new.extend(picked.into_iter().filter_map(|k| idxs.get(k).copied()));
+            }
+            new.sort_unstable();
             out.duplicates_filtered += f.records.len() - new.len();
             new
         })
@@ -698,8 +722,24 @@ async fn deliver(
             product_version: source.product_version().to_string(),
             ..NormalizeOptions::new(&job.tenant_id, job.cloud)
         };
+        // Records whose event carries another product version than the source's (the
+        // combined sign-ins query's fallback reads interactive sign-ins from v1.0).
+        let mut other_version: Option<NormalizeOptions> = None;
         for record in new.iter().filter_map(|i| f.records.get(*i)) {
-            match source.normalize(&record.raw, &opts) {
+            let opts = match record.product_version {
+                Some(v) if v != opts.product_version => {
+                    let o = other_version.get_or_insert_with(|| NormalizeOptions {
+                        product_version: v.to_string(),
+                        ..opts.clone()
+                    });
+                    if o.product_version != v {
+                        o.product_version = v.to_string();
+                    }
+                    &*o
+                }
+                _ => &opts,
+            };
+            match source.normalize(&record.raw, opts) {
                 Ok(ev) => {
                     events.push(ev);
                     if let Some(time) = record.event_time {
@@ -755,15 +795,21 @@ fn record_seen(
 ) {
     let all_read = read.failure.is_none();
     for ((source, f, complete), new) in read.fetched.iter().zip(new) {
-        let keys = keys(f);
-        let seen = cursor
-            .sources
-            .entry(source.spec().name.to_string())
-            .or_default();
-        if *complete && all_read {
-            seen.record(&keys, new, slice.lower, slice.upper, cfg);
-        } else {
-            seen.record_partial(&keys, new, cfg);
+        for (set, idxs) in by_set(*source, f) {
+            let keys = keys(f, &idxs);
+            // `new` and `idxs` are ascending: the emitted records' positions in `keys`.
+            let emitted: Vec<usize> = idxs
+                .iter()
+                .enumerate()
+                .filter(|(_, i)| new.binary_search(i).is_ok())
+                .map(|(pos, _)| pos)
+                .collect();
+            let seen = cursor.sources.entry(set.to_string()).or_default();
+            if *complete && all_read {
+                seen.record(&keys, &emitted, slice.lower, slice.upper, cfg);
+            } else {
+                seen.record_partial(&keys, &emitted, cfg);
+            }
         }
     }
 }

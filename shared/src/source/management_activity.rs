@@ -682,6 +682,8 @@ impl ManagementActivitySource {
                 at,
                 event_time,
                 raw,
+                seen_set: None,
+                product_version: None,
             });
         }
     }

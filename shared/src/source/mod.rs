@@ -34,7 +34,7 @@ use crate::inventory::Degradation;
 use crate::ocsf::{NormalizeError, NormalizeOptions};
 use crate::stream::Stream;
 
-pub use graph_logs::GraphLogSource;
+pub use graph_logs::{GraphLogSource, SignInsSource};
 pub use management_activity::{ContentType, ManagementActivitySource, UnifiedAuditConfig};
 
 /// What a source is: the stream it feeds, its seen-set key, its API and its throttling budget.
@@ -79,6 +79,19 @@ pub struct Record {
     pub event_time: Option<DateTime<Utc>>,
     /// The record as Microsoft returned it.
     pub raw: Value,
+    /// The seen set it belongs to, when its source keeps several
+    /// ([`WindowedSource::seen_sets`]); `None`: the source's own (`spec().name`).
+    pub seen_set: Option<&'static str>,
+    /// `metadata.product.version` of its event, when it differs from the source's
+    /// ([`WindowedSource::product_version`]).
+    pub product_version: Option<&'static str>,
+}
+
+impl Record {
+    /// The seen set this record is filtered against and recorded in.
+    pub fn set(&self, spec: &SourceSpec) -> &'static str {
+        self.seen_set.unwrap_or(spec.name)
+    }
 }
 
 /// What one fetch of a window got: every record read, what it cost, what was lost for good,
@@ -123,6 +136,13 @@ pub trait WindowedSource: Send + Sync + fmt::Debug {
     /// `metadata.product.version` of its events (e.g. the Graph API version), or `""`.
     fn product_version(&self) -> &'static str {
         ""
+    }
+
+    /// The seen sets its records go to: its own (`spec().name`) unless one query serves
+    /// several sets (the combined sign-ins query keeps the interactive and the other sign-in
+    /// types apart, as their own queries did). A complete read covers every one of them.
+    fn seen_sets(&self) -> Vec<&'static str> {
+        vec![self.spec().name]
     }
 
     /// Reads every record whose place on the window axis is in `[window.lower,
@@ -295,6 +315,10 @@ pub fn sources_with(
     unified_audit: &UnifiedAuditConfig,
 ) -> Result<Sources, SourceError> {
     match stream {
+        // Every sign-in type through one query (one request per idle poll).
+        Stream::Signins if include_noninteractive => Ok(Sources::Windowed(vec![Arc::new(
+            SignInsSource::new(cloud)?,
+        )])),
         Stream::Signins | Stream::DirectoryAudits => Ok(Sources::Windowed(
             GraphLogSource::for_stream(stream, cloud, include_noninteractive)?
                 .into_iter()
