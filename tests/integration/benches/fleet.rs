@@ -7,7 +7,7 @@
 //!
 //! Run with `cargo bench -p itdr-integration-tests --bench fleet` (or `make bench`).
 //! `FLEET_TENANTS` (comma-separated, default `1000,5000`), `FLEET_HOURS` (measured hours,
-//! default 24), `FLEET_WARMUP_HOURS` (default 24) and `FLEET_TENANTS_PER_APP` (default 400)
+//! default 24), `FLEET_WARMUP_HOURS` (default 24) and `FLEET_TENANTS_PER_APP` (default 300)
 //! change the run. Prints a table and writes `target/bench-fleet.json`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -156,7 +156,7 @@ fn main() {
         .unwrap_or_else(|| vec![1000, 5000]);
     let hours = env_num("FLEET_HOURS", 24);
     let warmup = env_num("FLEET_WARMUP_HOURS", 24);
-    let per_app = env_num("FLEET_TENANTS_PER_APP", 400) as usize;
+    let per_app = env_num("FLEET_TENANTS_PER_APP", 300) as usize;
     println!(
         "fleet: {hours} h measured after {warmup} h warm-up, 5-minute schedule, default cadence, {per_app} tenants per app, 24 pollers per app"
     );

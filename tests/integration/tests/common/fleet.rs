@@ -103,14 +103,14 @@ pub struct FleetConfig {
 
 impl FleetConfig {
     /// The defaults of a deployment: 5-minute schedule, default cadence and poll settings,
-    /// 400 tenants and 24 instances per app, batches of 5, 300 s timeout. An instance sends one request at a
-    /// time and a sweep keeps to its tenant's 5 per 11 s (4 as background), so one instance
-    /// moves about 0.4 requests/s during sweeps: it takes about 24 of them to use an app's
-    /// `0.8 x 122` per 10 s (each then keeps to `floor(97.6 / 24) = 4`).
+    /// 300 tenants and 24 instances per app, batches of 5, 300 s timeout. An instance sends
+    /// one request at a time and a sweep keeps to its tenant's 5 per 11 s (4 as background), so
+    /// one instance moves about 0.4 requests/s during sweeps: it takes about 24 of them to use
+    /// an app's `0.8 x 122` per 10 s (each then keeps to `floor(97.6 / 24) = 4`).
     pub fn new(tenants: usize) -> Self {
         Self {
             tenants,
-            tenants_per_app: 400,
+            tenants_per_app: 300,
             instances_per_app: 24,
             batch_size: 5,
             timeout_secs: 300,
