@@ -77,7 +77,7 @@ chaos: tools
 # stream over a day (with and without seen pages), and the inventory of a 10,000-user tenant.
 bench:
 	$(CARGO) build --profile bench-run -p itdr-cli
-	$(CARGO) bench -p itdr-integration-tests --bench pipeline --bench normalize --bench seen_day --bench inventory --bench assess
+	$(CARGO) bench -p itdr-integration-tests --bench pipeline --bench normalize --bench seen_day --bench inventory --bench assess --bench fleet
 
 # The identity inventory of a 10,000-user, 5,000-mailbox tenant: requests, simulated hours,
 # memory (not part of `make test`; its short version is tests/integration/tests/inventory.rs).

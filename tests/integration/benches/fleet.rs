@@ -1,0 +1,211 @@
+//! The fleet over a simulated day at steady state, without HTTP: 1,000 and 5,000 tenants of
+//! the small-business mix (60 % at 20 sign-ins/h, 30 % at 100, 8 % at 400, 2 % at
+//! 2,000), 5-minute schedule, default cadence and poll settings, a warm-up day before the
+//! measured one, late arrival per the simulator's default delay model, and one busy tenant
+//! onboarded an hour into the measured day with a 30-day backfill. What is real code and what
+//! is modelled: `tests/common/fleet.rs`.
+//!
+//! Run with `cargo bench -p itdr-integration-tests --bench fleet` (or `make bench`).
+//! `FLEET_TENANTS` (comma-separated, default `1000,5000`), `FLEET_HOURS` (measured hours,
+//! default 24), `FLEET_WARMUP_HOURS` (default 24) and `FLEET_TENANTS_PER_APP` (default 300)
+//! change the run. Prints a table and writes `target/bench-fleet.json`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "../tests/common/fleet.rs"]
+mod fleet;
+
+use std::time::Instant;
+
+use fleet::{Figures, FleetConfig};
+use serde_json::{Value, json};
+
+const COMMAND: &str = "cargo bench -p itdr-integration-tests --bench fleet";
+
+fn env_num(name: &str, default: i64) -> i64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn figure(
+    out: &mut Vec<Value>,
+    name: String,
+    value: f64,
+    unit: &str,
+    target: Option<(&str, bool)>,
+) {
+    let value = if value.is_finite() {
+        (value * 1000.0).round() / 1000.0
+    } else {
+        0.0
+    };
+    let mut o = json!({ "name": name, "value": value, "unit": unit, "command": COMMAND });
+    if let Some((t, meets)) = target {
+        o["target"] = json!(t);
+        o["meets"] = json!(meets);
+    }
+    out.push(o);
+}
+
+fn figures(n: usize, f: &Figures, out: &mut Vec<Value>) {
+    let p = |s: &str| format!("fleet.{n}.{s}");
+    let fresh_p99 = f.fresh_visible.pct(99.0);
+    figure(out, p("apps"), f.apps as f64, "apps", None);
+    figure(
+        out,
+        p("app_429s"),
+        f.app_429s as f64,
+        "429s",
+        Some(("= 0", f.app_429s == 0)),
+    );
+    figure(out, p("ceiling_used_pct"), f.ceiling_used_pct(), "%", None);
+    figure(
+        out,
+        p("requests_per_tenant_hour"),
+        f.requests_per_tenant_hour(),
+        "requests",
+        None,
+    );
+    figure(
+        out,
+        p("jobs_per_tenant_day"),
+        f.jobs_per_tenant_day(),
+        "jobs",
+        None,
+    );
+    figure(
+        out,
+        p("events_per_tenant_day"),
+        f.events_per_tenant_day(),
+        "events",
+        None,
+    );
+    let epr = f.events_per_request_backlog();
+    figure(
+        out,
+        p("events_per_request_backlog"),
+        epr,
+        "events",
+        Some((">= 990", epr >= 990.0)),
+    );
+    figure(
+        out,
+        p("freshness_visible_p50_s"),
+        f.fresh_visible.pct(50.0),
+        "s",
+        None,
+    );
+    figure(
+        out,
+        p("freshness_visible_p99_s"),
+        fresh_p99,
+        "s",
+        Some(("<= 360 s", fresh_p99 <= 360.0)),
+    );
+    figure(
+        out,
+        p("freshness_event_p50_s"),
+        f.fresh_event.pct(50.0),
+        "s",
+        None,
+    );
+    figure(
+        out,
+        p("freshness_event_p99_s"),
+        f.fresh_event.pct(99.0),
+        "s",
+        None,
+    );
+    match f.backfill_catchup_h {
+        Some(h) => figure(out, p("backfill_catchup_h"), h, "h", None),
+        // Not caught up by the end of the run: at least the time it ran.
+        None => figure(
+            out,
+            p("backfill_catchup_h"),
+            (f.hours - 1.0).max(0.0),
+            "h (not done)",
+            None,
+        ),
+    }
+    figure(
+        out,
+        p("cpu_s_per_tenant_day"),
+        f.cpu_s_per_tenant_day(),
+        "s",
+        None,
+    );
+    let tpa = f.tenants_per_app();
+    figure(
+        out,
+        p("tenants_per_app"),
+        tpa,
+        "tenants",
+        Some((">= 1500", tpa >= 1500.0)),
+    );
+}
+
+fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("fleet: run it with `cargo bench` (an optimised build)");
+        return;
+    }
+    let sizes: Vec<usize> = std::env::var("FLEET_TENANTS")
+        .ok()
+        .map(|v| v.split(',').filter_map(|s| s.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![1000, 5000]);
+    let hours = env_num("FLEET_HOURS", 24);
+    let warmup = env_num("FLEET_WARMUP_HOURS", 24);
+    let per_app = env_num("FLEET_TENANTS_PER_APP", 300) as usize;
+    println!(
+        "fleet: {hours} h measured after {warmup} h warm-up, 5-minute schedule, default cadence, {per_app} tenants per app, 24 pollers per app"
+    );
+    let mut out = Vec::new();
+    let mut rows = Vec::new();
+    for n in sizes {
+        let mut cfg = FleetConfig::new(n);
+        cfg.hours = hours;
+        cfg.warmup_hours = warmup;
+        cfg.tenants_per_app = per_app;
+        let started = Instant::now();
+        let f = fleet::run(&cfg);
+        let secs = started.elapsed().as_secs_f64();
+        figures(n, &f, &mut out);
+        println!(
+            "  {n} tenants: {secs:.0} s; peak app window {} of {}; tenant-level 429s {}; longest poll gap {} s; lost {}; seen set: {} judged, {} duplicates, {} missed",
+            f.peak_app_window,
+            fleet::APP_LIMIT,
+            f.tenant_429s,
+            f.max_poll_gap_s,
+            f.lost,
+            f.seen_judged,
+            f.seen_duplicates,
+            f.seen_missed
+        );
+        rows.push((n, f));
+    }
+    println!(
+        "{:<44} {:>12} {:<9} {:<10} met",
+        "figure", "value", "unit", "target"
+    );
+    for o in &out {
+        println!(
+            "{:<44} {:>12} {:<9} {:<10} {}",
+            o["name"].as_str().unwrap_or(""),
+            o["value"],
+            o["unit"].as_str().unwrap_or(""),
+            o.get("target").and_then(Value::as_str).unwrap_or(""),
+            o.get("meets")
+                .map(|m| if m == true { "yes" } else { "no" })
+                .unwrap_or("")
+        );
+    }
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target");
+    let _ = std::fs::create_dir_all(&dir);
+    let path = dir.join("bench-fleet.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&out).unwrap()).unwrap();
+    println!("wrote target/bench-fleet.json");
+    for (n, f) in &rows {
+        assert_eq!(f.lost, 0, "{n} tenants: events lost");
+    }
+}
