@@ -5,9 +5,12 @@
 //! Real code, called as the poller calls it:
 //! - scheduling: [`Cadence::due`] on a [`TenantRecord`] whose health is kept by
 //!   [`apply_health`] after every poll (adaptive polling, maximum staleness, per-stream phase);
-//! - cursors: [`Cursor::begin`], `next_slice`, `complete_slice`, `shrink`, `prune_paged`, for every
-//!   stream of every tenant, with the default [`PollConfig`] (30 min lookback, hourly sweep over
-//!   24 h, 3 h slices, 240 s sweep budget per poll, background priority for sweeps);
+//! - cursors: [`Cursor::begin_spread`] (with the poller's per-stream phase), `next_slice`,
+//!   `complete_slice`, `shrink`, `prune_paged`, for every stream of every tenant, with the
+//!   default [`PollConfig`] (30 min lookback, hourly sweeps over 6 h and a deep one over 24 h
+//!   every 6 h, 3 h slices, 240 s sweep budget per poll, background priority for sweeps);
+//! - sign-ins read with one query for every type (`SignInsSource`), paged over both types'
+//!   records, kept apart per seen set;
 //! - pacing: one [`Pacer`] per poller instance on its own [`ManualClock`], with the per-tenant
 //!   window (5 per 11 s), the per-app window at `floor(0.8 x 122 / C)` and the background
 //!   reserve; every request waits in `Pacer::acquire_as` and is settled when its response came.
@@ -44,6 +47,7 @@ use chrono::{DateTime, TimeDelta, TimeZone, Timelike, Utc};
 use itdr_shared::Cloud;
 use itdr_shared::client::pacing::{Bucket, Pacer, Priority, Rate};
 use itdr_shared::clock::{Clock, ManualClock, SharedClock};
+use itdr_shared::cursor::seen::fingerprint;
 use itdr_shared::cursor::{Cursor, CursorConfig, Key, PassKind, SeenSet};
 use itdr_shared::health::{Health, HealthUpdate, apply_health};
 use itdr_shared::poll::PollConfig;
@@ -543,11 +547,14 @@ impl World {
         } else {
             cfg.cursor.clone()
         };
-        let mut c = Cursor::begin(
+        // Deep sweeps spread per tenant and stream, as the poller spreads them.
+        let phase = u64::from(fingerprint(&format!("{ti}#{}", job.stream)));
+        let mut c = Cursor::begin_spread(
             self.tenants[ti].cursors[si].as_ref(),
             now,
             now - TimeDelta::days(30),
             &ccfg,
+            phase,
         );
         if self.tenants[ti].origin_ms[si] == i64::MIN {
             self.tenants[ti].origin_ms[si] = c.origin.map_or(now_ms, ms);
@@ -570,33 +577,30 @@ impl World {
                 break;
             }
             let (lo, hi) = (ms(slice.lower), ms(slice.upper));
-            let mut complete = true;
-            let mut reads: Vec<(usize, Vec<Read>)> = Vec::new();
+            // Sign-ins: one query returns every type (`SignInsSource`); its records are
+            // kept apart per seen set, as the poller keeps them.
+            let first_ms = ms(inst.clock.now());
+            let mut per_source: Vec<(usize, Vec<Read>)> = Vec::new();
             for &source in sources_of(job.stream) {
-                let first_ms = ms(inst.clock.now());
                 self.query(ti, source, lo, hi, first_ms, &mut buf);
-                let n = buf.len();
-                let page = cfg.page_size.max(1) as usize;
-                let pages = n.div_ceil(page).max(1);
-                let mut ok = true;
-                for p in 0..pages {
-                    let recs = (n - p * page).min(page);
-                    if self.request(inst, ti, priority, dl, recs).is_err() {
-                        ok = false;
-                        break;
-                    }
-                    let track = self.tenants[ti].backfill && backfill;
-                    if track {
-                        self.f.backlog_requests += 1;
-                        self.f.backlog_records += recs as u64;
-                    }
-                }
-                if !ok {
+                per_source.push((source, std::mem::take(&mut buf)));
+            }
+            let n: usize = per_source.iter().map(|(_, r)| r.len()).sum();
+            let page = cfg.page_size.max(1) as usize;
+            let pages = n.div_ceil(page).max(1);
+            let mut complete = true;
+            for p in 0..pages {
+                let recs = (n - p * page).min(page);
+                if self.request(inst, ti, priority, dl, recs).is_err() {
                     complete = false;
                     break;
                 }
-                reads.push((source, std::mem::take(&mut buf)));
+                if self.tenants[ti].backfill && backfill {
+                    self.f.backlog_requests += 1;
+                    self.f.backlog_records += recs as u64;
+                }
             }
+            let reads = if complete { per_source } else { Vec::new() };
             // Deliver what was read completely.
             let delivered_ms = ms(inst.clock.now()) + 50;
             for (source, recs) in &reads {
