@@ -7,8 +7,10 @@
 # functions".
 #
 # Needs `make tools` (moto_server and cargo-lambda in .tools/venv). Settings (environment):
-#   SMOKE_PROFILE      release (default: the optimised profile the Lambda zips are built with)
-#                      or debug
+#   SMOKE_PROFILE      release (default: the optimised profile the Lambda zips are built with),
+#                      bench-run (optimised without fat LTO: `make bench`) or debug
+#   SMOKE_BENCH_JSON   if set, the poller's figures (init_ms, peak RSS) are written there in the
+#                      bench results format (`make bench-poller`)
 #   SMOKE_COLD_STARTS  poller cold starts measured (default 5)
 #   SMOKE_OUT          logs, events and summary (default out/lambda-smoke)
 #   SMOKE_INVOKE_TIMEOUT  seconds one invocation may take (default 600)
@@ -32,8 +34,9 @@ export AWS_EC2_METADATA_DISABLED=true
 
 case "$PROFILE" in
   release) PROFILE_FLAG=(--release) ;;
+  bench-run) PROFILE_FLAG=(--profile bench-run) ;;
   debug) PROFILE_FLAG=() ;;
-  *) echo "SMOKE_PROFILE must be release or debug" >&2; exit 2 ;;
+  *) echo "SMOKE_PROFILE must be release, bench-run or debug" >&2; exit 2 ;;
 esac
 [[ "$COLD_STARTS" =~ ^[1-9][0-9]*$ ]] || { echo "SMOKE_COLD_STARTS must be a positive number" >&2; exit 2; }
 for tool in moto_server cargo-lambda python; do
@@ -392,4 +395,29 @@ mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }
 } | tee "$OUT/summary.txt"
 
 ((FAILED == 0)) || exit 1
+if [[ -n "${SMOKE_BENCH_JSON:-}" ]]; then
+  # The figures of `make bench` (target/bench-poller.json): median init over the cold starts,
+  # peak RSS of the process that polled the 1,000-event page.
+  "$PY" - "$SMOKE_BENCH_JSON" "$PROFILE" "$COLD_STARTS" "${PEAK_KB:-}" "${FETCHED:-}" "${INIT_MS[@]}" <<'EOF'
+import json, statistics, sys
+path, profile, cold, peak_kb, fetched, *inits = sys.argv[1:]
+cmd = f"SMOKE_PROFILE={profile} SMOKE_COLD_STARTS={cold} scripts/lambda-smoke.sh"
+inits = [float(v) for v in inits]
+figs = []
+if inits:
+    med = statistics.median(inits)
+    figs.append({"name": "poller.init_ms", "value": med, "unit": "ms",
+                 "command": cmd + f" (median of {len(inits)} cold starts, {profile} build)",
+                 "target": "<= 20 ms", "meets": med <= 20})
+    figs.append({"name": "poller.init_ms_max", "value": max(inits), "unit": "ms", "command": cmd})
+if peak_kb:
+    mib = int(peak_kb) / 1024
+    figs.append({"name": "poller.peak_rss_mib", "value": round(mib, 1), "unit": "MiB",
+                 "command": cmd + f" (VmHWM of the poller process after a job fetching {fetched} events, {profile} build)",
+                 "target": "<= 64 MiB", "meets": mib <= 64})
+with open(path, "w", encoding="utf-8") as f:
+    json.dump(figs, f, indent=2)
+print(f"figures written to {path}")
+EOF
+fi
 log "smoke test passed"
