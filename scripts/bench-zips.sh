@@ -16,7 +16,6 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 VENV="${VENV:-.tools/venv}"
-VENV_ABS="$(cd "$(dirname "$VENV")" && pwd)/$(basename "$VENV")"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 OUT="${BENCH_ZIPS_JSON:-$CARGO_TARGET_DIR/bench-zips.json}"
 BUILD="${BENCH_ZIPS_BUILD-poller scheduler}"
@@ -38,6 +37,7 @@ for f in $BUILD; do
   fresh "$f" || stale+=("$f")
 done
 if ((${#stale[@]})); then
+  VENV_ABS="$(cd "$(dirname "$VENV")" 2>/dev/null && pwd)/$(basename "$VENV")"
   [[ -x "$VENV_ABS/bin/cargo-lambda" ]] || { echo "$VENV/bin/cargo-lambda is missing: run \`make tools\` first" >&2; exit 2; }
   echo "building the arm64 zips of: ${stale[*]} (release, fat LTO)"
   started=$SECONDS

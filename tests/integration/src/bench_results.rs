@@ -368,7 +368,7 @@ pub struct Row {
     pub unit: String,
     /// Target text or empty.
     pub target: String,
-    /// `yes`, `NO`, `-` (no target) or `missing: <producer> did not run`.
+    /// `yes`, `NO`, `-` (no target) or `missing: no figure from <producer>`.
     pub met: String,
 }
 
@@ -395,7 +395,7 @@ pub fn rows(merged: &Merged, expected: &[Expected]) -> Vec<Row> {
                 value: "missing".into(),
                 unit: e.unit.to_string(),
                 target: e.target.map(|t| t.text(e.unit)).unwrap_or_default(),
-                met: format!("missing: {} did not run", e.producer),
+                met: format!("missing: no figure from {}", e.producer),
             }),
         }
     }
@@ -598,7 +598,7 @@ mod tests {
         let r = rows(&m, &e);
         assert_eq!(r[1].name, "absent");
         assert_eq!(r[1].value, "missing");
-        assert_eq!(r[1].met, "missing: bench x did not run");
+        assert_eq!(r[1].met, "missing: no figure from bench x");
         assert_eq!(r[1].target, "<= 5 s");
         let text = table(&r, &["bench-b.json: not valid JSON".into()]);
         assert!(text.contains("| absent"));
