@@ -9,6 +9,8 @@
 # Needs `make tools` (moto_server and cargo-lambda in .tools/venv). Settings (environment):
 #   SMOKE_PROFILE      release (default: the optimised profile the Lambda zips are built with),
 #                      bench-run (optimised without fat LTO: `make bench`) or debug
+#   SMOKE_NO_BUILD     1: build nothing, run the binaries already in $CARGO_TARGET_DIR/<profile>
+#                      (and SMOKE_ITDR, default the debug itdr, as the simulator)
 #   SMOKE_BENCH_JSON   if set, the poller's figures (init_ms, peak RSS) are written there in the
 #                      bench results format (`make bench-poller`)
 #   SMOKE_COLD_STARTS  poller cold starts measured (default 5)
@@ -141,11 +143,18 @@ EOF
 }
 
 # ---------------------------------------------------------------------------------------------
-log "building the simulator CLI (debug) and the functions ($PROFILE)"
-cargo build -q -p itdr-cli
-cargo build -q "${PROFILE_FLAG[@]}" -p scheduler -p poller -p poller-gcch
-ITDR="$CARGO_TARGET_DIR/debug/itdr"
+ITDR="${SMOKE_ITDR:-$CARGO_TARGET_DIR/debug/itdr}"
 BIN_DIR="$CARGO_TARGET_DIR/$PROFILE"
+if [[ "${SMOKE_NO_BUILD:-0}" == 1 ]]; then
+  log "SMOKE_NO_BUILD=1: the binaries already in $BIN_DIR, the simulator from $ITDR"
+  for b in "$ITDR" "$BIN_DIR/scheduler" "$BIN_DIR/poller" "$BIN_DIR/poller-gcch"; do
+    [[ -x "$b" ]] || die "$b is missing (SMOKE_NO_BUILD=1 builds nothing)"
+  done
+else
+  log "building the simulator CLI (debug) and the functions ($PROFILE)"
+  cargo build -q -p itdr-cli
+  cargo build -q "${PROFILE_FLAG[@]}" -p scheduler -p poller -p poller-gcch
+fi
 
 # ---------------------------------------------------------------------------------------------
 MOTO_PORT=$(free_port)
@@ -257,8 +266,8 @@ invoke() {
 check_batch() {
   helper check-batch --expected "$OUT/events/expected-failures.json" --event "$1" "$2"
 }
-# emitted LOG: the sum of `emitted` over the "job polled" log lines.
-emitted() { log_field "$1" "job polled" emitted | awk '{s += $1} END {print s + 0}'; }
+# emitted LOG: the sum of `emitted` over the "poll completed" log lines.
+emitted() { log_field "$1" "poll completed" emitted | awk '{s += $1} END {print s + 0}'; }
 
 # ---------------------------------------------------------------------------------------------
 log "scheduler"
@@ -300,7 +309,7 @@ for fn in poller:commercial poller-gcch:usgov; do
   fi
   fn_stop
   grep -q '"reason":"cloud_group_mismatch"' "$FN_LOG" || fail "$name: no cloud_group_mismatch refusal logged"
-  polled=$(log_field "$FN_LOG" "job polled" emitted | wc -l)
+  polled=$(log_field "$FN_LOG" "poll completed" emitted | wc -l)
   [[ "$polled" -eq 2 ]] || fail "$name: $polled jobs polled, expected 2"
   TOTAL_EMITTED=$((TOTAL_EMITTED + $(emitted "$FN_LOG")))
 done
@@ -346,11 +355,11 @@ for ((i = 1; i <= COLD_STARTS; i++)); do
   INIT_MS+=("$init")
   if ((i == 1)); then
     PEAK_KB=$hwm
-    FETCHED=$(log_field "$FN_LOG" "job polled" fetched)
-    SLICES=$(log_field "$FN_LOG" "job polled" slices)
-    COMPLETE=$(log_field "$FN_LOG" "job polled" pass_complete)
-    MEASURED_EMITTED=$(log_field "$FN_LOG" "job polled" emitted)
-    log "cold start 1: init_ms=$init; measured job: fetched=${FETCHED:-?} slices=${SLICES:-?} emitted=${MEASURED_EMITTED:-?} elapsed_ms=$(log_field "$FN_LOG" "job polled" elapsed_ms); VmHWM ${hwm} kB"
+    FETCHED=$(log_field "$FN_LOG" "poll completed" fetched)
+    SLICES=$(log_field "$FN_LOG" "poll completed" slices)
+    COMPLETE=$(log_field "$FN_LOG" "poll completed" pass_complete)
+    MEASURED_EMITTED=$(log_field "$FN_LOG" "poll completed" emitted)
+    log "cold start 1: init_ms=$init; measured job: fetched=${FETCHED:-?} slices=${SLICES:-?} emitted=${MEASURED_EMITTED:-?} elapsed_ms=$(log_field "$FN_LOG" "poll completed" elapsed_ms); VmHWM ${hwm} kB"
   else
     IDLE_KB+=("$hwm")
     log "cold start $i: init_ms=$init; VmHWM after an empty batch ${hwm} kB"
@@ -401,7 +410,8 @@ if [[ -n "${SMOKE_BENCH_JSON:-}" ]]; then
   "$PY" - "$SMOKE_BENCH_JSON" "$PROFILE" "$COLD_STARTS" "${PEAK_KB:-}" "${FETCHED:-}" "${INIT_MS[@]}" <<'EOF'
 import json, statistics, sys
 path, profile, cold, peak_kb, fetched, *inits = sys.argv[1:]
-cmd = f"SMOKE_PROFILE={profile} SMOKE_COLD_STARTS={cold} scripts/lambda-smoke.sh"
+prebuilt = " SMOKE_NO_BUILD=1" if __import__("os").environ.get("SMOKE_NO_BUILD") == "1" else ""
+cmd = f"SMOKE_PROFILE={profile}{prebuilt} SMOKE_COLD_STARTS={cold} scripts/lambda-smoke.sh"
 inits = [float(v) for v in inits]
 figs = []
 if inits:
