@@ -73,11 +73,37 @@ chaos: tools
 	CHAOS_SEED=$(CHAOS_SEED) CHAOS_HOURS=$(CHAOS_HOURS) CHAOS_AWS_FAULTS=$(CHAOS_AWS_FAULTS) ITDR_MOTO_SERVER=$(abspath $(VENV))/bin/moto_server \
 		$(CARGO) test -p itdr-aws-tests --test chaos -- --ignored --nocapture chaos_long
 
-# Optimised figures on this machine: normalization, a whole poll, the seen set of a 100k/h
-# stream over a day (with and without seen pages), and the inventory of a 10,000-user tenant.
+# Optimised figures on this machine (README, "Benchmarks"): normalization, a whole poll, the
+# seen set of a 100k/h stream over a day, the inventory and the assessment of a 10,000-user
+# tenant, the scheduler's fan-out of 10,000 tenants (moto), the poller's cold start and peak
+# RSS, the zip sizes. Each bench writes target/bench-<name>.json; bench-results merges them
+# into target/bench-results.json with the cost model (docs/COST.md) and prints one table. A
+# bench that fails is not fatal here: its figures show as missing.
+BENCH_PROFILE ?= bench-run
+.PHONY: bench-fanout bench-poller bench-zips bench-results
 bench:
-	$(CARGO) build --profile bench-run -p itdr-cli
-	$(CARGO) bench -p itdr-integration-tests --bench pipeline --bench normalize --bench seen_day --bench inventory --bench assess --bench fleet
+	rm -f $(CARGO_TARGET_DIR)/bench-*.json
+	-$(CARGO) build --profile bench-run -p itdr-cli
+	-$(CARGO) bench --profile $(BENCH_PROFILE) -p itdr-integration-tests --bench pipeline --bench normalize --bench seen_day --bench inventory --bench assess --bench fleet
+	-$(MAKE) --no-print-directory bench-fanout
+	-$(MAKE) --no-print-directory bench-poller
+	-$(MAKE) --no-print-directory bench-zips
+	$(MAKE) --no-print-directory bench-results
+
+bench-fanout: $(VENV)/.installed
+	ITDR_MOTO_SERVER=$(abspath $(VENV))/bin/moto_server $(CARGO) bench --profile $(BENCH_PROFILE) -p itdr-aws-tests --bench fanout
+
+bench-poller: $(VENV)/.installed
+	SMOKE_PROFILE=$(BENCH_PROFILE) SMOKE_COLD_STARTS=5 SMOKE_OUT=out/bench-poller SMOKE_BENCH_JSON="$(CARGO_TARGET_DIR)/bench-poller.json" \
+	  VENV="$(VENV)" CARGO_TARGET_DIR="$(CARGO_TARGET_DIR)" scripts/lambda-smoke.sh
+
+# BENCH_ZIPS_BUILD: the functions built when their zip is stale (scripts/bench-zips.sh).
+bench-zips: $(VENV)/.installed
+	rustup target add aarch64-unknown-linux-gnu
+	VENV="$(VENV)" CARGO_TARGET_DIR="$(CARGO_TARGET_DIR)" scripts/bench-zips.sh
+
+bench-results:
+	$(CARGO) run -q -p itdr-integration-tests --bin bench-results -- "$(CARGO_TARGET_DIR)"
 
 # The identity inventory of a 10,000-user, 5,000-mailbox tenant: requests, simulated hours,
 # memory (not part of `make test`; its short version is tests/integration/tests/inventory.rs).

@@ -7,8 +7,12 @@
 # functions".
 #
 # Needs `make tools` (moto_server and cargo-lambda in .tools/venv). Settings (environment):
-#   SMOKE_PROFILE      release (default: the optimised profile the Lambda zips are built with)
-#                      or debug
+#   SMOKE_PROFILE      release (default: the optimised profile the Lambda zips are built with),
+#                      bench-run (optimised without fat LTO: `make bench`) or debug
+#   SMOKE_NO_BUILD     1: build nothing, run the binaries already in $CARGO_TARGET_DIR/<profile>
+#                      (and SMOKE_ITDR, default the debug itdr, as the simulator)
+#   SMOKE_BENCH_JSON   if set, the poller's figures (init_ms, peak RSS) are written there in the
+#                      bench results format (`make bench-poller`)
 #   SMOKE_COLD_STARTS  poller cold starts measured (default 5)
 #   SMOKE_OUT          logs, events and summary (default out/lambda-smoke)
 #   SMOKE_INVOKE_TIMEOUT  seconds one invocation may take (default 600)
@@ -32,8 +36,9 @@ export AWS_EC2_METADATA_DISABLED=true
 
 case "$PROFILE" in
   release) PROFILE_FLAG=(--release) ;;
+  bench-run) PROFILE_FLAG=(--profile bench-run) ;;
   debug) PROFILE_FLAG=() ;;
-  *) echo "SMOKE_PROFILE must be release or debug" >&2; exit 2 ;;
+  *) echo "SMOKE_PROFILE must be release, bench-run or debug" >&2; exit 2 ;;
 esac
 [[ "$COLD_STARTS" =~ ^[1-9][0-9]*$ ]] || { echo "SMOKE_COLD_STARTS must be a positive number" >&2; exit 2; }
 for tool in moto_server cargo-lambda python; do
@@ -138,11 +143,18 @@ EOF
 }
 
 # ---------------------------------------------------------------------------------------------
-log "building the simulator CLI (debug) and the functions ($PROFILE)"
-cargo build -q -p itdr-cli
-cargo build -q "${PROFILE_FLAG[@]}" -p scheduler -p poller -p poller-gcch
-ITDR="$CARGO_TARGET_DIR/debug/itdr"
+ITDR="${SMOKE_ITDR:-$CARGO_TARGET_DIR/debug/itdr}"
 BIN_DIR="$CARGO_TARGET_DIR/$PROFILE"
+if [[ "${SMOKE_NO_BUILD:-0}" == 1 ]]; then
+  log "SMOKE_NO_BUILD=1: the binaries already in $BIN_DIR, the simulator from $ITDR"
+  for b in "$ITDR" "$BIN_DIR/scheduler" "$BIN_DIR/poller" "$BIN_DIR/poller-gcch"; do
+    [[ -x "$b" ]] || die "$b is missing (SMOKE_NO_BUILD=1 builds nothing)"
+  done
+else
+  log "building the simulator CLI (debug) and the functions ($PROFILE)"
+  cargo build -q -p itdr-cli
+  cargo build -q "${PROFILE_FLAG[@]}" -p scheduler -p poller -p poller-gcch
+fi
 
 # ---------------------------------------------------------------------------------------------
 MOTO_PORT=$(free_port)
@@ -254,8 +266,8 @@ invoke() {
 check_batch() {
   helper check-batch --expected "$OUT/events/expected-failures.json" --event "$1" "$2"
 }
-# emitted LOG: the sum of `emitted` over the "job polled" log lines.
-emitted() { log_field "$1" "job polled" emitted | awk '{s += $1} END {print s + 0}'; }
+# emitted LOG: the sum of `emitted` over the "poll completed" log lines.
+emitted() { log_field "$1" "poll completed" emitted | awk '{s += $1} END {print s + 0}'; }
 
 # ---------------------------------------------------------------------------------------------
 log "scheduler"
@@ -297,7 +309,7 @@ for fn in poller:commercial poller-gcch:usgov; do
   fi
   fn_stop
   grep -q '"reason":"cloud_group_mismatch"' "$FN_LOG" || fail "$name: no cloud_group_mismatch refusal logged"
-  polled=$(log_field "$FN_LOG" "job polled" emitted | wc -l)
+  polled=$(log_field "$FN_LOG" "poll completed" emitted | wc -l)
   [[ "$polled" -eq 2 ]] || fail "$name: $polled jobs polled, expected 2"
   TOTAL_EMITTED=$((TOTAL_EMITTED + $(emitted "$FN_LOG")))
 done
@@ -343,11 +355,11 @@ for ((i = 1; i <= COLD_STARTS; i++)); do
   INIT_MS+=("$init")
   if ((i == 1)); then
     PEAK_KB=$hwm
-    FETCHED=$(log_field "$FN_LOG" "job polled" fetched)
-    SLICES=$(log_field "$FN_LOG" "job polled" slices)
-    COMPLETE=$(log_field "$FN_LOG" "job polled" pass_complete)
-    MEASURED_EMITTED=$(log_field "$FN_LOG" "job polled" emitted)
-    log "cold start 1: init_ms=$init; measured job: fetched=${FETCHED:-?} slices=${SLICES:-?} emitted=${MEASURED_EMITTED:-?} elapsed_ms=$(log_field "$FN_LOG" "job polled" elapsed_ms); VmHWM ${hwm} kB"
+    FETCHED=$(log_field "$FN_LOG" "poll completed" fetched)
+    SLICES=$(log_field "$FN_LOG" "poll completed" slices)
+    COMPLETE=$(log_field "$FN_LOG" "poll completed" pass_complete)
+    MEASURED_EMITTED=$(log_field "$FN_LOG" "poll completed" emitted)
+    log "cold start 1: init_ms=$init; measured job: fetched=${FETCHED:-?} slices=${SLICES:-?} emitted=${MEASURED_EMITTED:-?} elapsed_ms=$(log_field "$FN_LOG" "poll completed" elapsed_ms); VmHWM ${hwm} kB"
   else
     IDLE_KB+=("$hwm")
     log "cold start $i: init_ms=$init; VmHWM after an empty batch ${hwm} kB"
@@ -392,4 +404,30 @@ mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }
 } | tee "$OUT/summary.txt"
 
 ((FAILED == 0)) || exit 1
+if [[ -n "${SMOKE_BENCH_JSON:-}" ]]; then
+  # The figures of `make bench` (target/bench-poller.json): median init over the cold starts,
+  # peak RSS of the process that polled the 1,000-event page.
+  "$PY" - "$SMOKE_BENCH_JSON" "$PROFILE" "$COLD_STARTS" "${PEAK_KB:-}" "${FETCHED:-}" "${INIT_MS[@]}" <<'EOF'
+import json, statistics, sys
+path, profile, cold, peak_kb, fetched, *inits = sys.argv[1:]
+prebuilt = " SMOKE_NO_BUILD=1" if __import__("os").environ.get("SMOKE_NO_BUILD") == "1" else ""
+cmd = f"SMOKE_PROFILE={profile}{prebuilt} SMOKE_COLD_STARTS={cold} scripts/lambda-smoke.sh"
+inits = [float(v) for v in inits]
+figs = []
+if inits:
+    med = statistics.median(inits)
+    figs.append({"name": "poller.init_ms", "value": med, "unit": "ms",
+                 "command": cmd + f" (median of {len(inits)} cold starts, {profile} build)",
+                 "target": "<= 20 ms", "meets": med <= 20})
+    figs.append({"name": "poller.init_ms_max", "value": max(inits), "unit": "ms", "command": cmd})
+if peak_kb:
+    mib = int(peak_kb) / 1024
+    figs.append({"name": "poller.peak_rss_mib", "value": round(mib, 1), "unit": "MiB",
+                 "command": cmd + f" (VmHWM of the poller process after a job fetching {fetched} events, {profile} build)",
+                 "target": "<= 64 MiB", "meets": mib <= 64})
+with open(path, "w", encoding="utf-8") as f:
+    json.dump(figs, f, indent=2)
+print(f"figures written to {path}")
+EOF
+fi
 log "smoke test passed"

@@ -99,6 +99,11 @@ impl Moto {
         moto
     }
 
+    /// The server's process id (for its CPU time in benches).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Wipes every resource (`POST /moto-api/reset`).
     pub async fn reset(&self) {
         itdr_shared::http::install_crypto_provider();

@@ -1,4 +1,5 @@
-//! `cargo bench -p itdr-integration-tests --bench normalize`: normalization speed on one core.
+//! `cargo bench --profile bench-run -p itdr-integration-tests --bench normalize` (as `make bench`
+//! runs it): normalization speed on one core.
 //!
 //! For sign-ins and directory audits (records from the simulator's generator, fetched through
 //! Graph paging, then normalized a few hundred thousand times over), on this thread only:
@@ -34,7 +35,8 @@ use itdr_shared::ocsf::{NormalizeOptions, Record, normalize, normalize_record};
 use itdr_shared::{Cloud, Stream};
 use serde_json::{Value, json};
 
-const BENCH_COMMAND: &str = "cargo bench -p itdr-integration-tests --bench normalize";
+const BENCH_COMMAND: &str =
+    "cargo bench --profile bench-run -p itdr-integration-tests --bench normalize";
 /// Records normalized per measurement (passes over the distinct records).
 const PER_MEASUREMENT: usize = 300_000;
 /// Distinct records fetched per stream.

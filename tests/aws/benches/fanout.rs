@@ -1,0 +1,191 @@
+//! `cargo bench --profile bench-run -p itdr-aws-tests --bench fanout`: the scheduler's fan-out
+//! of 10,000 tenants against moto.
+//!
+//! Seeds the DynamoDB registry (moto) with `FANOUT_TENANTS` tenants (default 10,000; nine in
+//! ten commercial, one in ten GCC High, every log stream) through the registry's own `insert`
+//! (not timed), then runs the real scheduler handler (`handle_schedule`, what the scheduler
+//! Lambda calls) once for one slot and times it: wall time, messages sent (checked against the
+//! jobs queues' message counts), and the CPU seconds of this process and of moto meanwhile.
+//! moto is Python and answers one request at a time per connection: its CPU share says how
+//! much of the wall time is the emulator rather than the scheduler.
+//!
+//! Writes `target/bench-fanout.json` (`[{name, value, unit, command, target?, meets?}]`).
+//! Target (issue 14): fan-out of 10,000 tenants <= 5 s.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_sqs::types::QueueAttributeName;
+use chrono::{DateTime, Utc};
+use itdr_aws_tests::AwsFixture;
+use itdr_shared::aws::dynamo::DynamoRegistry;
+use itdr_shared::aws::handler::{SchedulerContext, handle_schedule};
+use itdr_shared::clock::{ManualClock, SharedClock};
+use itdr_shared::health::Health;
+use itdr_shared::store::{TenantRecord, TenantRegistry};
+use itdr_shared::{Cloud, Stream};
+use serde_json::{Value, json};
+
+/// The command, with the profile this binary was built with (`make bench`: bench-run; an
+/// unoptimised build says so).
+const COMMAND: &str = if cfg!(debug_assertions) {
+    "cargo bench --profile dev -p itdr-aws-tests --bench fanout (unoptimised build)"
+} else {
+    "cargo bench --profile bench-run -p itdr-aws-tests --bench fanout"
+};
+/// Concurrent registry inserts while seeding.
+const SEED_CONCURRENCY: usize = 16;
+
+/// CPU seconds (user + system) of a process, from `/proc/<pid>/stat` (Linux).
+fn cpu_secs(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / clock_ticks())
+}
+
+fn clock_ticks() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+fn tenant(i: usize, at: DateTime<Utc>) -> TenantRecord {
+    let cloud = if i % 10 == 9 {
+        Cloud::GccHigh
+    } else {
+        Cloud::Global
+    };
+    TenantRecord {
+        tenant_id: format!("{i:08x}-0000-4000-8000-{i:012x}"),
+        domain: Some(format!("tenant{i}.example.com")),
+        org: None,
+        cloud,
+        app_ref: "bench-app".to_string(),
+        streams: Stream::ALL.to_vec(),
+        include_noninteractive: true,
+        enabled: true,
+        health: Health::default(),
+        created_at: at,
+    }
+}
+
+async fn queue_count(f: &AwsFixture, url: &str) -> usize {
+    let out = f
+        .sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+        .send()
+        .await
+        .unwrap();
+    out.attributes()
+        .and_then(|a| a.get(&QueueAttributeName::ApproximateNumberOfMessages))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"),
+        PathBuf::from,
+    )
+}
+
+fn figure(name: String, value: f64, unit: &str) -> Value {
+    json!({"name": name, "value": value, "unit": unit, "command": COMMAND})
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let n: usize = std::env::var("FANOUT_TENANTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let f = AwsFixture::start().await;
+    let moto_pid = f.moto.pid().to_string();
+    let at: DateTime<Utc> = "2026-06-01T12:00:00Z".parse().unwrap();
+
+    let seed_start = Instant::now();
+    let registry = Arc::new(DynamoRegistry::new(
+        f.ddb.clone(),
+        itdr_aws_tests::REGISTRY_TABLE,
+    ));
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..n {
+        if set.len() >= SEED_CONCURRENCY {
+            set.join_next().await.unwrap().unwrap();
+        }
+        let reg = registry.clone();
+        set.spawn(async move { reg.insert(&tenant(i, at)).await.unwrap() });
+    }
+    while let Some(r) = set.join_next().await {
+        r.unwrap();
+    }
+    let seed_secs = seed_start.elapsed().as_secs_f64();
+    println!("seeded {n} tenants into the moto registry in {seed_secs:.1} s (not timed)");
+
+    let clock: SharedClock = Arc::new(ManualClock::new(at));
+    let ctx = SchedulerContext::from_config(&f.scheduler_config(), &f.sdk, clock);
+    let event = json!({"detail-type": "Scheduled Event", "source": "aws.scheduler", "time": at.to_rfc3339(), "detail": {}});
+    let self_pid = std::process::id().to_string();
+    let (moto0, self0) = (cpu_secs(&moto_pid), cpu_secs(&self_pid));
+    let started = Instant::now();
+    let summary = handle_schedule(event, &ctx).await.unwrap();
+    let wall = started.elapsed();
+    let (moto1, self1) = (cpu_secs(&moto_pid), cpu_secs(&self_pid));
+
+    let sent = summary.commercial_jobs + summary.usgov_jobs;
+    let queued = queue_count(&f, &f.queues.jobs_commercial).await
+        + queue_count(&f, &f.queues.jobs_usgov).await;
+    assert_eq!(summary.tenants, n, "the scheduler read every tenant");
+    assert_eq!(queued, sent, "every job sent is on a jobs queue");
+    assert_eq!(
+        sent,
+        n * Stream::ALL.len(),
+        "one job per tenant and log stream"
+    );
+
+    let wall_s = wall.as_secs_f64();
+    let target = Duration::from_secs(5);
+    println!(
+        "scheduler fan-out of {n} tenants: {wall_s:.2} s wall, {sent} jobs sent ({} commercial, {} US Government), target <= {} s",
+        summary.commercial_jobs,
+        summary.usgov_jobs,
+        target.as_secs()
+    );
+    let mut figures = vec![
+        json!({"name": format!("fanout.{n}.wall_s"), "value": wall_s, "unit": "s",
+               "command": COMMAND, "target": "<= 5 s", "meets": wall <= target}),
+        figure(format!("fanout.{n}.messages_sent"), sent as f64, "messages"),
+        figure(format!("fanout.{n}.seed_s"), seed_secs, "s (not timed)"),
+    ];
+    if let (Some(a), Some(b)) = (self0, self1) {
+        println!("  scheduler (this process) CPU: {:.2} s", b - a);
+        figures.push(figure(format!("fanout.{n}.scheduler_cpu_s"), b - a, "s"));
+    }
+    if let (Some(a), Some(b)) = (moto0, moto1) {
+        let share = (b - a) / wall_s * 100.0;
+        println!(
+            "  moto CPU meanwhile: {:.2} s ({share:.0} % of the wall time; moto is Python, serving one request at a time)",
+            b - a
+        );
+        figures.push(figure(format!("fanout.{n}.moto_cpu_s"), b - a, "s"));
+        figures.push(figure(
+            format!("fanout.{n}.moto_cpu_share"),
+            share,
+            "% of wall",
+        ));
+    }
+    let path = target_dir().join("bench-fanout.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&figures).unwrap()).unwrap();
+    println!("figures written to {}", path.display());
+}
