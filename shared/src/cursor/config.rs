@@ -134,30 +134,21 @@ impl CursorConfig {
                 "must be between 1 and horizon_secs",
             )
         })?;
+        // Both are bounded here and read through `recent_horizon()` and
+        // `deep_sweep_interval()`, which keep them consistent with the horizon and the sweep
+        // interval (a configuration that narrows the horizon need not repeat it here).
         check_range(
             "cursor.recent_horizon_secs",
             self.recent_horizon_secs,
             self.bucket_secs,
-            self.horizon_secs,
-        )
-        .map_err(|_| {
-            ConfigError::new(
-                "cursor.recent_horizon_secs",
-                "must be between bucket_secs and horizon_secs",
-            )
-        })?;
+            90 * 86_400,
+        )?;
         check_range(
             "cursor.deep_sweep_interval_secs",
             self.deep_sweep_interval_secs,
-            self.sweep_interval_secs,
+            1,
             30 * 86_400,
-        )
-        .map_err(|_| {
-            ConfigError::new(
-                "cursor.deep_sweep_interval_secs",
-                "must be between sweep_interval_secs and 30 days",
-            )
-        })?;
+        )?;
         check_range(
             "cursor.initial_lookback_secs",
             self.initial_lookback_secs,
@@ -171,6 +162,16 @@ impl CursorConfig {
             MAX_SEEN_BYTES as u64,
         )?;
         Ok(())
+    }
+
+    /// How far a recent sweep reaches back: `recent_horizon_secs`, at most the horizon.
+    pub fn recent_horizon(&self) -> u64 {
+        self.recent_horizon_secs.min(self.horizon_secs)
+    }
+
+    /// How often a sweep is deep: `deep_sweep_interval_secs`, at least the sweep interval.
+    pub fn deep_sweep_interval(&self) -> u64 {
+        self.deep_sweep_interval_secs.max(self.sweep_interval_secs)
     }
 
     /// The bucket width in seconds (validated to 1..=3600).
@@ -213,15 +214,23 @@ mod tests {
             Some("cursor.sweep_interval_secs")
         );
         assert_eq!(
-            too_long(|c| c.recent_horizon_secs = 25 * 3600),
-            Some("cursor.recent_horizon_secs"),
-            "a recent sweep reaching further than a deep one"
+            too_long(|c| c.recent_horizon_secs = u64::MAX),
+            Some("cursor.recent_horizon_secs")
         );
-        assert_eq!(
-            too_long(|c| c.deep_sweep_interval_secs = 60),
-            Some("cursor.deep_sweep_interval_secs"),
-            "deep sweeps more often than sweeps"
-        );
+        // A recent sweep never reaches further than a deep one, and deep sweeps are never more
+        // frequent than sweeps, whatever is configured.
+        let narrow = CursorConfig {
+            horizon_secs: 2 * 3600,
+            ..CursorConfig::default()
+        };
+        assert_eq!(narrow.validate(), Ok(()));
+        assert_eq!(narrow.recent_horizon(), 2 * 3600);
+        let rare = CursorConfig {
+            sweep_interval_secs: 8 * 3600,
+            ..CursorConfig::default()
+        };
+        assert_eq!(rare.validate(), Ok(()));
+        assert_eq!(rare.deep_sweep_interval(), 8 * 3600);
         assert_eq!(
             too_long(|c| c.deep_sweep_interval_secs = u64::MAX),
             Some("cursor.deep_sweep_interval_secs")

@@ -106,7 +106,7 @@ impl Cursor {
     pub fn promises(&self, at: DateTime<Utc>, visible: DateTime<Utc>, cfg: &CursorConfig) -> bool {
         let delay = visible - at;
         let after = |start: Option<DateTime<Utc>>| start.is_some_and(|s| visible <= s);
-        (delay <= secs(cfg.recent_horizon_secs) && after(self.last_sweep_start))
+        (delay <= secs(cfg.recent_horizon()) && after(self.last_sweep_start))
             || (delay <= secs(cfg.horizon_secs) && after(self.last_deep_start()))
     }
 
@@ -117,7 +117,7 @@ impl Cursor {
         // recent sweep's lower bound is never earlier).
         let deep_from = self.last_deep_start().unwrap_or(self.watermark) - secs(cfg.horizon_secs);
         let recent_from =
-            self.last_sweep_start.unwrap_or(self.watermark) - secs(cfg.recent_horizon_secs);
+            self.last_sweep_start.unwrap_or(self.watermark) - secs(cfg.recent_horizon());
         t = t.min(deep_from).min(recent_from);
         // A pass in progress resumes from `done_until`: what it has read before is needed
         // again only by the lookback and the next sweep (covered above).

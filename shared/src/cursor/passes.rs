@@ -139,7 +139,7 @@ impl Cursor {
         let deep_lower = floor_of(last_deep - secs(cfg.horizon_secs));
         // A recent sweep reaches back from the last sweep of either kind (`cursor.md`, the
         // no-loss argument).
-        let recent_lower = floor_of(last_sweep - secs(cfg.recent_horizon_secs));
+        let recent_lower = floor_of(last_sweep - secs(cfg.recent_horizon()));
         match c.pass.as_mut() {
             Some(p) => p.upper = p.upper.max(now),
             None => c.pass = Some(Pass::new(regular_lower, now, now)),
@@ -149,7 +149,7 @@ impl Cursor {
                 .is_none_or(|s| now - s >= secs(cfg.sweep_interval_secs));
         if sweep_due {
             let deep = c.last_sweep_start.is_none()
-                || grid_line_between(last_deep, now, cfg.deep_sweep_interval_secs, phase_secs);
+                || grid_line_between(last_deep, now, cfg.deep_sweep_interval(), phase_secs);
             let mut sweep = Pass::new(if deep { deep_lower } else { recent_lower }, now, now);
             sweep.recent = !deep;
             c.sweep = Some(sweep);
@@ -434,7 +434,7 @@ mod tests {
             for (at, delay) in events.into_iter().chain(recent) {
                 let ev = start + TimeDelta::seconds(at);
                 let visible = ev + TimeDelta::seconds(delay);
-                let within_recent = delay <= cfg.recent_horizon_secs as i64;
+                let within_recent = delay <= cfg.recent_horizon() as i64;
                 let promised = promises.iter().find(|(_, sweep, deep)| {
                     (within_recent && sweep.is_some_and(|s| visible <= s))
                         || deep.is_some_and(|s| visible <= s)
