@@ -46,6 +46,9 @@ pub struct Compare<'a> {
     pub cursor: &'a Cursor,
     /// The cursor rules the run used.
     pub cursor_config: &'a CursorConfig,
+    /// The start of the run: events visible before it are history, read by the first poll,
+    /// and do not count for freshness (as the poller's own freshness leaves out backfills).
+    pub start: DateTime<Utc>,
     /// The end of the run.
     pub end: DateTime<Utc>,
 }
@@ -193,8 +196,10 @@ mod imp {
             let mut from_visible_secs = Vec::new();
             for e in &truth {
                 if let Some(at) = delivered.get(&(c.tenant_id.to_string(), e.id.clone())) {
-                    let secs = (*at - e.visible_at).num_seconds().max(0);
-                    from_visible_secs.push(u32::try_from(secs).unwrap_or(u32::MAX));
+                    if e.visible_at >= c.start {
+                        let secs = (*at - e.visible_at).num_seconds().max(0);
+                        from_visible_secs.push(u32::try_from(secs).unwrap_or(u32::MAX));
+                    }
                     continue;
                 }
                 // The promise: an event is delivered by the first sweep that starts after it

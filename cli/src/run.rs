@@ -569,6 +569,7 @@ async fn summarize(
                             origin: cursor.origin.unwrap_or(start),
                             cursor: &cursor,
                             cursor_config: &rt.cfg.poll.cursor,
+                            start,
                             end,
                         },
                         ids,
