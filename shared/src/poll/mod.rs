@@ -404,9 +404,9 @@ impl CursorState {
             return Ok(());
         };
         let bucket_secs = ctx.config.cursor.bucket_secs;
-        for (source, f, _) in &read.fetched {
-            for (name, idxs) in by_set(*source, f) {
-                let Some(seen) = self.cursor.sources.get_mut(name) else {
+        for ((_, f, _), sets) in read.fetched.iter().zip(&read.sets) {
+            for (name, idxs) in sets {
+                let Some(seen) = self.cursor.sources.get_mut(*name) else {
                     continue;
                 };
                 let times = idxs
@@ -452,6 +452,8 @@ struct SlicePlan {
 struct SliceRead<'s> {
     /// Each source fetched, with what it read; `complete` is whether it read all of it.
     fetched: Vec<(&'s dyn WindowedSource, Fetched, bool)>,
+    /// For each source, its records by seen set ([`by_set`]), computed once per slice.
+    sets: Vec<Vec<(&'static str, Vec<usize>)>>,
     /// The first failure that keeps the slice open, if any.
     failure: Option<SourceError>,
     /// Sources that stopped at a refused paging link.
@@ -607,12 +609,14 @@ async fn fetch<'s>(
     };
     let mut read = SliceRead {
         fetched: Vec::with_capacity(sources.len()),
+        sets: Vec::with_capacity(sources.len()),
         failure: None,
         refused: 0,
     };
     for source in sources {
         let mut f = source.fetch(&ctx.client, &window).await;
         let failure = f.error.take();
+        read.sets.push(by_set(source.as_ref(), &f));
         read.fetched.push((source.as_ref(), f, failure.is_none()));
         let Some(e) = failure else { continue };
         if matches!(e, SourceError::ForeignLink { .. }) {
@@ -669,14 +673,15 @@ fn select_new(
 ) -> Vec<Vec<usize>> {
     read.fetched
         .iter()
-        .map(|(source, f, _)| {
+        .zip(&read.sets)
+        .map(|((_, f, _), sets)| {
             out.fetched += f.records.len();
             out.requests = out.requests.saturating_add(f.cost.requests);
             out.throttled = out.throttled.saturating_add(f.cost.throttled);
             let mut new = Vec::new();
-            for (set, idxs) in by_set(*source, f) {
-                let keys = keys(f, &idxs);
-                let picked = match cursor.sources.get(set) {
+            for (set, idxs) in sets {
+                let keys = keys(f, idxs);
+                let picked = match cursor.sources.get(*set) {
                     Some(seen) => seen.filter_new(&keys, slice.lower, slice.upper, cfg),
                     // Nothing emitted yet: every distinct id is new.
                     None => SeenSet::default().filter_new(&keys, slice.lower, slice.upper, cfg),
@@ -794,9 +799,9 @@ fn record_seen(
     cfg: &CursorConfig,
 ) {
     let all_read = read.failure.is_none();
-    for ((source, f, complete), new) in read.fetched.iter().zip(new) {
-        for (set, idxs) in by_set(*source, f) {
-            let keys = keys(f, &idxs);
+    for (((_, f, complete), sets), new) in read.fetched.iter().zip(&read.sets).zip(new) {
+        for (set, idxs) in sets {
+            let keys = keys(f, idxs);
             // `new` and `idxs` are ascending: the emitted records' positions in `keys`.
             let emitted: Vec<usize> = idxs
                 .iter()
