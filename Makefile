@@ -84,7 +84,7 @@ BENCH_PROFILE ?= bench-run
 bench:
 	rm -f $(CARGO_TARGET_DIR)/bench-*.json
 	-$(CARGO) build --profile bench-run -p itdr-cli
-	-$(CARGO) bench --profile $(BENCH_PROFILE) -p itdr-integration-tests --bench pipeline --bench normalize --bench seen_day --bench inventory --bench assess --bench fleet
+	-$(CARGO) bench --profile $(BENCH_PROFILE) -p itdr-integration-tests --bench pipeline --bench normalize --bench seen_day --bench inventory --bench assess --bench fleet --bench fleet_http
 	-$(MAKE) --no-print-directory bench-fanout
 	-$(MAKE) --no-print-directory bench-poller
 	-$(MAKE) --no-print-directory bench-zips

@@ -232,6 +232,13 @@ pub struct SimulatorConfig {
     pub start: DateTime<Utc>,
     /// The simulated tenants.
     pub tenants: Vec<SimTenantConfig>,
+    /// The streams every simulated tenant is onboarded with (default: every stream).
+    #[serde(default = "every_stream")]
+    pub streams: Vec<itdr_shared::stream::Stream>,
+}
+
+fn every_stream() -> Vec<itdr_shared::stream::Stream> {
+    itdr_shared::stream::Stream::EVERY.to_vec()
 }
 
 /// One simulated tenant.
@@ -482,6 +489,9 @@ impl RunConfig {
             if sim.tenants.is_empty() {
                 bail!("[simulator] needs at least one tenant");
             }
+            if sim.streams.is_empty() {
+                bail!("[simulator] streams must name at least one stream, e.g. [\"signins\"]");
+            }
             if self.schedule.stop_after_secs.is_none() {
                 bail!("[schedule] stop_after_secs is required with a simulator");
             }
@@ -493,6 +503,7 @@ impl RunConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use itdr_shared::stream::Stream;
 
     #[test]
     fn the_demo_config_is_valid() {
@@ -501,6 +512,31 @@ mod tests {
         cfg.validate().expect("valid");
         assert!(cfg.simulator.as_ref().is_some_and(|s| s.tenants.len() >= 5));
         assert!(cfg.management_activity.publisher_id.is_some());
+    }
+
+    #[test]
+    fn simulated_tenants_get_every_stream_unless_the_config_names_them() {
+        let sim = "[schedule]\nstop_after_secs=60\n[simulator]\nseed=1\nspeed=10\nstart='2026-06-01T00:00:00Z'\n";
+        let tenant = "[[simulator.tenants]]\norg='a'\ncloud='global'\n";
+        let cfg: RunConfig = toml::from_str(&format!("{BASE}{sim}{tenant}")).expect("parses");
+        cfg.validate().expect("valid");
+        let streams = cfg.simulator.map(|s| s.streams).unwrap_or_default();
+        assert_eq!(streams, Stream::EVERY.to_vec());
+        let cfg: RunConfig = toml::from_str(&format!(
+            "{BASE}{sim}streams=['signins','directory_audits']\n{tenant}"
+        ))
+        .expect("parses");
+        cfg.validate().expect("valid");
+        let streams = cfg.simulator.map(|s| s.streams).unwrap_or_default();
+        assert_eq!(streams, vec![Stream::Signins, Stream::DirectoryAudits]);
+        let cfg: RunConfig =
+            toml::from_str(&format!("{BASE}{sim}streams=[]\n{tenant}")).expect("parses");
+        let e = format!("{:#}", cfg.validate().expect_err("refused"));
+        assert!(e.contains("streams"), "{e}");
+        assert!(
+            toml::from_str::<RunConfig>(&format!("{BASE}{sim}streams=['sign_ins']\n{tenant}"))
+                .is_err()
+        );
     }
 
     #[test]

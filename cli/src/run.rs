@@ -42,6 +42,8 @@ pub struct StreamTotals {
     pub polls: usize,
     /// Failed polls.
     pub failures: usize,
+    /// Requests the stream's polls sent.
+    pub requests: u64,
     /// Freshness samples (seconds from event time to delivery).
     #[serde(skip)]
     pub freshness: Vec<u32>,
@@ -66,9 +68,31 @@ pub struct Summary {
     pub inventory: Vec<crate::inventory::InventoryRow>,
     /// Jobs that crashed (a bug: the run exits with an error).
     pub crashed_jobs: usize,
+    /// The Graph report streams (sign-ins, directory audits) of every tenant together: what
+    /// the fleet simulation measures (`tests/integration/FLEET.md`).
+    pub reports: ReportTotals,
     /// The demo containment at the end of a simulator run (`crate::respond::demo`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub containment: Option<crate::respond::Demo>,
+}
+
+/// The Graph report streams of every tenant together.
+#[derive(Debug, Default, Serialize)]
+pub struct ReportTotals {
+    /// Requests their polls sent.
+    pub requests: u64,
+    /// Events delivered.
+    pub emitted: usize,
+    /// Polls run.
+    pub polls: usize,
+    /// Seconds from an event's time to its delivery, p50 (backfills left out).
+    pub freshness_p50_secs: Option<u32>,
+    /// The same, p99.
+    pub freshness_p99_secs: Option<u32>,
+    /// With a simulator: seconds from an event becoming visible to its delivery, p50.
+    pub from_visible_p50_secs: Option<u32>,
+    /// The same, p99.
+    pub from_visible_p99_secs: Option<u32>,
 }
 
 /// One summary row.
@@ -95,6 +119,8 @@ pub struct SummaryRow {
     pub emitted: usize,
     /// Graph requests for the tenant (all streams).
     pub requests: u64,
+    /// Requests of this stream's polls.
+    pub stream_requests: u64,
     /// 429s for the tenant (all streams).
     pub throttled: u64,
     /// Duplicates filtered.
@@ -116,8 +142,12 @@ pub struct SummaryRow {
     pub last_error: Option<String>,
 }
 
-/// When each event reached the events file: the file is read after every cycle from where the
-/// last read stopped, and each new event gets the cycle's end (the simulator run only).
+/// How often (clock time) the events file is read for delivery times while jobs run.
+const DELIVERY_SCAN: Duration = Duration::from_secs(10);
+
+/// When each event reached the events file: the file is read every [`DELIVERY_SCAN`] while the
+/// jobs run and after every cycle, from where the last read stopped, and each new event gets
+/// the time of the read (the simulator run only).
 struct DeliveryLog {
     path: std::path::PathBuf,
     offset: u64,
@@ -240,7 +270,7 @@ async fn setup(cfg: RunConfig) -> anyhow::Result<Runtime> {
                 org: Some(t.org.clone()),
                 cloud: spec.cloud,
                 app_ref: app_ref.clone(),
-                streams: Stream::EVERY.to_vec(),
+                streams: s.streams.clone(),
                 include_noninteractive: true,
                 enabled: true,
                 health: Health::default(),
@@ -410,7 +440,23 @@ pub async fn run(cfg: RunConfig, once: bool, json: bool) -> anyhow::Result<Summa
                 (results, crashed)
             });
         }
-        while let Some(joined) = tasks.join_next().await {
+        loop {
+            // With a simulator, the events file is read every few simulated seconds while
+            // the jobs run, so an event's delivery time is when it reached the file, not the
+            // cycle's end.
+            let joined = match deliveries.as_mut() {
+                Some(d) => tokio::select! {
+                    j = tasks.join_next() => j,
+                    () = rt.clock.sleep(DELIVERY_SCAN) => {
+                        d.scan(rt.clock.now())?;
+                        continue;
+                    }
+                },
+                None => tasks.join_next().await,
+            };
+            let Some(joined) = joined else {
+                break;
+            };
             let (results, crashed) = match joined {
                 Ok(r) => r,
                 Err(e) => {
@@ -451,6 +497,7 @@ pub async fn run(cfg: RunConfig, once: bool, json: bool) -> anyhow::Result<Summa
                 }
                 let o = report.outcome;
                 tot.emitted += o.emitted;
+                tot.requests += u64::from(o.requests);
                 tot.duplicates += o.duplicates_filtered;
                 tot.dead_letters += o.dead_lettered;
                 tot.freshness.extend(o.freshness_secs);
@@ -538,6 +585,8 @@ async fn summarize(
     start_real: Instant,
 ) -> anyhow::Result<Summary> {
     let mut rows = Vec::new();
+    let mut reports = ReportTotals::default();
+    let (mut report_fresh, mut report_visible) = (Vec::new(), Vec::new());
     let end = rt.clock.now();
     for t in rt.store.list().await? {
         let stats = rt.client.stats(&t.tenant_id);
@@ -583,6 +632,13 @@ async fn summarize(
                 }
                 _ => (None, None, None, Vec::new()),
             };
+            if matches!(stream, Stream::Signins | Stream::DirectoryAudits) {
+                reports.requests += tot.requests;
+                reports.emitted += tot.emitted;
+                reports.polls += tot.polls;
+                report_fresh.extend_from_slice(&tot.freshness);
+                report_visible.extend_from_slice(&from_visible);
+            }
             rows.push(SummaryRow {
                 org: t.org.clone().unwrap_or_default(),
                 tenant_id: t.tenant_id.clone(),
@@ -593,6 +649,7 @@ async fn summarize(
                 lost,
                 emitted: tot.emitted,
                 requests: stats.requests,
+                stream_requests: tot.requests,
                 throttled: sim_429.max(stats.throttled),
                 duplicates: tot.duplicates,
                 dead_letters: tot.dead_letters,
@@ -605,8 +662,13 @@ async fn summarize(
             });
         }
     }
+    reports.freshness_p50_secs = percentile(&report_fresh, 50.0);
+    reports.freshness_p99_secs = percentile(&report_fresh, 99.0);
+    reports.from_visible_p50_secs = percentile(&report_visible, 50.0);
+    reports.from_visible_p99_secs = percentile(&report_visible, 99.0);
     Ok(Summary {
         rows,
+        reports,
         clock_secs: (rt.clock.now() - start).num_seconds(),
         real_secs: start_real.elapsed().as_secs_f64(),
         app_level_429: rt.sim.as_ref().map(Demo::throttled_app_level).unwrap_or(0),

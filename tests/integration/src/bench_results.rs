@@ -134,6 +134,28 @@ pub fn expected() -> Vec<Expected> {
             add(format!("fleet.{n}.{metric}"), unit, target, fleet);
         }
     }
+    // The agreement run: the same 200 tenants and 3 hours through `itdr run` over HTTP and
+    // through the fleet simulation (tests/integration/FLEET.md).
+    let agreement = "bench fleet_http";
+    for side in ["http", "sim"] {
+        for (metric, unit) in [
+            ("requests_per_tenant_hour", "requests"),
+            ("polls_per_tenant_hour", "polls"),
+            ("events_per_tenant_hour", "events"),
+            ("app_429s", "429s"),
+            ("freshness_visible_p50_s", "s"),
+            ("freshness_visible_p99_s", "s"),
+            ("freshness_event_p50_s", "s"),
+        ] {
+            add(format!("fleet.{side}.200.{metric}"), unit, None, agreement);
+        }
+    }
+    add(
+        "fleet.agreement".into(),
+        "1 = agree",
+        Some(Target::Exactly(1.0)),
+        agreement,
+    );
     let fan = "bench fanout";
     add(
         "fanout.10000.wall_s".into(),

@@ -184,6 +184,13 @@ pub(crate) struct TenantModel {
     utc_offset_h: i64,
 }
 
+/// The UTC offset (whole hours) of the home the simulator gives `spec` under `seed`: the
+/// tenant's business hours, by which its event rates rise and fall. For models that must
+/// generate the same daily shape without the simulator (the fleet simulation's agreement run).
+pub fn utc_offset_hours(seed: u64, spec: &TenantSpec) -> i64 {
+    TenantModel::new(seed, spec).utc_offset_h
+}
+
 impl TenantModel {
     fn new(seed: u64, spec: &TenantSpec) -> Self {
         let salt: [u8; 32] = Sha256::new()

@@ -22,7 +22,7 @@
 //! - Lambda: `C` poller instances per app registration, each running a batch of up to
 //!   `batch_size` jobs at a time; a tenant's two report streams never run at once (FIFO group);
 //! - Microsoft: per tenant and hour, events as the simulator generates them (`tests/sim`:
-//!   business-hours factor 1.7 / 0.8 / 0.3 by the tenant's local hour, +-20 % per hour, sign-in
+//!   business-hours factor 1.7 / 0.8 / 0.3 by the tenant's local hour, 0.4 on Saturdays and Sundays (UTC), +-20 % per hour, sign-in
 //!   types 70 % interactive, 25 % non-interactive, 4 % service principal, 1 % managed identity)
 //!   with the simulator's default `DelayModel` (late arrival). A request returns up to
 //!   `page_size` records of those visible when the query's first page was asked for, and takes
@@ -43,7 +43,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, TimeDelta, TimeZone, Timelike, Utc};
+use chrono::{DateTime, Datelike, TimeDelta, TimeZone, Timelike, Utc};
 use itdr_shared::Cloud;
 use itdr_shared::client::pacing::{Bucket, Pacer, Priority, Rate};
 use itdr_shared::clock::{Clock, ManualClock, SharedClock};
@@ -103,6 +103,12 @@ pub struct FleetConfig {
     /// Requests per 10 s per instance and app instead of `floor(0.8 x 122 / C)` (to show
     /// that the model sees a fleet that overruns the app's limit).
     pub app_share: Option<u32>,
+    /// Every tenant onboarded at the start (as `itdr run` registers its simulated tenants),
+    /// instead of over the first hour.
+    pub onboard_at_start: bool,
+    /// Each tenant's UTC offset in hours (its business hours), instead of the model's own
+    /// spread: the agreement run gives the simulator's.
+    pub utc_offsets: Option<Vec<i64>>,
 }
 
 impl FleetConfig {
@@ -127,6 +133,8 @@ impl FleetConfig {
             backfill: true,
             seen_every: 50,
             app_share: None,
+            onboard_at_start: false,
+            utc_offsets: None,
         }
     }
 
@@ -406,11 +414,15 @@ impl World {
         };
         let start = at(hour * HOUR_MS);
         let local = (i64::from(start.hour()) + t.utc_offset_h).rem_euclid(24);
-        let factor = match local {
+        let mut factor = match local {
             8..=17 => 1.7,
             6..=7 | 18..=21 => 0.8,
             _ => 0.3,
         };
+        // The simulator's weekend (by the UTC day, as it counts it).
+        if start.weekday().num_days_from_monday() >= 5 {
+            factor *= 0.4;
+        }
         let mean = rate * factor * rng.random_range(0.8..1.2);
         let n = mean.floor() as usize + usize::from(rng.random_bool(mean.fract().clamp(0.0, 1.0)));
         let mut evs: Vec<Ev> = (0..n)
@@ -773,6 +785,8 @@ pub fn run(cfg: &FleetConfig) -> Figures {
         load[app] += 1;
         let onboard_ms = if backfill {
             measure_from + HOUR_MS
+        } else if cfg.onboard_at_start {
+            warm_from
         } else {
             warm_from + ((i % 12) as i64) * 300_000
         };
@@ -791,7 +805,11 @@ pub fn run(cfg: &FleetConfig) -> Figures {
                 created_at: at(onboard_ms),
             },
             rate,
-            utc_offset_h: [-8i64, -6, -5, -5, 0, 1, 1, 2][splitmix(i as u64 ^ 7) as usize % 8],
+            utc_offset_h: cfg
+                .utc_offsets
+                .as_ref()
+                .and_then(|o| o.get(i).copied())
+                .unwrap_or([-8i64, -6, -5, -5, 0, 1, 1, 2][splitmix(i as u64 ^ 7) as usize % 8]),
             app,
             onboard_ms,
             origin_ms: [i64::MIN; 2],
