@@ -11,6 +11,8 @@
 #                      bench-run (optimised without fat LTO: `make bench`) or debug
 #   SMOKE_NO_BUILD     1: build nothing, run the binaries already in $CARGO_TARGET_DIR/<profile>
 #                      (and SMOKE_ITDR, default the debug itdr, as the simulator)
+#   SMOKE_ITDR         the itdr binary that runs the simulator; when set and present, the
+#                      debug itdr is not built (`make bench-poller` passes the bench-run one)
 #   SMOKE_BENCH_JSON   if set, the poller's figures (init_ms, peak RSS) are written there in the
 #                      bench results format (`make bench-poller`)
 #   SMOKE_COLD_STARTS  poller cold starts measured (default 5)
@@ -151,8 +153,12 @@ if [[ "${SMOKE_NO_BUILD:-0}" == 1 ]]; then
     [[ -x "$b" ]] || die "$b is missing (SMOKE_NO_BUILD=1 builds nothing)"
   done
 else
-  log "building the simulator CLI (debug) and the functions ($PROFILE)"
-  cargo build -q -p itdr-cli
+  if [[ -n "${SMOKE_ITDR:-}" && -x "$ITDR" ]]; then
+    log "building the functions ($PROFILE); the simulator from $ITDR"
+  else
+    log "building the simulator CLI (debug) and the functions ($PROFILE)"
+    cargo build -q -p itdr-cli
+  fi
   cargo build -q "${PROFILE_FLAG[@]}" -p scheduler -p poller -p poller-gcch
 fi
 

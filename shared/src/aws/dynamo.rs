@@ -304,6 +304,17 @@ impl DynamoRegistry {
         &self.table
     }
 
+    /// The item `record` is stored as, at revision 1, without the uniqueness guards (domain,
+    /// organization) that [`TenantRegistry::insert`] claims beside it: for a bulk load of
+    /// records already known to be unique (the fan-out bench seeds moto with it, whose
+    /// transactions copy the whole table each). Onboarding goes through `insert`.
+    pub fn item_of(record: &TenantRecord) -> Result<Item, StoreError> {
+        record.validate()?;
+        let mut item = Self::encode(record)?;
+        item.insert("rev".into(), AttributeValue::N("1".into()));
+        Ok(item)
+    }
+
     /// Encodes a record as an item (without `rev`).
     fn encode(record: &TenantRecord) -> Result<Item, StoreError> {
         let health = serde_json::to_string(&record.health)

@@ -2,10 +2,12 @@
 //! of 10,000 tenants against moto.
 //!
 //! Seeds the DynamoDB registry (moto) with `FANOUT_TENANTS` tenants (default 10,000; nine in
-//! ten commercial, one in ten GCC High, every log stream) through the registry's own `insert`
-//! (not timed), then runs the real scheduler handler (`handle_schedule`, what the scheduler
-//! Lambda calls) once for one slot and times it: wall time, messages sent (checked against the
-//! jobs queues' message counts), and the CPU seconds of this process and of moto meanwhile.
+//! ten commercial, one in ten GCC High, every log stream) as the registry stores them
+//! (`DynamoRegistry::item_of`, written with BatchWriteItem; not timed), then runs the real scheduler handler (`handle_schedule`, what the scheduler
+//! Lambda calls) once for one slot and times it while two consumers drain the jobs queues (as
+//! the pollers do; moto slows down with every message left waiting): wall time, messages sent
+//! (checked against the messages drained), and the CPU seconds of this process and of moto
+//! meanwhile.
 //! moto is Python and answers one request at a time per connection: its CPU share says how
 //! much of the wall time is the emulator rather than the scheduler.
 //!
@@ -15,9 +17,11 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use aws_sdk_sqs::types::QueueAttributeName;
+use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, QueueAttributeName};
 use chrono::{DateTime, Utc};
 use itdr_aws_tests::AwsFixture;
 use itdr_shared::aws::dynamo::DynamoRegistry;
@@ -35,8 +39,6 @@ const COMMAND: &str = if cfg!(debug_assertions) {
 } else {
     "cargo bench --profile bench-run -p itdr-aws-tests --bench fanout"
 };
-/// Concurrent registry inserts while seeding.
-const SEED_CONCURRENCY: usize = 16;
 
 /// CPU seconds (user + system) of a process, from `/proc/<pid>/stat` (Linux).
 fn cpu_secs(pid: &str) -> Option<f64> {
@@ -93,6 +95,48 @@ async fn queue_count(f: &AwsFixture, url: &str) -> usize {
         .unwrap_or(0)
 }
 
+/// Receives and deletes a queue's messages until `done` is set and the queue is empty; returns
+/// how many it received.
+async fn drain(sqs: aws_sdk_sqs::Client, url: String, done: Arc<AtomicBool>) -> usize {
+    let mut received = 0;
+    loop {
+        let finished = done.load(Ordering::SeqCst);
+        let out = sqs
+            .receive_message()
+            .queue_url(&url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        let messages = out.messages();
+        if messages.is_empty() {
+            if finished {
+                return received;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        }
+        received += messages.len();
+        let entries = messages
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(m.receipt_handle().unwrap_or_default())
+                    .build()
+                    .unwrap()
+            })
+            .collect();
+        sqs.delete_message_batch()
+            .queue_url(&url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
 fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map_or_else(
         || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"),
@@ -115,21 +159,36 @@ async fn main() {
     let at: DateTime<Utc> = "2026-06-01T12:00:00Z".parse().unwrap();
 
     let seed_start = Instant::now();
-    let registry = Arc::new(DynamoRegistry::new(
-        f.ddb.clone(),
-        itdr_aws_tests::REGISTRY_TABLE,
-    ));
-    let mut set = tokio::task::JoinSet::new();
-    for i in 0..n {
-        if set.len() >= SEED_CONCURRENCY {
-            set.join_next().await.unwrap().unwrap();
+    // Seeded with BatchWriteItem, 25 records at a time: moto copies the whole table in every
+    // transaction, so 10,000 onboardings through `insert` would take hours (and its server is
+    // not safe under concurrent transactions). The fan-out only reads the records.
+    let table = itdr_aws_tests::REGISTRY_TABLE;
+    let mut pending: Vec<WriteRequest> = (0..n)
+        .map(|i| {
+            let item = DynamoRegistry::item_of(&tenant(i, at)).unwrap();
+            let put = PutRequest::builder().set_item(Some(item)).build().unwrap();
+            WriteRequest::builder().put_request(put).build()
+        })
+        .collect();
+    while !pending.is_empty() {
+        let batch: Vec<WriteRequest> = pending.drain(..pending.len().min(25)).collect();
+        let out = f
+            .ddb
+            .batch_write_item()
+            .request_items(table, batch)
+            .send()
+            .await
+            .unwrap();
+        if let Some(left) = out.unprocessed_items().and_then(|u| u.get(table)) {
+            pending.extend(left.iter().cloned());
         }
-        let reg = registry.clone();
-        set.spawn(async move { reg.insert(&tenant(i, at)).await.unwrap() });
     }
-    while let Some(r) = set.join_next().await {
-        r.unwrap();
-    }
+    let listed = DynamoRegistry::new(f.ddb.clone(), table)
+        .list()
+        .await
+        .unwrap()
+        .len();
+    assert_eq!(listed, n, "every seeded tenant is in the registry");
     let seed_secs = seed_start.elapsed().as_secs_f64();
     println!("seeded {n} tenants into the moto registry in {seed_secs:.1} s (not timed)");
 
@@ -138,16 +197,28 @@ async fn main() {
     let event = json!({"detail-type": "Scheduled Event", "source": "aws.scheduler", "time": at.to_rfc3339(), "detail": {}});
     let self_pid = std::process::id().to_string();
     let (moto0, self0) = (cpu_secs(&moto_pid), cpu_secs(&self_pid));
+    // Consumers drain both jobs queues while the scheduler sends, as the pollers do: moto
+    // reads every message of a queue for each message sent to it (its queue attributes), so
+    // 30,000 messages left waiting would make moto, not the scheduler, the figure.
+    let done = Arc::new(AtomicBool::new(false));
+    let drains = [&f.queues.jobs_commercial, &f.queues.jobs_usgov]
+        .map(|url| tokio::spawn(drain(f.sqs.clone(), url.clone(), done.clone())));
     let started = Instant::now();
     let summary = handle_schedule(event, &ctx).await.unwrap();
     let wall = started.elapsed();
     let (moto1, self1) = (cpu_secs(&moto_pid), cpu_secs(&self_pid));
+    done.store(true, Ordering::SeqCst);
+    let mut drained = 0;
+    for d in drains {
+        drained += d.await.unwrap();
+    }
 
     let sent = summary.commercial_jobs + summary.usgov_jobs;
-    let queued = queue_count(&f, &f.queues.jobs_commercial).await
+    let left = queue_count(&f, &f.queues.jobs_commercial).await
         + queue_count(&f, &f.queues.jobs_usgov).await;
     assert_eq!(summary.tenants, n, "the scheduler read every tenant");
-    assert_eq!(queued, sent, "every job sent is on a jobs queue");
+    assert_eq!(left, 0, "the consumers drained both queues");
+    assert_eq!(drained, sent, "every job sent was on a jobs queue");
     assert_eq!(
         sent,
         n * Stream::ALL.len(),

@@ -67,11 +67,15 @@ impl Moto {
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
             .expect("a free loopback port");
+        // ITDR_MOTO_LOG: a file for moto's own log (requests and tracebacks), to debug it.
+        let log = std::env::var_os("ITDR_MOTO_LOG")
+            .and_then(|p| std::fs::File::create(p).ok())
+            .map_or_else(Stdio::null, Stdio::from);
         let child = Command::new(&path)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", path.display()));
         let moto = Moto {
