@@ -5,9 +5,8 @@
 #
 # A zip is measured only when it is fresh: present and newer than every source it is built
 # from (Cargo.toml, Cargo.lock, shared/, the function's crate). The functions named in
-# BENCH_ZIPS_BUILD (default: "poller scheduler", what fits the bench's time budget) are built
-# first when their zip is stale or missing; the others are reported as not measured (run
-# `make build` first to have all seven). A stale or missing zip is never given a size.
+# BENCH_ZIPS_BUILD (default: all seven) are built first when their zip is stale or missing;
+# the others are reported as not measured. A stale or missing zip is never given a size.
 #
 # Settings: VENV (the tools venv with cargo-lambda, default .tools/venv), CARGO_TARGET_DIR
 # (default target/), BENCH_ZIPS_BUILD, BENCH_ZIPS_JSON (default $CARGO_TARGET_DIR/bench-zips.json).
@@ -18,8 +17,8 @@ cd "$ROOT"
 VENV="${VENV:-.tools/venv}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 OUT="${BENCH_ZIPS_JSON:-$CARGO_TARGET_DIR/bench-zips.json}"
-BUILD="${BENCH_ZIPS_BUILD-poller scheduler}"
 FUNCTIONS=(scheduler poller poller-gcch report report-gcch actions actions-gcch)
+BUILD="${BENCH_ZIPS_BUILD-${FUNCTIONS[*]}}"
 LIMIT=5000000
 
 zip_of() { echo "$CARGO_TARGET_DIR/lambda/$1/bootstrap.zip"; }

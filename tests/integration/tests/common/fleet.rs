@@ -22,8 +22,9 @@
 //! - Lambda: `C` poller instances per app registration, each running a batch of up to
 //!   `batch_size` jobs at a time; a tenant's two report streams never run at once (FIFO group);
 //! - Microsoft: per tenant and hour, events as the simulator generates them (`tests/sim`:
-//!   business-hours factor 1.7 / 0.8 / 0.3 by the tenant's local hour, 0.4 on Saturdays and Sundays (UTC), +-20 % per hour, sign-in
-//!   types 70 % interactive, 25 % non-interactive, 4 % service principal, 1 % managed identity)
+//!   business-hours factor 1.7 / 0.8 / 0.3 by the tenant's local hour, 0.4 on Saturdays and
+//!   Sundays (UTC), +-20 % per hour, sign-in types 70 % interactive, 25 % non-interactive, 4 %
+//!   service principal, 1 % managed identity)
 //!   with the simulator's default `DelayModel` (late arrival). A request returns up to
 //!   `page_size` records of those visible when the query's first page was asked for, and takes
 //!   0.3 s + 1 ms per record. Any request of an app registration that is the 123rd or later in a
