@@ -150,7 +150,10 @@ const DELIVERY_SCAN: Duration = Duration::from_secs(10);
 /// the time of the read (the simulator run only).
 struct DeliveryLog {
     path: std::path::PathBuf,
-    offset: u64,
+    /// The events file, open from the first read that found it.
+    reader: Option<std::io::BufReader<std::fs::File>>,
+    /// The start of a line still being written, completed by a later read.
+    partial: Vec<u8>,
     at: crate::demo::Deliveries,
 }
 
@@ -158,7 +161,8 @@ impl DeliveryLog {
     fn new(path: &std::path::Path) -> Self {
         Self {
             path: path.to_path_buf(),
-            offset: 0,
+            reader: None,
+            partial: Vec::new(),
             at: Default::default(),
         }
     }
@@ -166,39 +170,37 @@ impl DeliveryLog {
     /// Reads the complete lines appended since the last call; their events were delivered by
     /// `now`. An event delivered again keeps its first time.
     fn scan(&mut self, now: DateTime<Utc>) -> anyhow::Result<()> {
-        use std::io::{BufRead, Seek};
-        let mut file = match std::fs::File::open(&self.path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(anyhow!("cannot read {}: {}", self.path.display(), e.kind())),
+        use std::io::BufRead;
+        let unreadable =
+            |e: std::io::Error| anyhow!("cannot read {}: {}", self.path.display(), e.kind());
+        let reader = match &mut self.reader {
+            Some(r) => r,
+            None => match std::fs::File::open(&self.path) {
+                Ok(f) => self.reader.insert(std::io::BufReader::new(f)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+                Err(e) => return Err(unreadable(e)),
+            },
         };
-        file.seek(std::io::SeekFrom::Start(self.offset))
-            .map_err(|e| anyhow!("cannot read {}: {}", self.path.display(), e.kind()))?;
-        let mut reader = std::io::BufReader::new(file);
-        let mut line = Vec::new();
         loop {
-            line.clear();
             let n = reader
-                .read_until(b'\n', &mut line)
-                .map_err(|e| anyhow!("cannot read {}: {}", self.path.display(), e.kind()))?;
-            // A line still being written is read next time, whole.
-            if n == 0 || line.last() != Some(&b'\n') {
-                break;
+                .read_until(b'\n', &mut self.partial)
+                .map_err(unreadable)?;
+            // A line still being written stays in `partial`; the next read completes it.
+            if n == 0 || self.partial.last() != Some(&b'\n') {
+                return Ok(());
             }
-            self.offset += n as u64;
-            let Ok(ev) = serde_json::from_slice::<serde_json::Value>(&line) else {
-                continue;
-            };
-            let m = &ev["metadata"];
-            if let (Some(t), Some(id)) =
-                (m["tenant_uid"].as_str(), m["original_event_uid"].as_str())
-            {
-                self.at
-                    .entry((t.to_string(), id.to_string()))
-                    .or_insert(now);
+            if let Ok(ev) = serde_json::from_slice::<serde_json::Value>(&self.partial) {
+                let m = &ev["metadata"];
+                if let (Some(t), Some(id)) =
+                    (m["tenant_uid"].as_str(), m["original_event_uid"].as_str())
+                {
+                    self.at
+                        .entry((t.to_string(), id.to_string()))
+                        .or_insert(now);
+                }
             }
+            self.partial.clear();
         }
-        Ok(())
     }
 }
 
@@ -758,5 +760,49 @@ pub fn print_table(s: &Summary) {
     crate::inventory::print_rows(&s.inventory);
     if let Some(d) = &s.containment {
         crate::respond::print_demo(d);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn line(tenant: &str, id: &str) -> String {
+        format!(
+            "{{\"metadata\":{{\"tenant_uid\":\"{tenant}\",\"original_event_uid\":\"{id}\"}}}}\n"
+        )
+    }
+
+    #[test]
+    fn delivery_times_are_those_of_the_read_that_saw_the_whole_line() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("events.ndjson");
+        let t = |s: i64| DateTime::from_timestamp(s, 0).unwrap_or_default();
+        let mut log = DeliveryLog::new(&path);
+        // Before the sink created the file: nothing yet, no error.
+        log.scan(t(1))?;
+        assert!(log.at.is_empty());
+
+        let mut file = std::fs::File::create(&path)?;
+        let second = line("t1", "b");
+        let (head, tail) = second.split_at(20);
+        write!(file, "{}not json\n{head}", line("t1", "a"))?;
+        file.flush()?;
+        log.scan(t(10))?;
+        assert_eq!(log.at.len(), 1, "the half-written line waits");
+        assert_eq!(log.at[&("t1".to_string(), "a".to_string())], t(10));
+
+        write!(file, "{tail}{}", line("t1", "a"))?;
+        file.flush()?;
+        log.scan(t(20))?;
+        assert_eq!(log.at.len(), 2);
+        assert_eq!(log.at[&("t1".to_string(), "b".to_string())], t(20));
+        assert_eq!(
+            log.at[&("t1".to_string(), "a".to_string())],
+            t(10),
+            "an event delivered again keeps its first time"
+        );
+        Ok(())
     }
 }

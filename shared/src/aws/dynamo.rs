@@ -742,11 +742,9 @@ impl TenantRegistry for DynamoRegistry {
     }
 
     async fn insert(&self, record: &TenantRecord) -> Result<(), StoreError> {
-        record.validate()?;
+        let item = Self::item_of(record)?;
         self.ensure_guards().await?;
         let id = record.tenant_id.to_ascii_lowercase();
-        let mut item = Self::encode(record)?;
-        item.insert("rev".into(), AttributeValue::N("1".into()));
         let guards = Guard::of(record);
         for _ in 0..WRITE_ATTEMPTS {
             let put = Put::builder()

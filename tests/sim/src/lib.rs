@@ -44,7 +44,9 @@ pub use auth::cert_thumbprint_sha256;
 pub use config::{
     DEFAULT_ROLES, DelayModel, Faults, ManagementConfig, SimConfig, TenantSpec, ThrottleConfig,
 };
-pub use generator::{GroundTruthStream, SIGNIN_EVENT_TYPES, TruthEvent, utc_offset_hours};
+pub use generator::{
+    GroundTruthStream, SIGNIN_EVENT_TYPES, TruthEvent, activity_factor, utc_offset_hours,
+};
 pub use inventory::{GLOBAL_ADMIN, InvUser, Inventory};
 pub use scenarios::{Problem, Scenario, onboarding_scenarios};
 pub use server::{Counters, LoggedRequest, SimHandle, Simulator};

@@ -44,7 +44,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Datelike, TimeDelta, TimeZone, Timelike, Utc};
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use itdr_shared::Cloud;
 use itdr_shared::client::pacing::{Bucket, Pacer, Priority, Rate};
 use itdr_shared::clock::{Clock, ManualClock, SharedClock};
@@ -55,7 +55,7 @@ use itdr_shared::poll::PollConfig;
 use itdr_shared::schedule::Cadence;
 use itdr_shared::store::TenantRecord;
 use itdr_shared::stream::Stream;
-use itdr_sim::DelayModel;
+use itdr_sim::{DelayModel, activity_factor};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
 /// Microsoft's app-wide limit on the reporting APIs.
@@ -413,17 +413,8 @@ impl World {
         } else {
             audit_rate(t.rate)
         };
-        let start = at(hour * HOUR_MS);
-        let local = (i64::from(start.hour()) + t.utc_offset_h).rem_euclid(24);
-        let mut factor = match local {
-            8..=17 => 1.7,
-            6..=7 | 18..=21 => 0.8,
-            _ => 0.3,
-        };
-        // The simulator's weekend (by the UTC day, as it counts it).
-        if start.weekday().num_days_from_monday() >= 5 {
-            factor *= 0.4;
-        }
+        // The simulator's own daily and weekly shape.
+        let factor = activity_factor(at(hour * HOUR_MS), t.utc_offset_h);
         let mean = rate * factor * rng.random_range(0.8..1.2);
         let n = mean.floor() as usize + usize::from(rng.random_bool(mean.fract().clamp(0.0, 1.0)));
         let mut evs: Vec<Ev> = (0..n)
