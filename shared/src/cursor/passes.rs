@@ -26,7 +26,37 @@ pub struct Slice {
     pub lower: DateTime<Utc>,
     /// Upper bound (inclusive).
     pub upper: DateTime<Utc>,
+    /// A slice read part of the way before: the sources still to read, by seen-set key of the
+    /// source, each with where it continues (`None`: from its first page). A source not
+    /// named has read the slice. `None`: a new slice, every source from its first page.
+    pub resume: Option<BTreeMap<String, Option<String>>>,
 }
+
+impl Slice {
+    /// Where `source` continues in this slice: `Some(None)` from its first page,
+    /// `Some(Some(link))` from `link`, `None` when it has read the slice already.
+    pub fn resume_of(&self, source: &str) -> Option<Option<&str>> {
+        match &self.resume {
+            None => Some(None),
+            Some(pending) => pending.get(source).map(Option::as_deref),
+        }
+    }
+}
+
+/// The slice of a pass being read page by page (`cursor.md`, *Slices and commits*): its upper
+/// bound and the sources still to read (see [`Slice::resume`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenSlice {
+    /// Upper bound of the slice (its lower bound is the pass's `done_until`).
+    pub upper: DateTime<Utc>,
+    /// Sources still to read, with where each continues.
+    pub pending: BTreeMap<String, Option<String>>,
+}
+
+/// The longest continuation kept in a cursor; a longer one is dropped, and its source reads
+/// the slice again from its first page (duplicates, never loss), so a cursor always fits its
+/// store.
+pub const MAX_CONTINUATION_BYTES: usize = 8 * 1024;
 
 /// A pass in progress: a window of the window axis read slice by slice, oldest first. Which
 /// pass it is (regular, or a sweep/backfill) is the cursor slot that holds it.
@@ -50,6 +80,9 @@ pub struct Pass {
     /// deep.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub recent: bool,
+    /// The slice being read page by page, when a poll delivered part of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open: Option<OpenSlice>,
 }
 
 impl Pass {
@@ -61,6 +94,7 @@ impl Pass {
             done_until: lower,
             width_secs: None,
             recent: false,
+            open: None,
         }
     }
 }
@@ -167,12 +201,23 @@ impl Cursor {
     /// done.
     pub fn next_slice(&self, cfg: &CursorConfig) -> Option<(Slice, PassKind)> {
         let slice = |p: &Pass| {
+            if let Some(open) = &p.open {
+                return Some(Slice {
+                    lower: p.done_until,
+                    upper: open.upper,
+                    resume: Some(open.pending.clone()),
+                });
+            }
             (p.done_until < p.upper).then(|| {
                 let width_secs = p.width_secs.unwrap_or(cfg.slice_secs).min(cfg.slice_secs);
                 let width = secs(width_secs);
                 let lower = p.done_until;
                 let upper = (align_down(lower, cfg.bucket_secs) + width).min(p.upper);
-                Slice { lower, upper }
+                Slice {
+                    lower,
+                    upper,
+                    resume: None,
+                }
             })
         };
         if let Some(s) = self.pass.as_ref().and_then(slice) {
@@ -195,6 +240,7 @@ impl Cursor {
             return;
         };
         p.done_until = p.done_until.max(slice.upper);
+        p.open = None;
         // Widen again after a success (`next_slice` caps the width at `slice_secs`).
         p.width_secs = p
             .width_secs
@@ -213,6 +259,49 @@ impl Cursor {
                     self.last_deep_sweep_start = later(self.last_deep_sweep_start);
                 }
             }
+        }
+    }
+
+    /// Part of `slice` of the `kind` pass was delivered: the next poll (or the next round of
+    /// this one) continues it where `pending` says, instead of reading it again. A
+    /// continuation longer than [`MAX_CONTINUATION_BYTES`] is dropped (its source starts the
+    /// slice again). Empty `pending` is not a held slice: complete it instead.
+    pub fn hold_slice(
+        &mut self,
+        slice: &Slice,
+        kind: PassKind,
+        mut pending: BTreeMap<String, Option<String>>,
+    ) {
+        let slot = match kind {
+            PassKind::Regular => &mut self.pass,
+            PassKind::Sweep => &mut self.sweep,
+        };
+        let Some(p) = slot.as_mut() else {
+            return;
+        };
+        for link in pending.values_mut() {
+            if link
+                .as_ref()
+                .is_some_and(|l| l.len() > MAX_CONTINUATION_BYTES)
+            {
+                *link = None;
+            }
+        }
+        p.open = Some(OpenSlice {
+            upper: slice.upper,
+            pending,
+        });
+    }
+
+    /// Forgets the open slice of the `kind` pass: the next slice is cut anew from
+    /// `done_until` (its sources read it from their first page).
+    pub fn release_slice(&mut self, kind: PassKind) {
+        let slot = match kind {
+            PassKind::Regular => &mut self.pass,
+            PassKind::Sweep => &mut self.sweep,
+        };
+        if let Some(p) = slot.as_mut() {
+            p.open = None;
         }
     }
 
@@ -541,6 +630,58 @@ mod tests {
         c.complete_slice(&s, k);
         let (s, _) = c.next_slice(&cfg).unwrap_or_else(|| panic!("slice"));
         assert_eq!(s.upper - s.lower, TimeDelta::seconds(120), "grows back");
+    }
+
+    #[test]
+    fn a_slice_read_in_part_is_continued_across_polls_then_completed() {
+        let cfg = cfg();
+        let old = t(0, 0, 0) - TimeDelta::days(30);
+        let mut c = Cursor::begin(None, t(12, 0, 0), old, &cfg);
+        let (s, k) = c.next_slice(&cfg).unwrap_or_else(|| panic!("slice"));
+        c.complete_slice(&s, k);
+        let (s, k) = c
+            .next_slice(&cfg)
+            .unwrap_or_else(|| panic!("backfill slice"));
+        assert_eq!(s.resume, None, "a new slice");
+        assert_eq!(
+            s.resume_of("signins"),
+            Some(None),
+            "every source from its start"
+        );
+        // One source delivered a page and continues at a link; the other finished.
+        let pending = BTreeMap::from([("signins".to_string(), Some("https://g/p2".to_string()))]);
+        c.hold_slice(&s, k, pending);
+        // The next poll continues the same slice, its bounds unchanged, before anything else
+        // of the backfill.
+        let mut c = Cursor::begin(Some(&c), t(12, 5, 0), old, &cfg);
+        let (r, _) = c.next_slice(&cfg).unwrap_or_else(|| panic!("regular"));
+        c.complete_slice(&r, PassKind::Regular);
+        let (s2, k2) = c.next_slice(&cfg).unwrap_or_else(|| panic!("held slice"));
+        assert_eq!(k2, PassKind::Sweep);
+        assert_eq!((s2.lower, s2.upper), (s.lower, s.upper));
+        assert_eq!(s2.resume_of("signins"), Some(Some("https://g/p2")));
+        assert_eq!(s2.resume_of("directory_audits"), None, "finished");
+        let doc = c.to_doc().unwrap_or_default();
+        let back = Cursor::from_doc(&doc).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back, c, "the open slice survives the store");
+        // Completing it moves the pass on and closes it.
+        c.complete_slice(&s2, k2);
+        let (s3, _) = c.next_slice(&cfg).unwrap_or_else(|| panic!("next slice"));
+        assert_eq!(s3.lower, s.upper);
+        assert_eq!(s3.resume, None);
+        // A continuation too long for a cursor is dropped: that source starts again.
+        let long = "x".repeat(MAX_CONTINUATION_BYTES + 1);
+        c.hold_slice(
+            &s3,
+            k2,
+            BTreeMap::from([("signins".to_string(), Some(long))]),
+        );
+        let (s4, _) = c.next_slice(&cfg).unwrap_or_else(|| panic!("held"));
+        assert_eq!(s4.resume_of("signins"), Some(None));
+        // A held slice that is released is cut anew from where the pass stands.
+        c.release_slice(k2);
+        let (s5, _) = c.next_slice(&cfg).unwrap_or_else(|| panic!("cut anew"));
+        assert_eq!((s5.lower, s5.resume), (s3.lower, None));
     }
 
     #[test]

@@ -276,6 +276,23 @@ impl SeenSet {
         upper: DateTime<Utc>,
         cfg: &CursorConfig,
     ) -> Vec<usize> {
+        self.filter(fetched, Some((lower, upper)), cfg)
+    }
+
+    /// Decides which of `fetched` are new when they are only part of a query's result (some
+    /// pages of it): no bucket is treated as completely read, fingerprints act as a set.
+    pub fn filter_new_partial(&self, fetched: &[Key<'_>], cfg: &CursorConfig) -> Vec<usize> {
+        self.filter(fetched, None, cfg)
+    }
+
+    /// [`Self::filter_new`] over the query's `[lower, upper]` when `coverage` is given, else
+    /// [`Self::filter_new_partial`].
+    fn filter(
+        &self,
+        fetched: &[Key<'_>],
+        coverage: Option<(DateTime<Utc>, DateTime<Utc>)>,
+        cfg: &CursorConfig,
+    ) -> Vec<usize> {
         let b = cfg.bucket();
         let mut by_bucket: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
         let mut seen_ids = std::collections::HashSet::new();
@@ -293,7 +310,8 @@ impl SeenSet {
                 new.extend(items);
                 continue;
             };
-            let complete = self.complete(idx, lower, upper, b);
+            let complete =
+                coverage.is_some_and(|(lower, upper)| self.complete(idx, lower, upper, b));
             match (&stored.fps, complete) {
                 (Some(fps), true) => {
                     // Compare fingerprints with multiplicity.
@@ -407,6 +425,8 @@ impl SeenSet {
         let b = cfg.bucket();
         for i in emitted {
             if let Some(k) = fetched.get(*i) {
+                // Every emitted record stays at or before `high`, which `complete` relies on.
+                self.high = Some(self.high.map_or(k.time, |h| h.max(k.time)));
                 let bucket = self
                     .buckets
                     .entry(bucket_index(k.time, b))
@@ -557,6 +577,39 @@ mod tests {
         assert_eq!(new, vec![0, 1]);
         s.record(&[kx, ky], &new, lo, hi, &cfg);
         assert!(s.filter_new(&[kx, ky], lo, hi, &cfg).is_empty());
+    }
+
+    #[test]
+    fn part_of_a_result_is_filtered_as_a_set_and_keeps_high_above_what_was_emitted() {
+        let cfg = cfg();
+        let mut s = SeenSet::default();
+        let (lo, hi) = (t(10, 0, 0), t(10, 5, 0));
+        let k = |id, sec| Key {
+            id,
+            time: t(10, 0, sec),
+        };
+        // Three records of one bucket emitted by a whole read.
+        let first = [k("a", 1), k("b", 2), k("c", 3)];
+        s.record(&first, &[0, 1, 2], lo, hi, &cfg);
+        // A page of a later read holds one of them and a late one: as a whole read of the
+        // window, one record against a count of three would look seen; as part of a result,
+        // the late one is new.
+        let page = [k("a", 1), k("d", 4)];
+        assert_eq!(s.filter_new_partial(&page, &cfg), vec![1]);
+        // Count-only (fingerprints paged out and not loaded): part of a result is emitted.
+        let mut counted = s.clone();
+        for b in counted.buckets.values_mut() {
+            b.fps = None;
+        }
+        assert_eq!(counted.filter_new_partial(&page, &cfg), vec![0, 1]);
+        // What part of a result emitted stays below `high`.
+        let mut p = SeenSet::default();
+        let late = [Key {
+            id: "e",
+            time: t(10, 7, 0),
+        }];
+        p.record_partial(&late, &[0], &cfg);
+        assert_eq!(p.high, Some(t(10, 7, 0)));
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 pub mod snapshot;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -450,7 +451,8 @@ struct SlicePlan {
 
 /// What a slice's sources returned.
 struct SliceRead<'s> {
-    /// Each source fetched, with what it read; `complete` is whether it read all of it.
+    /// Each source fetched, with what it read, and whether that was the whole slice in this
+    /// one read (a new slice, read to its last page without a failure).
     fetched: Vec<(&'s dyn WindowedSource, Fetched, bool)>,
     /// For each source, its records by seen set ([`by_set`]), computed once per slice.
     sets: Vec<Vec<(&'static str, Vec<usize>)>>,
@@ -458,14 +460,22 @@ struct SliceRead<'s> {
     failure: Option<SourceError>,
     /// Sources that stopped at a refused paging link.
     refused: u32,
+    /// Sources with more of the slice to read, by seen-set key, with where each continues
+    /// (`None`: from its first page). Empty when every source finished the slice.
+    pending: BTreeMap<String, Option<String>>,
 }
 
 impl SliceRead<'_> {
-    /// Whether the slice is done: every source read it completely, or stopped only at a
+    /// Whether the slice is done: every source read it to its end, or stopped only at a
     /// refused paging link. Such a link is never followed, so retrying the slice could block
     /// its pass forever; it is reported instead, and later passes read the window again.
     fn complete(&self) -> bool {
-        self.failure.is_none()
+        self.failure.is_none() && self.pending.is_empty()
+    }
+
+    /// Whether any source saved a place to continue from (the slice made progress).
+    fn progressed(&self) -> bool {
+        self.pending.values().any(Option::is_some)
     }
 }
 
@@ -545,8 +555,10 @@ async fn poll_windowed(
         // a later commit: losing it in a crash only means reading it again.
         record_seen(&mut state.cursor, &read, &new, &slice, &cfg.cursor);
         out.links_refused = out.links_refused.saturating_add(read.refused);
-        if matches!(read.failure, Some(SourceError::DeadlineExceeded { .. })) {
-            // The slice did not fit in this poll: try a narrower one next time.
+        if matches!(read.failure, Some(SourceError::DeadlineExceeded { .. })) && !read.progressed()
+        {
+            // The slice did not fit in this poll and kept no place to continue from: try a
+            // narrower one next time.
             state.cursor.shrink(kind, &cfg.cursor);
         }
         if read.complete() {
@@ -555,6 +567,14 @@ async fn poll_windowed(
             if kind == PassKind::Sweep && state.cursor.sweep.is_none() {
                 tracing::debug!(tenant = %job.tenant_id, stream = %job.stream, started = ?state.cursor.last_sweep_start, "sweep completed");
             }
+        } else if read.progressed() {
+            // Pages delivered, more to read: the slice stays open where each source stopped.
+            let pending = read.pending.clone();
+            state.cursor.hold_slice(&slice, kind, pending);
+        } else if slice.resume.is_some() {
+            // An open slice that kept no place to continue from is cut again (narrower if it
+            // ran out of time), as a new slice.
+            state.cursor.release_slice(kind);
         }
         let next_deadline = match state.cursor.next_slice(&cfg.cursor) {
             None => None,
@@ -589,9 +609,12 @@ async fn poll_windowed(
     Ok(())
 }
 
-/// Fetch: every source of the stream, for one slice. A failure of one source (a 5xx, a
-/// refused link) does not keep the others from being read; one that concerns them all (no
-/// time left, throttling, the tenant's credential) stops the slice.
+/// Fetch: every source of the stream still to read in the slice, each from where it stopped,
+/// up to a page's worth of records each (the engine delivers and commits page by page). A
+/// failure of one source (a 5xx, a refused link) does not keep the others from being read;
+/// one that concerns them all (no time left, throttling, the tenant's credential) stops the
+/// slice. A stored continuation Microsoft no longer accepts is dropped and its source reads
+/// the slice from the start (duplicates, filtered, never loss).
 async fn fetch<'s>(
     ctx: &PollContext,
     tenant: &Tenant,
@@ -606,29 +629,66 @@ async fn fetch<'s>(
         deadline: plan.deadline,
         priority: plan.priority,
         page_size: ctx.config.page_size,
+        resume: None,
+        max_records: Some(ctx.config.page_size as usize),
     };
     let mut read = SliceRead {
         fetched: Vec::with_capacity(sources.len()),
         sets: Vec::with_capacity(sources.len()),
         failure: None,
         refused: 0,
+        pending: BTreeMap::new(),
     };
+    let mut stopped = false;
     for source in sources {
-        let mut f = source.fetch(&ctx.client, &window).await;
+        let name = source.spec().name;
+        let Some(resume) = slice.resume_of(name) else {
+            // This source finished the slice in an earlier round.
+            continue;
+        };
+        if stopped {
+            read.pending
+                .insert(name.to_string(), resume.map(str::to_string));
+            continue;
+        }
+        let w = Window {
+            resume,
+            ..window.clone()
+        };
+        let mut f = source.fetch(&ctx.client, &w).await;
+        if resume.is_some()
+            && f.records.is_empty()
+            && matches!(
+                f.error,
+                Some(
+                    SourceError::BadRequest { .. }
+                        | SourceError::NotFound { .. }
+                        | SourceError::ForeignLink { .. }
+                )
+            )
+        {
+            tracing::warn!(tenant = %tenant.id, source = name, "a stored paging link was refused; reading the slice from its start");
+            let cost = f.cost;
+            f = source.fetch(&ctx.client, &window).await;
+            f.cost.add(cost);
+        }
         let failure = f.error.take();
+        if f.next.is_some()
+            || (failure.is_some() && !matches!(failure, Some(SourceError::ForeignLink { .. })))
+        {
+            read.pending.insert(name.to_string(), f.next.take());
+        }
+        let whole = slice.resume.is_none() && failure.is_none() && !read.pending.contains_key(name);
         read.sets.push(by_set(source.as_ref(), &f));
-        read.fetched.push((source.as_ref(), f, failure.is_none()));
+        read.fetched.push((source.as_ref(), f, whole));
         let Some(e) = failure else { continue };
         if matches!(e, SourceError::ForeignLink { .. }) {
             read.refused = read.refused.saturating_add(1);
             continue;
         }
-        let stop = stops_the_slice(&e);
+        stopped = stops_the_slice(&e);
         if read.failure.is_none() {
             read.failure = Some(e);
-        }
-        if stop {
-            break;
         }
     }
     read
@@ -674,17 +734,21 @@ fn select_new(
     read.fetched
         .iter()
         .zip(&read.sets)
-        .map(|((_, f, _), sets)| {
+        .map(|((_, f, whole), sets)| {
             out.fetched += f.records.len();
             out.requests = out.requests.saturating_add(f.cost.requests);
             out.throttled = out.throttled.saturating_add(f.cost.throttled);
             let mut new = Vec::new();
             for (set, idxs) in sets {
                 let keys = keys(f, idxs);
-                let picked = match cursor.sources.get(*set) {
-                    Some(seen) => seen.filter_new(&keys, slice.lower, slice.upper, cfg),
-                    // Nothing emitted yet: every distinct id is new.
-                    None => SeenSet::default().filter_new(&keys, slice.lower, slice.upper, cfg),
+                let empty = SeenSet::default();
+                // Nothing emitted yet: every distinct id is new.
+                let seen = cursor.sources.get(*set).unwrap_or(&empty);
+                // Only a whole read of the slice re-reads every record of its buckets.
+                let picked = if *whole {
+                    seen.filter_new(&keys, slice.lower, slice.upper, cfg)
+                } else {
+                    seen.filter_new_partial(&keys, cfg)
                 };
                 new.extend(picked.into_iter().filter_map(|k| idxs.get(k).copied()));
             }
@@ -789,8 +853,9 @@ async fn deliver(
     Ok(sent > 0 || !letters.is_empty())
 }
 
-/// Records in each source's seen set what was delivered: a source read completely replaces
-/// the buckets it covered; one that stopped part-way only adds what it emitted.
+/// Records in each source's seen set what was delivered: a source that read the whole slice
+/// at once replaces the buckets it covered; one that read part of it (some pages, or stopped)
+/// only adds what it emitted.
 fn record_seen(
     cursor: &mut Cursor,
     read: &SliceRead<'_>,
@@ -799,7 +864,7 @@ fn record_seen(
     cfg: &CursorConfig,
 ) {
     let all_read = read.failure.is_none();
-    for (((_, f, complete), sets), new) in read.fetched.iter().zip(&read.sets).zip(new) {
+    for (((_, f, whole), sets), new) in read.fetched.iter().zip(&read.sets).zip(new) {
         for (set, idxs) in sets {
             let keys = keys(f, idxs);
             // `new` and `idxs` are ascending: the emitted records' positions in `keys`.
@@ -810,7 +875,7 @@ fn record_seen(
                 .map(|(pos, _)| pos)
                 .collect();
             let seen = cursor.sources.entry(set.to_string()).or_default();
-            if *complete && all_read {
+            if *whole && all_read {
                 seen.record(&keys, &emitted, slice.lower, slice.upper, cfg);
             } else {
                 seen.record_partial(&keys, &emitted, cfg);

@@ -121,21 +121,29 @@ impl WindowedSource for GraphLogSource {
 
     async fn fetch(&self, client: &ApiClient, window: &Window<'_>) -> Fetched {
         let mut f = Fetched::default();
-        let first = match ApiClient::url(
-            window.tenant,
-            Api::Graph,
-            self.path,
-            &[
-                ("$filter", self.window_filter(window.lower, window.upper)),
-                ("$top", window.page_size.to_string()),
-            ],
-        ) {
+        // A stored continuation is a link Graph gave for this query: it is checked like any
+        // paging link before it is requested.
+        let resumed = window.resume.is_some();
+        let first = match window.resume {
+            Some(link) => ApiClient::validate_link(window.tenant, Api::Graph, link),
+            None => ApiClient::url(
+                window.tenant,
+                Api::Graph,
+                self.path,
+                &[
+                    ("$filter", self.window_filter(window.lower, window.upper)),
+                    ("$top", window.page_size.to_string()),
+                ],
+            ),
+        };
+        let first = match first {
             Ok(u) => u,
             Err(e) => {
                 f.error = Some(e);
                 return f;
             }
         };
+        let mut pages = 0u32;
         let mut next = Some(first);
         while let Some(url) = next {
             match client
@@ -149,6 +157,7 @@ impl WindowedSource for GraphLogSource {
                 .await
             {
                 Ok(page) => {
+                    pages += 1;
                     f.cost.add(page.cost);
                     for raw in page.value {
                         let (id, time) = record_key(&raw, self.time_property, window.lower);
@@ -162,13 +171,22 @@ impl WindowedSource for GraphLogSource {
                         });
                     }
                     if let Some(refused) = page.refused_link {
-                        // The page's records are kept; the rest cannot be read safely.
                         f.error = Some(refused);
                         return f;
                     }
                     next = page.next_link;
+                    if let Some(link) = &next
+                        && window.max_records.is_some_and(|m| f.records.len() >= m)
+                    {
+                        f.next = Some(link.to_string());
+                        return f;
+                    }
                 }
                 Err(e) => {
+                    // Retry from the request that failed, once the window has progress.
+                    if pages > 0 || resumed {
+                        f.next = Some(url.to_string());
+                    }
                     f.error = Some(e);
                     return f;
                 }
@@ -263,25 +281,58 @@ impl SignInsSource {
         }
     }
 
-    /// The two queries, one after the other: the second is read unless the first failed in
-    /// a way that stops every source of the slice (no time left, throttled, credentials).
-    async fn fetch_two(&self, client: &ApiClient, window: &Window<'_>) -> Fetched {
-        let mut f = self.interactive.fetch(client, window).await;
-        let version = self.interactive.product_version();
-        for r in &mut f.records {
-            r.seen_set = Some(INTERACTIVE_SET);
-            r.product_version = Some(version);
-        }
-        if f.error.as_ref().is_some_and(crate::poll::stops_the_slice) {
-            return f;
-        }
-        let mut g = self.other.fetch(client, window).await;
+    /// The two queries, one after the other, from `part` on: the second is read unless the
+    /// first failed in a way that stops every source of the slice (no time left, throttled,
+    /// credentials) or has more pages to read. The continuation names the query it belongs to
+    /// (`interactive <link>`, `other <link>`, or `other` for the second from its start).
+    async fn fetch_two(
+        &self,
+        client: &ApiClient,
+        window: &Window<'_>,
+        part: TwoPart<'_>,
+    ) -> Fetched {
+        let mut f = Fetched::default();
+        let other_from = match part {
+            TwoPart::Interactive(link) => {
+                let w = Window {
+                    resume: link,
+                    ..window.clone()
+                };
+                f = self.interactive.fetch(client, &w).await;
+                let version = self.interactive.product_version();
+                for r in &mut f.records {
+                    r.seen_set = Some(INTERACTIVE_SET);
+                    r.product_version = Some(version);
+                }
+                if let Some(next) = f.next.take() {
+                    f.next = Some(format!("{INTERACTIVE_PART}{next}"));
+                    return f;
+                }
+                if f.error.as_ref().is_some_and(crate::poll::stops_the_slice) {
+                    return f;
+                }
+                if f.error.is_none() && window.max_records.is_some_and(|m| f.records.len() >= m) {
+                    f.next = Some(OTHER_PART.trim_end().to_string());
+                    return f;
+                }
+                None
+            }
+            TwoPart::Other(link) => link,
+        };
+        let w = Window {
+            resume: other_from,
+            ..window.clone()
+        };
+        let mut g = self.other.fetch(client, &w).await;
         for r in &mut g.records {
             r.seen_set = Some(OTHER_SET);
         }
         f.records.append(&mut g.records);
         f.lost.append(&mut g.lost);
         f.cost.add(g.cost);
+        if let Some(next) = g.next {
+            f.next = Some(format!("{OTHER_PART}{next}"));
+        }
         // A failure keeps the slice open; a refused link alone does not.
         f.error = match (f.error.take(), g.error) {
             (Some(SourceError::ForeignLink { .. }), Some(e)) | (None, Some(e)) => Some(e),
@@ -290,6 +341,20 @@ impl SignInsSource {
         f
     }
 }
+
+/// Where the two sign-in queries continue ([`SignInsSource::fetch_two`]).
+#[derive(Debug, Clone, Copy)]
+enum TwoPart<'a> {
+    /// The interactive query (from this link, or its start), then the other.
+    Interactive(Option<&'a str>),
+    /// The other types' query (from this link, or its start).
+    Other(Option<&'a str>),
+}
+
+/// Prefix of a continuation in the interactive query of the two.
+const INTERACTIVE_PART: &str = "interactive ";
+/// Prefix of a continuation in the other types' query of the two.
+const OTHER_PART: &str = "other ";
 
 #[async_trait]
 impl WindowedSource for SignInsSource {
@@ -307,16 +372,41 @@ impl WindowedSource for SignInsSource {
 
     async fn fetch(&self, client: &ApiClient, window: &Window<'_>) -> Fetched {
         let cloud = window.tenant.cloud;
-        if Self::refused(cloud) {
-            return self.fetch_two(client, window).await;
+        match window.resume {
+            Some(r) if r.starts_with(INTERACTIVE_PART) => {
+                let link = r.trim_start_matches(INTERACTIVE_PART);
+                return self
+                    .fetch_two(client, window, TwoPart::Interactive(Some(link)))
+                    .await;
+            }
+            Some(r) if r == OTHER_PART.trim_end() => {
+                return self.fetch_two(client, window, TwoPart::Other(None)).await;
+            }
+            Some(r) if r.starts_with(OTHER_PART) => {
+                let link = r.trim_start_matches(OTHER_PART);
+                return self
+                    .fetch_two(client, window, TwoPart::Other(Some(link)))
+                    .await;
+            }
+            // A link of the combined query: continued below.
+            Some(_) => {}
+            None if Self::refused(cloud) => {
+                return self
+                    .fetch_two(client, window, TwoPart::Interactive(None))
+                    .await;
+            }
+            None => {}
         }
         let mut f = self.combined.fetch(client, window).await;
-        if f.records.is_empty()
+        if window.resume.is_none()
+            && f.records.is_empty()
             && matches!(f.error, Some(SourceError::BadRequest { status: 400, .. }))
         {
             REFUSED.fetch_or(cloud_bit(cloud), Ordering::Relaxed);
             tracing::warn!(cloud = ?cloud, "Graph refused the combined sign-in type filter; reading sign-ins with two queries");
-            let mut g = self.fetch_two(client, window).await;
+            let mut g = self
+                .fetch_two(client, window, TwoPart::Interactive(None))
+                .await;
             g.cost.add(f.cost);
             return g;
         }

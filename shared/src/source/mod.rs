@@ -65,6 +65,13 @@ pub struct Window<'a> {
     pub priority: Priority,
     /// Records per page, where the API lets the caller choose.
     pub page_size: u32,
+    /// Where to continue: a continuation this source returned in [`Fetched::next`] for the
+    /// same window, or `None` to read from the window's first page.
+    pub resume: Option<&'a str>,
+    /// Stop after the page on which this many records have been read and return where to
+    /// continue in [`Fetched::next`], so a large window is delivered page by page (`None`: read
+    /// the whole window). A source that cannot stop part-way reads the whole window.
+    pub max_records: Option<usize>,
 }
 
 /// One record as a windowed source fetched it.
@@ -109,6 +116,10 @@ pub struct Fetched {
     /// with its reason and counts it ([`crate::poll::PollOutcome::content_lost`]): reported,
     /// never skipped silently. Reading the window again may report it again.
     pub lost: Vec<LostContent>,
+    /// Where to continue reading the window (for [`Window::resume`]): set when the source
+    /// stopped at [`Window::max_records`], or when an error stopped it after it had read a
+    /// page (the request that failed, to retry). Only links the source validated.
+    pub next: Option<String>,
 }
 
 /// Content a source knows exists but cannot read.
@@ -123,7 +134,7 @@ pub struct LostContent {
 impl Fetched {
     /// Whether every record of the window was read.
     pub fn complete(&self) -> bool {
-        self.error.is_none()
+        self.error.is_none() && self.next.is_none()
     }
 }
 

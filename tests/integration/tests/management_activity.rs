@@ -140,6 +140,8 @@ async fn listings_are_paged_and_every_blob_of_the_window_is_fetched_once() {
         deadline: now + TimeDelta::minutes(10),
         priority: Priority::Regular,
         page_size: 1000,
+        resume: None,
+        max_records: None,
     };
     let source = ManagementActivitySource::new(ContentType::Exchange);
     let f = source.fetch(&h.env.client, &window).await;

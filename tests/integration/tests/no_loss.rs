@@ -74,11 +74,14 @@ async fn run_case(seed: u64, crash_p: f64) {
         p: crash_p,
         crashes: Mutex::new(0),
     });
+    // Pages of 200 records: sweeps and busy windows are read and delivered page by page, and
+    // crashes fall between pages of one slice, which the next poll continues.
     let poll_cfg = PollConfig {
         cursor: CursorConfig {
             initial_lookback_secs: 3600,
             ..CursorConfig::default()
         },
+        page_size: 200,
         ..PollConfig::default()
     };
     let mut ctx = PollContext {
@@ -112,17 +115,22 @@ async fn run_case(seed: u64, crash_p: f64) {
     };
     // 26 simulated hours of 5-minute cycles with crashes.
     let end = start + TimeDelta::hours(26);
+    // Polls that ended (crashed) with a slice delivered in part, to be continued.
+    let mut held_open = 0u32;
     while env.clock.now() < end {
         let cycle = env.clock.now();
         for job in &jobs {
             let deadline = env.clock.now() + TimeDelta::minutes(5);
             let _ = poll(&ctx, job, deadline).await;
             if let Some(c) = store.load(&job.tenant_id, job.stream).await.unwrap() {
-                check_monotonic(
-                    &mut last,
-                    Cursor::from_doc(&c.doc).unwrap(),
-                    (job.tenant_id.clone(), job.stream),
-                );
+                let c = Cursor::from_doc(&c.doc).unwrap();
+                let open = |p: &Option<itdr_shared::cursor::Pass>| {
+                    p.as_ref().is_some_and(|p| p.open.is_some())
+                };
+                if open(&c.pass) || open(&c.sweep) {
+                    held_open += 1;
+                }
+                check_monotonic(&mut last, c, (job.tenant_id.clone(), job.stream));
             }
         }
         env.clock.advance_to(cycle + TimeDelta::minutes(5));
@@ -234,7 +242,7 @@ async fn run_case(seed: u64, crash_p: f64) {
     let dups: u32 = seen.values().map(|n| n - 1).sum();
     let crashes = *hook.crashes.lock().unwrap();
     println!(
-        "seed {seed}: generated {generated} ({deep_only} later than the recent sweeps' reach), emitted {} distinct ({} events), duplicates {dups} ({:.2}%), crashes {crashes}, app-level 429s {}",
+        "seed {seed}: generated {generated} ({deep_only} later than the recent sweeps' reach), emitted {} distinct ({} events), duplicates {dups} ({:.2}%), crashes {crashes} ({held_open} left a slice open), app-level 429s {}",
         seen.len(),
         emitted.len(),
         100.0 * f64::from(dups) / emitted.len().max(1) as f64,
@@ -246,6 +254,10 @@ async fn run_case(seed: u64, crash_p: f64) {
         "events only a deep sweep reads were checked ({deep_only})"
     );
     assert!(crashes > 20, "crashes were injected ({crashes})");
+    assert!(
+        held_open > 5,
+        "crashes left slices delivered in part, which later polls continued ({held_open})"
+    );
     assert!(
         missing.is_empty(),
         "{} events lost, e.g. {:?}",

@@ -393,6 +393,8 @@ async fn every_simulated_operation_maps_to_a_valid_event() {
             deadline: now + TimeDelta::minutes(30),
             priority: Priority::Regular,
             page_size: 1000,
+            resume: None,
+            max_records: None,
         };
         let f = ManagementActivitySource::new(ct)
             .fetch(&env.client, &window)
