@@ -65,7 +65,8 @@ pub struct CursorConfig {
     pub deep_sweep_interval_secs: u64,
     /// Width of a seen-set bucket; window bounds are aligned to it.
     pub bucket_secs: u64,
-    /// Widest slice fetched and committed as one unit.
+    /// Widest slice a pass is cut into (each slice is read and delivered page by page).
+    /// Default 7 days: a regular pass or a sweep is one slice, a 30-day backfill five.
     pub slice_secs: u64,
     /// How far the first poll of a stream reaches back (its backfill); the tenant's retention
     /// (7 or 30 days) clamps it. Default 30 days.
@@ -85,7 +86,7 @@ impl Default for CursorConfig {
             recent_horizon_secs: 6 * 3600,
             deep_sweep_interval_secs: 6 * 3600,
             bucket_secs: 60,
-            slice_secs: 3 * 3600,
+            slice_secs: 7 * 86_400,
             initial_lookback_secs: 30 * 86_400,
             max_seen_bytes: 256 * 1024,
         }

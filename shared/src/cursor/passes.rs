@@ -340,8 +340,12 @@ mod tests {
             .unwrap_or_default()
     }
 
+    /// The defaults with 3-hour slices, so a pass has several (the default is a week).
     fn cfg() -> CursorConfig {
-        CursorConfig::default()
+        CursorConfig {
+            slice_secs: 3 * 3600,
+            ..CursorConfig::default()
+        }
     }
 
     #[test]

@@ -463,6 +463,8 @@ struct SliceRead<'s> {
     /// Sources with more of the slice to read, by seen-set key, with where each continues
     /// (`None`: from its first page). Empty when every source finished the slice.
     pending: BTreeMap<String, Option<String>>,
+    /// A stored continuation was refused: the slice is to be cut again, narrower.
+    stale: bool,
 }
 
 impl SliceRead<'_> {
@@ -561,7 +563,12 @@ async fn poll_windowed(
             // narrower one next time.
             state.cursor.shrink(kind, &cfg.cursor);
         }
-        if read.complete() {
+        if read.stale {
+            // What the other sources delivered is recorded; the slice is read again from its
+            // lower bound, half as wide (duplicates are filtered, nothing is lost).
+            state.cursor.release_slice(kind);
+            state.cursor.shrink(kind, &cfg.cursor);
+        } else if read.complete() {
             state.cursor.complete_slice(&slice, kind);
             out.slices += 1;
             if kind == PassKind::Sweep && state.cursor.sweep.is_none() {
@@ -613,8 +620,8 @@ async fn poll_windowed(
 /// up to a page's worth of records each (the engine delivers and commits page by page). A
 /// failure of one source (a 5xx, a refused link) does not keep the others from being read;
 /// one that concerns them all (no time left, throttling, the tenant's credential) stops the
-/// slice. A stored continuation Microsoft no longer accepts is dropped and its source reads
-/// the slice from the start (duplicates, filtered, never loss).
+/// slice. A stored continuation Microsoft no longer accepts marks the read stale: the caller
+/// cuts the slice again, narrower (duplicates, filtered, never loss).
 async fn fetch<'s>(
     ctx: &PollContext,
     tenant: &Tenant,
@@ -638,6 +645,7 @@ async fn fetch<'s>(
         failure: None,
         refused: 0,
         pending: BTreeMap::new(),
+        stale: false,
     };
     let mut stopped = false;
     for source in sources {
@@ -667,10 +675,20 @@ async fn fetch<'s>(
                 )
             )
         {
-            tracing::warn!(tenant = %tenant.id, source = name, "a stored paging link was refused; reading the slice from its start");
-            let cost = f.cost;
-            f = source.fetch(&ctx.client, &window).await;
-            f.cost.add(cost);
+            // Microsoft no longer accepts the link (an expired token): the slice is cut again,
+            // narrower, so a slice whose paging outlives its links still makes progress.
+            tracing::warn!(tenant = %tenant.id, source = name, "a stored paging link was refused; reading the slice again, narrower");
+            read.stale = true;
+            read.sets.push(Vec::new());
+            read.fetched.push((
+                source.as_ref(),
+                Fetched {
+                    cost: f.cost,
+                    ..Fetched::default()
+                },
+                false,
+            ));
+            continue;
         }
         let failure = f.error.take();
         if f.next.is_some()

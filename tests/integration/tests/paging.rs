@@ -1,7 +1,7 @@
 //! Page-by-page delivery: a slice of many pages is delivered and committed one page at a time,
 //! a crash between two pages costs nothing already delivered (the next poll continues from the
-//! stored paging link), and a stored link Microsoft no longer accepts makes the source read the
-//! slice again from its start, losing nothing.
+//! stored paging link), and a stored link Microsoft no longer accepts makes the slice be read
+//! again, narrower, losing nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -278,8 +278,8 @@ async fn a_stored_link_that_is_refused_reads_the_slice_again_without_loss() {
         .filter(|id| !deliveries.contains_key(*id))
         .count();
     assert_eq!(missing, 0, "nothing lost of {}", truth.len());
-    // The slice was read again from its start; the seen set kept what was delivered from
-    // being delivered twice.
+    // The slice was cut again, narrower, from its lower bound; the seen set kept what was
+    // delivered from being delivered twice.
     let repeated = deliveries.values().filter(|n| **n > 1).count();
     assert_eq!(repeated, 0);
     let (after, _) = c.cursor().await;

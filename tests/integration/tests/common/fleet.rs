@@ -17,7 +17,8 @@
 //!
 //! Modelled (not the real code):
 //! - the poll loop around the cursor (`poll/mod.rs::poll_windowed`: slice order, the sweep
-//!   deadline, a slice cut short stays open and shrinks) and the job runner (jobs of a batch one
+//!   deadline, pages delivered one by one, a slice cut short between pages held open and
+//!   continued from the same snapshot, one cut short before its first page shrinks) and the job runner (jobs of a batch one
 //!   after the other against one Lambda deadline, `timeout - 10 s`);
 //! - Lambda: `C` poller instances per app registration, each running a batch of up to
 //!   `batch_size` jobs at a time; a tenant's two report streams never run at once (FIFO group);
@@ -30,8 +31,8 @@
 //!   0.3 s + 1 ms per record. Any request of an app registration that is the 123rd or later in a
 //!   10 s window is an app-level 429 (counted over the time-ordered arrival log; the pacing is
 //!   not told, so the count is what the design allows, not hidden by a retry).
-//! - delivery: the records of a source whose pages were all read are delivered when the slice's
-//!   fetch ends; each event's first delivery gives its freshness. On every `seen_every`-th
+//! - delivery: each page's records are delivered when its response came; each event's first
+//!   delivery gives its freshness. On every `seen_every`-th
 //!   tenant the real seen set (`SeenSet::filter_new`, `record`, pruning) decides instead what is
 //!   new (with seen pages, as the SQLite and DynamoDB stores keep them), and its decisions are
 //!   compared with the model's.
@@ -40,7 +41,7 @@
 //! streams, failures and throttling answers other than counting them.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -296,6 +297,12 @@ const SOURCES: [&str; 3] = [
     "signins.noninteractive",
     "directory_audits",
 ];
+
+/// The model's paging link: the snapshot time of the chain's first page and the pages read.
+fn parse_link(link: &str) -> Option<(i64, usize)> {
+    let (first, done) = link.split_once(':')?;
+    Some((first.parse().ok()?, done.parse().ok()?))
+}
 
 fn sources_of(stream: Stream) -> &'static [usize] {
     match stream {
@@ -581,57 +588,79 @@ impl World {
                 break;
             }
             let (lo, hi) = (ms(slice.lower), ms(slice.upper));
+            // A slice read in part before continues from its paging link: the same snapshot
+            // (records visible when its first page was asked for), from the next page.
+            let key = job.stream.to_string();
+            let (first_ms, skip) = match slice.resume_of(&key) {
+                Some(Some(link)) => parse_link(link).unwrap_or((ms(inst.clock.now()), 0)),
+                _ => (ms(inst.clock.now()), 0),
+            };
             // Sign-ins: one query returns every type (`SignInsSource`); its records are
             // kept apart per seen set, as the poller keeps them.
-            let first_ms = ms(inst.clock.now());
-            let mut per_source: Vec<(usize, Vec<Read>)> = Vec::new();
+            let mut flat: Vec<(usize, Read)> = Vec::new();
             for &source in sources_of(job.stream) {
                 self.query(ti, source, lo, hi, first_ms, &mut buf);
-                per_source.push((source, std::mem::take(&mut buf)));
+                flat.extend(buf.drain(..).map(|r| (source, r)));
             }
-            let n: usize = per_source.iter().map(|(_, r)| r.len()).sum();
+            let n = flat.len();
             let page = cfg.page_size.max(1) as usize;
             let pages = n.div_ceil(page).max(1);
-            let mut complete = true;
-            for p in 0..pages {
-                let recs = (n - p * page).min(page);
-                if self.request(inst, ti, priority, dl, recs).is_err() {
-                    complete = false;
+            // Page by page: each page is delivered (and committed) as it comes.
+            let mut done = skip;
+            for p in skip..pages {
+                if p > skip && inst.clock.now() >= dl {
+                    break;
+                }
+                let recs = flat.get(p * page..((p + 1) * page).min(n)).unwrap_or(&[]);
+                if self.request(inst, ti, priority, dl, recs.len()).is_err() {
                     break;
                 }
                 if self.tenants[ti].backfill && backfill {
                     self.f.backlog_requests += 1;
-                    self.f.backlog_records += recs as u64;
+                    self.f.backlog_records += recs.len() as u64;
                 }
-            }
-            let reads = if complete { per_source } else { Vec::new() };
-            // Deliver what was read completely.
-            let delivered_ms = ms(inst.clock.now()) + 50;
-            for (source, recs) in &reads {
-                if self.tenants[ti].seen {
-                    self.judge_seen(ti, *source, &mut c, recs, &slice, &ccfg);
-                }
-                for &(hour, idx, t, vis) in recs {
-                    let Some(idx) = idx else { continue };
-                    let key = (ti as u32, stream_code(*source), hour);
-                    let e = &mut self.hours.get_mut(&key).unwrap()[idx as usize];
-                    if e.done {
-                        continue;
+                done = p + 1;
+                // A whole read: a new slice read to its end in one round.
+                let whole =
+                    (slice.resume.is_none() && pages == 1).then_some((slice.lower, slice.upper));
+                let delivered_ms = ms(inst.clock.now()) + 50;
+                for &source in sources_of(job.stream) {
+                    let mine: Vec<Read> = recs
+                        .iter()
+                        .filter(|(s, _)| *s == source)
+                        .map(|(_, r)| *r)
+                        .collect();
+                    if self.tenants[ti].seen {
+                        self.judge_seen(ti, source, &mut c, &mine, whole, &ccfg);
                     }
-                    e.done = true;
-                    newest = Some(newest.map_or(t, |n| n.max(t)));
-                    if self.in_measure(delivered_ms) && !self.tenants[ti].backfill {
-                        self.f.events_delivered += 1;
-                        if !backfill {
-                            self.f.fresh_visible.add(delivered_ms - vis);
-                            self.f.fresh_event.add(delivered_ms - t);
+                    for &(hour, idx, t, vis) in &mine {
+                        let Some(idx) = idx else { continue };
+                        let key = (ti as u32, stream_code(source), hour);
+                        let e = &mut self.hours.get_mut(&key).unwrap()[idx as usize];
+                        if e.done {
+                            continue;
+                        }
+                        e.done = true;
+                        newest = Some(newest.map_or(t, |n| n.max(t)));
+                        if self.in_measure(delivered_ms) && !self.tenants[ti].backfill {
+                            self.f.events_delivered += 1;
+                            if !backfill {
+                                self.f.fresh_visible.add(delivered_ms - vis);
+                                self.f.fresh_event.add(delivered_ms - t);
+                            }
                         }
                     }
                 }
+                inst.clock.advance(Duration::from_millis(50));
             }
-            inst.clock.advance(Duration::from_millis(50));
-            if !complete {
-                c.shrink(kind, &ccfg);
+            if done < pages {
+                if done > skip || skip > 0 {
+                    // Pages delivered, more to read: the slice stays open.
+                    let pending = BTreeMap::from([(key, Some(format!("{first_ms}:{done}")))]);
+                    c.hold_slice(&slice, kind, pending);
+                } else {
+                    c.shrink(kind, &ccfg);
+                }
                 break;
             }
             let was_backfilling = c.last_sweep_start.is_none();
@@ -680,7 +709,8 @@ impl World {
         source: usize,
         c: &mut Cursor,
         recs: &[Read],
-        slice: &itdr_shared::cursor::Slice,
+        // The slice's bounds when the read is the whole slice; `None`: part of it (pages).
+        whole: Option<(DateTime<Utc>, DateTime<Utc>)>,
         cfg: &CursorConfig,
     ) {
         let ids: Vec<String> = recs
@@ -709,7 +739,10 @@ impl World {
                 }
             }
         }
-        let new = seen.filter_new(&keys, slice.lower, slice.upper, cfg);
+        let new = match whole {
+            Some((lower, upper)) => seen.filter_new(&keys, lower, upper, cfg),
+            None => seen.filter_new_partial(&keys, cfg),
+        };
         let mut is_new = vec![false; recs.len()];
         for i in &new {
             is_new[*i] = true;
@@ -724,7 +757,10 @@ impl World {
                 _ => {}
             }
         }
-        seen.record(&keys, &new, slice.lower, slice.upper, cfg);
+        match whole {
+            Some((lower, upper)) => seen.record(&keys, &new, lower, upper, cfg),
+            None => seen.record_partial(&keys, &new, cfg),
+        }
     }
 
     /// Forgets hours no pass can read again, counting their undelivered events as lost.
