@@ -133,6 +133,15 @@ pub fn expected() -> Vec<Expected> {
         ] {
             add(format!("fleet.{n}.{metric}"), unit, target, fleet);
         }
+        // The same fleet with Microsoft's published latencies (P95 2 min, P99 5 min).
+        for (metric, unit, target) in [
+            ("freshness_visible_p50_s", "s", None),
+            ("freshness_visible_p99_s", "s", Some(Target::AtMost(360.0))),
+            ("freshness_event_p99_s", "s", None),
+            ("requests_per_tenant_hour", "requests", None),
+        ] {
+            add(format!("fleet.{n}.published.{metric}"), unit, target, fleet);
+        }
     }
     // The agreement run: the same 200 tenants and 3 hours through `itdr run` over HTTP and
     // through the fleet simulation (tests/integration/FLEET.md).

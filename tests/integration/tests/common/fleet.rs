@@ -26,7 +26,7 @@
 //!   business-hours factor 1.7 / 0.8 / 0.3 by the tenant's local hour, 0.4 on Saturdays and
 //!   Sundays (UTC), +-20 % per hour, sign-in types 70 % interactive, 25 % non-interactive, 4 %
 //!   service principal, 1 % managed identity)
-//!   with the simulator's default `DelayModel` (late arrival). A request returns up to
+//!   with the simulator's default `DelayModel` (late arrival), or another (`FleetConfig::delay`). A request returns up to
 //!   `page_size` records of those visible when the query's first page was asked for, and takes
 //!   0.3 s + 1 ms per record. Any request of an app registration that is the 123rd or later in a
 //!   10 s window is an app-level 429 (counted over the time-ordered arrival log; the pacing is
@@ -111,6 +111,9 @@ pub struct FleetConfig {
     /// Each tenant's UTC offset in hours (its business hours), instead of the model's own
     /// spread: the agreement run gives the simulator's.
     pub utc_offsets: Option<Vec<i64>>,
+    /// When events become visible (late arrival): the simulator's default, or Microsoft's
+    /// published latencies (`DelayModel::published`).
+    pub delay: DelayModel,
 }
 
 impl FleetConfig {
@@ -137,6 +140,7 @@ impl FleetConfig {
             app_share: None,
             onboard_at_start: false,
             utc_offsets: None,
+            delay: DelayModel::default(),
         }
     }
 
@@ -851,7 +855,7 @@ pub fn run(cfg: &FleetConfig) -> Figures {
     }
     let mut world = World {
         cfg: cfg.clone(),
-        delay: DelayModel::default(),
+        delay: cfg.delay.clone(),
         hours: HashMap::new(),
         cache_floor_hour: (warm_from - 2 * HOUR_MS).div_euclid(HOUR_MS),
         tenants,
