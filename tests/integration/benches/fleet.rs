@@ -9,7 +9,10 @@
 //! Run with `cargo bench -p itdr-integration-tests --bench fleet` (or `make bench`).
 //! `FLEET_TENANTS` (comma-separated, default `1000,5000`), `FLEET_HOURS` (measured hours,
 //! default 24), `FLEET_WARMUP_HOURS` (default 24) and `FLEET_TENANTS_PER_APP` (default 300)
-//! change the run. Prints a table and writes `target/bench-fleet.json`.
+//! change the run, `FLEET_INSTANCES_PER_APP` (default 24) the capacity search's pollers;
+//! `FLEET_CAPACITY=0` skips the search for one app's capacity
+//! (`fleet.capacity.tenants_per_app`: one app with 300, 500, ... tenants until it falls
+//! behind). Prints a table and writes `target/bench-fleet.json`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "../tests/common/fleet.rs"]
@@ -137,13 +140,63 @@ fn figures(n: usize, f: &Figures, out: &mut Vec<Value>) {
         "s",
         None,
     );
-    let tpa = f.tenants_per_app();
+    // As configured for this run (`FLEET_TENANTS_PER_APP`); what one app can serve is
+    // `fleet.capacity.tenants_per_app`.
     figure(
         out,
         p("tenants_per_app"),
-        tpa,
+        f.tenants_per_app(),
         "tenants",
-        Some((">= 1500", tpa >= 1500.0)),
+        None,
+    );
+}
+
+/// Whether one app with `per_app` tenants keeps up at the 5-minute schedule: no app-level
+/// 429, nothing lost, no stream waits longer than the maximum staleness and two slots, and
+/// the median event is not delayed by more than a minute beyond an unloaded app's.
+fn keeps_up(f: &Figures, unloaded_p50: f64) -> bool {
+    let staleness = fleet::FleetConfig::new(1).cadence.max_staleness_secs as i64 + 2 * 300;
+    f.app_429s == 0
+        && f.lost == 0
+        && f.max_poll_gap_s <= staleness
+        && f.fresh_visible.pct(50.0) <= unloaded_p50 + 60.0
+}
+
+/// The most tenants of the mix one app registration (with its 24 pollers) keeps up with:
+/// the largest of the candidates, tried in order until one does not keep up.
+fn capacity(hours: i64, warmup: i64, out: &mut Vec<Value>) {
+    let mut best = 0usize;
+    let mut unloaded_p50 = None;
+    for per_app in [300usize, 500, 750, 1000, 1250, 1500, 2000] {
+        let mut cfg = FleetConfig::new(per_app);
+        cfg.tenants_per_app = per_app;
+        cfg.instances_per_app = env_num("FLEET_INSTANCES_PER_APP", 24) as usize;
+        cfg.hours = hours;
+        cfg.warmup_hours = warmup;
+        let f = fleet::run(&cfg);
+        let p50 = f.fresh_visible.pct(50.0);
+        let base = *unloaded_p50.get_or_insert(p50);
+        let ok = keeps_up(&f, base);
+        println!(
+            "  capacity: {per_app} tenants on one app: {}; {:.1} requests per tenant-hour, {:.0} % of the ceiling, longest poll gap {} s, freshness p50 {p50} s, backfill {}",
+            if ok { "keeps up" } else { "falls behind" },
+            f.requests_per_tenant_hour(),
+            f.ceiling_used_pct(),
+            f.max_poll_gap_s,
+            f.backfill_catchup_h
+                .map_or("not done".to_string(), |h| format!("{h:.1} h")),
+        );
+        if !ok {
+            break;
+        }
+        best = per_app;
+    }
+    figure(
+        out,
+        "fleet.capacity.tenants_per_app".into(),
+        best as f64,
+        "tenants",
+        Some((">= 1500", best >= 1500)),
     );
 }
 
@@ -234,6 +287,9 @@ fn main() {
             f.app_429s, f.lost
         );
         rows.push((n, f));
+    }
+    if env_num("FLEET_CAPACITY", 1) != 0 {
+        capacity(hours, warmup, &mut out);
     }
     println!(
         "{:<44} {:>12} {:<9} {:<10} met",
