@@ -293,6 +293,50 @@ impl Cursor {
         });
     }
 
+    /// Whether the regular pass could be left to the sweep that starts in this poll: the
+    /// sweep (not the backfill) starts at `now`, nothing of either is read yet, and the sweep's
+    /// window `[lower, now]` holds the regular pass's. Reading both would read the recent
+    /// minutes twice (`cursor.md`, *Passes*).
+    pub fn regular_foldable(&self, now: DateTime<Utc>) -> bool {
+        let (Some(p), Some(sw)) = (&self.pass, &self.sweep) else {
+            return false;
+        };
+        self.last_sweep_start.is_some()
+            && sw.started == now
+            && sw.done_until == sw.lower
+            && sw.open.is_none()
+            && sw.upper >= p.upper
+            && p.done_until == p.lower
+            && p.open.is_none()
+            && sw.lower <= p.lower
+    }
+
+    /// How many records the seen sets hold from `from` on, or `None` when some of those
+    /// buckets are paged out (a busy stream: their counts are not in the cursor).
+    pub fn known_records_since(&self, from: DateTime<Utc>, bucket_secs: u64) -> Option<u64> {
+        let first = super::SeenSet::index_of(from, bucket_secs);
+        let mut n = 0u64;
+        for seen in self.sources.values() {
+            for b in seen.buckets.range(first..).map(|(_, b)| b) {
+                if b.paged {
+                    return None;
+                }
+                n = n.saturating_add(u64::from(b.count));
+            }
+        }
+        Some(n)
+    }
+
+    /// Leaves this poll's regular pass to the sweep (see [`Cursor::regular_foldable`]); the
+    /// sweep moves the watermark when it completes, as the regular pass would have.
+    pub fn fold_regular(&mut self, now: DateTime<Utc>) -> bool {
+        if !self.regular_foldable(now) {
+            return false;
+        }
+        self.pass = None;
+        true
+    }
+
     /// Forgets the open slice of the `kind` pass: the next slice is cut anew from
     /// `done_until` (its sources read it from their first page).
     pub fn release_slice(&mut self, kind: PassKind) {
@@ -686,6 +730,59 @@ mod tests {
         c.release_slice(k2);
         let (s5, _) = c.next_slice(&cfg).unwrap_or_else(|| panic!("cut anew"));
         assert_eq!((s5.lower, s5.resume), (s3.lower, None));
+    }
+
+    #[test]
+    fn a_small_sweep_that_starts_does_the_regular_pass_work() {
+        let cfg = cfg();
+        let old = t(0, 0, 0) - TimeDelta::days(30);
+        let mut c = Cursor::begin(None, t(12, 0, 0), old, &cfg);
+        // The first poll's regular pass stays: the backfill is no sweep to fold into.
+        assert!(!c.regular_foldable(t(12, 0, 0)));
+        while let Some((s, k)) = c.next_slice(&cfg) {
+            c.complete_slice(&s, k);
+        }
+        // Two records delivered at 12:40, in a seen set.
+        let keys = [
+            crate::cursor::Key {
+                id: "a",
+                time: t(12, 40, 0),
+            },
+            crate::cursor::Key {
+                id: "b",
+                time: t(12, 40, 1),
+            },
+        ];
+        c.sources
+            .entry("signins".into())
+            .or_default()
+            .record_partial(&keys, &[0, 1], &cfg);
+        // 12:55: no sweep due, the regular pass runs.
+        let mut c1 = Cursor::begin(Some(&c), t(12, 55, 0), old, &cfg);
+        assert!(!c1.fold_regular(t(12, 55, 0)));
+        assert!(c1.pass.is_some());
+        // 13:00: a sweep starts over [06:00, 13:00], which holds the regular pass's window.
+        let mut c2 = Cursor::begin(Some(&c), t(13, 0, 0), old, &cfg);
+        let sw = c2.sweep.clone().unwrap_or_else(|| panic!("sweep due"));
+        assert_eq!(c2.known_records_since(sw.lower, cfg.bucket_secs), Some(2));
+        assert!(c2.fold_regular(t(13, 0, 0)));
+        assert!(c2.pass.is_none());
+        while let Some((s, k)) = c2.next_slice(&cfg) {
+            assert_eq!(k, PassKind::Sweep, "the sweep alone");
+            assert!(c2.watermark < t(13, 0, 0));
+            c2.complete_slice(&s, k);
+        }
+        assert_eq!(c2.watermark, t(13, 0, 0), "the sweep moved the watermark");
+        assert_eq!(c2.last_sweep_start, Some(t(13, 0, 0)));
+        // A paged bucket in the window: its count is not known, the regular pass stays.
+        let mut c3 = Cursor::begin(Some(&c), t(13, 0, 0), old, &cfg);
+        for seen in c3.sources.values_mut() {
+            for b in seen.buckets.values_mut() {
+                b.paged = true;
+            }
+        }
+        let sw = c3.sweep.clone().unwrap_or_else(|| panic!("sweep due"));
+        assert_eq!(c3.known_records_since(sw.lower, cfg.bucket_secs), None);
     }
 
     #[test]

@@ -27,6 +27,17 @@ use crate::source::{Fetched, Sources, UnifiedAuditConfig, Window, WindowedSource
 use crate::store::{CursorStore, DeadLetter, DeadLetterSink, EventSink, SinkError, StoreError};
 use crate::stream::Stream;
 
+/// The most records a starting sweep's window may be known to hold for it to do the regular
+/// pass's work too: three quarters of a page, so it stays one request per source when a few
+/// late records have arrived since.
+pub fn fold_below(page_size: u32) -> u64 {
+    u64::from(page_size) * 3 / 4
+}
+
+/// Widest slice of a stream with a source that reads its whole window at once (the
+/// Management Activity API's content): what a poller holds of it stays bounded.
+pub const UNPAGED_SLICE_SECS: u64 = 3 * 3600;
+
 /// Tunables of the poller.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -337,7 +348,19 @@ impl CursorState {
             now - TimeDelta::days(i64::from(retention_days)) + TimeDelta::minutes(10);
         // Deep sweeps of the fleet's streams spread over their interval, by tenant and stream.
         let phase = u64::from(fingerprint(&format!("{}#{}", job.tenant_id, job.stream)));
-        let cursor = Cursor::begin_spread(old.as_ref(), now, retention_floor, &cfg.cursor, phase);
+        let mut cursor =
+            Cursor::begin_spread(old.as_ref(), now, retention_floor, &cfg.cursor, phase);
+        // A sweep that starts now and is known to hold less than most of a page does the
+        // regular pass's work in the same request.
+        let sweep_lower = cursor.sweep.as_ref().map(|s| s.lower);
+        if let Some(lower) = sweep_lower
+            && cursor.regular_foldable(now)
+            && cursor
+                .known_records_since(lower, cfg.cursor.bucket_secs)
+                .is_some_and(|n| n <= fold_below(cfg.page_size))
+        {
+            cursor.fold_regular(now);
+        }
         if let Some(sw) = &cursor.sweep
             && old.as_ref().is_none_or(|o| o.sweep.is_none())
         {
@@ -522,12 +545,25 @@ async fn poll_windowed(
     };
     let mut state = CursorState::begin(ctx, job).await?;
     out.background = state.cursor.sweep.is_some();
+    // A source that reads its whole window at once holds a slice in memory: its slices stay
+    // narrow.
+    let ccfg = if sources.iter().all(|s| s.delivers_pages()) {
+        cfg.cursor.clone()
+    } else {
+        CursorConfig {
+            slice_secs: cfg.cursor.slice_secs.min(UNPAGED_SLICE_SECS),
+            ..cfg.cursor.clone()
+        }
+    };
+    // Whether any page was delivered: a poll that delivered pages worked, even when it
+    // completed no slice.
+    let mut progressed = false;
     // Sweeps and backfills get a bounded share of each poll, and background pacing, so a
     // tenant that is catching up never holds back its own fresh events or other tenants'.
     // The budget starts with the first sweep slice, after the regular pass.
     let sweep_budget = secs(cfg.sweep_budget_secs);
     let mut sweep_deadline: Option<DateTime<Utc>> = None;
-    while let Some((slice, kind)) = state.cursor.next_slice(&cfg.cursor) {
+    while let Some((slice, kind)) = state.cursor.next_slice(&ccfg) {
         let plan = match kind {
             PassKind::Regular => SlicePlan {
                 deadline,
@@ -561,13 +597,13 @@ async fn poll_windowed(
         {
             // The slice did not fit in this poll and kept no place to continue from: try a
             // narrower one next time.
-            state.cursor.shrink(kind, &cfg.cursor);
+            state.cursor.shrink(kind, &ccfg);
         }
         if read.stale {
             // What the other sources delivered is recorded; the slice is read again from its
             // lower bound, half as wide (duplicates are filtered, nothing is lost).
             state.cursor.release_slice(kind);
-            state.cursor.shrink(kind, &cfg.cursor);
+            state.cursor.shrink(kind, &ccfg);
         } else if read.complete() {
             state.cursor.complete_slice(&slice, kind);
             out.slices += 1;
@@ -575,6 +611,7 @@ async fn poll_windowed(
                 tracing::debug!(tenant = %job.tenant_id, stream = %job.stream, started = ?state.cursor.last_sweep_start, "sweep completed");
             }
         } else if read.progressed() {
+            progressed = true;
             // Pages delivered, more to read: the slice stays open where each source stopped.
             let pending = read.pending.clone();
             state.cursor.hold_slice(&slice, kind, pending);
@@ -583,7 +620,7 @@ async fn poll_windowed(
             // ran out of time), as a new slice.
             state.cursor.release_slice(kind);
         }
-        let next_deadline = match state.cursor.next_slice(&cfg.cursor) {
+        let next_deadline = match state.cursor.next_slice(&ccfg) {
             None => None,
             Some((_, PassKind::Regular)) => Some(deadline),
             Some((_, PassKind::Sweep)) => Some(sweep_deadline.unwrap_or(deadline)),
@@ -600,7 +637,7 @@ async fn poll_windowed(
                 out.stopped_at_deadline = true;
                 // A poll that completed no slice because throttling, timeouts or 5xx used up
                 // its time did not work: its cause goes to the tenant's health.
-                if out.slices == 0 && cause.is_some() {
+                if out.slices == 0 && !progressed && cause.is_some() {
                     return Err(SourceError::DeadlineExceeded { cause }.into());
                 }
                 return Ok(());

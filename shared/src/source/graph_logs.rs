@@ -119,6 +119,10 @@ impl WindowedSource for GraphLogSource {
         }
     }
 
+    fn delivers_pages(&self) -> bool {
+        true
+    }
+
     async fn fetch(&self, client: &ApiClient, window: &Window<'_>) -> Fetched {
         let mut f = Fetched::default();
         // A stored continuation is a link Graph gave for this query: it is checked like any
@@ -368,6 +372,10 @@ impl WindowedSource for SignInsSource {
 
     fn seen_sets(&self) -> Vec<&'static str> {
         vec![INTERACTIVE_SET, OTHER_SET]
+    }
+
+    fn delivers_pages(&self) -> bool {
+        true
     }
 
     async fn fetch(&self, client: &ApiClient, window: &Window<'_>) -> Fetched {

@@ -156,6 +156,14 @@ pub trait WindowedSource: Send + Sync + fmt::Debug {
         vec![self.spec().name]
     }
 
+    /// Whether `fetch` stops at [`Window::max_records`] and continues from
+    /// [`Window::resume`], so a slice of any width is delivered page by page. A source that
+    /// reads its whole window at once gets slices of at most `UNPAGED_SLICE_SECS`
+    /// (`crate::poll`), whatever `slice_secs` says, to bound what a poller holds.
+    fn delivers_pages(&self) -> bool {
+        false
+    }
+
     /// Reads every record whose place on the window axis is in `[window.lower,
     /// window.upper]`. Returns what it read even when it fails part-way; the engine then keeps
     /// the slice open and reads it again later (records already emitted are filtered).
