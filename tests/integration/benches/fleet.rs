@@ -33,6 +33,16 @@ fn env_num(name: &str, default: i64) -> i64 {
         .unwrap_or(default)
 }
 
+/// The adaptive cadence: the default, or `FLEET_QUIET_AFTER_SECS` and
+/// `FLEET_MAX_STALENESS_SECS`.
+fn cadence() -> itdr_shared::schedule::Cadence {
+    let d = itdr_shared::schedule::Cadence::default();
+    itdr_shared::schedule::Cadence {
+        quiet_after_secs: env_num("FLEET_QUIET_AFTER_SECS", d.quiet_after_secs as i64) as u64,
+        max_staleness_secs: env_num("FLEET_MAX_STALENESS_SECS", d.max_staleness_secs as i64) as u64,
+    }
+}
+
 fn figure(
     out: &mut Vec<Value>,
     name: String,
@@ -155,7 +165,7 @@ fn figures(n: usize, f: &Figures, out: &mut Vec<Value>) {
 /// 429, nothing lost, no stream waits longer than the maximum staleness and two slots, and
 /// the median event is not delayed by more than a minute beyond an unloaded app's.
 fn keeps_up(f: &Figures, unloaded_p50: f64) -> bool {
-    let staleness = fleet::FleetConfig::new(1).cadence.max_staleness_secs as i64 + 2 * 300;
+    let staleness = cadence().max_staleness_secs as i64 + 2 * 300;
     f.app_429s == 0
         && f.lost == 0
         && f.max_poll_gap_s <= staleness
@@ -171,6 +181,7 @@ fn capacity(hours: i64, warmup: i64, out: &mut Vec<Value>) {
         let mut cfg = FleetConfig::new(per_app);
         cfg.tenants_per_app = per_app;
         cfg.instances_per_app = env_num("FLEET_INSTANCES_PER_APP", 24) as usize;
+        cfg.cadence = cadence();
         cfg.hours = hours;
         cfg.warmup_hours = warmup;
         let f = fleet::run(&cfg);
@@ -256,6 +267,7 @@ fn main() {
         cfg.hours = hours;
         cfg.warmup_hours = warmup;
         cfg.tenants_per_app = per_app;
+        cfg.cadence = cadence();
         let started = Instant::now();
         let f = fleet::run(&cfg);
         let secs = started.elapsed().as_secs_f64();
