@@ -197,6 +197,14 @@ impl Cursor {
         self.last_deep_sweep_start.or(self.last_sweep_start)
     }
 
+    /// The cursor slot that holds the `kind` pass.
+    fn slot_mut(&mut self, kind: PassKind) -> &mut Option<Pass> {
+        match kind {
+            PassKind::Regular => &mut self.pass,
+            PassKind::Sweep => &mut self.sweep,
+        }
+    }
+
     /// The next slice to read: the regular pass first, then the sweep. `None` when both are
     /// done.
     pub fn next_slice(&self, cfg: &CursorConfig) -> Option<(Slice, PassKind)> {
@@ -232,10 +240,7 @@ impl Cursor {
     /// Marks `slice` of the `kind` pass delivered; finishes that pass when it reaches its
     /// upper bound.
     pub fn complete_slice(&mut self, slice: &Slice, kind: PassKind) {
-        let slot = match kind {
-            PassKind::Regular => &mut self.pass,
-            PassKind::Sweep => &mut self.sweep,
-        };
+        let slot = self.slot_mut(kind);
         let Some(p) = slot.as_mut() else {
             return;
         };
@@ -272,10 +277,7 @@ impl Cursor {
         kind: PassKind,
         mut pending: BTreeMap<String, Option<String>>,
     ) {
-        let slot = match kind {
-            PassKind::Regular => &mut self.pass,
-            PassKind::Sweep => &mut self.sweep,
-        };
+        let slot = self.slot_mut(kind);
         let Some(p) = slot.as_mut() else {
             return;
         };
@@ -340,11 +342,7 @@ impl Cursor {
     /// Forgets the open slice of the `kind` pass: the next slice is cut anew from
     /// `done_until` (its sources read it from their first page).
     pub fn release_slice(&mut self, kind: PassKind) {
-        let slot = match kind {
-            PassKind::Regular => &mut self.pass,
-            PassKind::Sweep => &mut self.sweep,
-        };
-        if let Some(p) = slot.as_mut() {
+        if let Some(p) = self.slot_mut(kind).as_mut() {
             p.open = None;
         }
     }
@@ -352,11 +350,7 @@ impl Cursor {
     /// A slice of the `kind` pass could not be finished within the poll: halve the width
     /// (down to one bucket) so the next attempt fits.
     pub fn shrink(&mut self, kind: PassKind, cfg: &CursorConfig) {
-        let slot = match kind {
-            PassKind::Regular => &mut self.pass,
-            PassKind::Sweep => &mut self.sweep,
-        };
-        if let Some(p) = slot.as_mut() {
+        if let Some(p) = self.slot_mut(kind).as_mut() {
             let current = p.width_secs.unwrap_or(cfg.slice_secs).min(cfg.slice_secs);
             let half = (current / 2 / cfg.bucket_secs).max(1) * cfg.bucket_secs;
             p.width_secs = Some(half);

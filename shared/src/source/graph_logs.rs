@@ -316,7 +316,7 @@ impl SignInsSource {
                     return f;
                 }
                 if f.error.is_none() && window.max_records.is_some_and(|m| f.records.len() >= m) {
-                    f.next = Some(OTHER_PART.trim_end().to_string());
+                    f.next = Some(OTHER_START.to_string());
                     return f;
                 }
                 None
@@ -359,6 +359,8 @@ enum TwoPart<'a> {
 const INTERACTIVE_PART: &str = "interactive ";
 /// Prefix of a continuation in the other types' query of the two.
 const OTHER_PART: &str = "other ";
+/// The continuation that starts the other types' query from its first page.
+const OTHER_START: &str = "other";
 
 #[async_trait]
 impl WindowedSource for SignInsSource {
@@ -387,7 +389,7 @@ impl WindowedSource for SignInsSource {
                     .fetch_two(client, window, TwoPart::Interactive(Some(link)))
                     .await;
             }
-            Some(r) if r == OTHER_PART.trim_end() => {
+            Some(OTHER_START) => {
                 return self.fetch_two(client, window, TwoPart::Other(None)).await;
             }
             Some(r) if r.starts_with(OTHER_PART) => {

@@ -137,6 +137,7 @@ pub fn expected() -> Vec<Expected> {
         for (metric, unit, target) in [
             ("freshness_visible_p50_s", "s", None),
             ("freshness_visible_p99_s", "s", Some(Target::AtMost(360.0))),
+            ("freshness_event_p50_s", "s", None),
             ("freshness_event_p99_s", "s", None),
             ("requests_per_tenant_hour", "requests", None),
         ] {

@@ -131,6 +131,35 @@ impl Case {
         }
     }
 
+    /// A poll that crashes after its `n`-th commit; whether it crashed.
+    async fn poll_crashing_at_commit(&self, n: u32) -> bool {
+        let hook = Arc::new(CrashAtCommit {
+            n,
+            seen: Mutex::new(0),
+        });
+        poll(
+            &self.context(Some(hook)),
+            &self.job,
+            self.env.clock.now() + TimeDelta::minutes(4),
+        )
+        .await
+        .is_err()
+    }
+
+    /// A poll without crashes, which must complete every pass; when it started.
+    async fn poll_to_the_end(&self) -> chrono::DateTime<chrono::Utc> {
+        let started = self.env.clock.now();
+        let ok = poll(
+            &self.context(None),
+            &self.job,
+            started + TimeDelta::minutes(4),
+        )
+        .await
+        .unwrap();
+        assert!(ok.pass_complete, "{ok:?}");
+        started
+    }
+
     async fn cursor(&self) -> (Cursor, u64) {
         let s = self
             .store
@@ -162,17 +191,10 @@ async fn a_crash_between_pages_of_a_slice_loses_nothing_and_repeats_nothing() {
     let c = case(31).await;
     c.env.clock.advance(std::time::Duration::from_secs(3600));
     // Crash after the third page's commit.
-    let hook = Arc::new(CrashAtCommit {
-        n: 3,
-        seen: Mutex::new(0),
-    });
-    let crashed = poll(
-        &c.context(Some(hook)),
-        &c.job,
-        c.env.clock.now() + TimeDelta::minutes(4),
-    )
-    .await;
-    assert!(crashed.is_err(), "the hook crashed the poll");
+    assert!(
+        c.poll_crashing_at_commit(3).await,
+        "the hook crashed the poll"
+    );
     let (cursor, _) = c.cursor().await;
     let links = open_links(&cursor.pass);
     assert_eq!(links.len(), 1, "the slice is held open: {:?}", cursor.pass);
@@ -188,15 +210,7 @@ async fn a_crash_between_pages_of_a_slice_loses_nothing_and_repeats_nothing() {
     );
 
     // The next poll continues the slice, then the rest of the passes.
-    let resumed_at = c.env.clock.now();
-    let ok = poll(
-        &c.context(None),
-        &c.job,
-        c.env.clock.now() + TimeDelta::minutes(4),
-    )
-    .await
-    .unwrap();
-    assert!(ok.pass_complete, "{ok:?}");
+    let resumed_at = c.poll_to_the_end().await;
     let origin = cursor.origin.unwrap();
     let truth = c.truth(origin, resumed_at);
     let deliveries = c.sink.deliveries();
@@ -228,16 +242,10 @@ async fn a_crash_between_pages_of_a_slice_loses_nothing_and_repeats_nothing() {
 async fn a_stored_link_that_is_refused_reads_the_slice_again_without_loss() {
     let c = case(32).await;
     c.env.clock.advance(std::time::Duration::from_secs(3600));
-    let hook = Arc::new(CrashAtCommit {
-        n: 2,
-        seen: Mutex::new(0),
-    });
-    let _ = poll(
-        &c.context(Some(hook)),
-        &c.job,
-        c.env.clock.now() + TimeDelta::minutes(4),
-    )
-    .await;
+    assert!(
+        c.poll_crashing_at_commit(2).await,
+        "the hook crashed the poll"
+    );
     // The stored link goes stale: its token is no longer accepted (HTTP 400).
     let (mut cursor, version) = c.cursor().await;
     let open = cursor
@@ -262,15 +270,7 @@ async fn a_stored_link_that_is_refused_reads_the_slice_again_without_loss() {
         .await
         .unwrap();
 
-    let resumed_at = c.env.clock.now();
-    let ok = poll(
-        &c.context(None),
-        &c.job,
-        c.env.clock.now() + TimeDelta::minutes(4),
-    )
-    .await
-    .unwrap();
-    assert!(ok.pass_complete, "{ok:?}");
+    let resumed_at = c.poll_to_the_end().await;
     let truth = c.truth(cursor.origin.unwrap(), resumed_at);
     let deliveries = c.sink.deliveries();
     let missing = truth
