@@ -18,7 +18,7 @@ use itdr_shared::embedded::{MemoryDeadLetters, SqliteStore};
 use itdr_shared::poll::{Crash, PollConfig, PollContext, PollJob, Step, StepHook, poll};
 use itdr_shared::store::{CursorStore, Envelope, EventSink, SinkError};
 use itdr_shared::{Cloud, Stream};
-use itdr_sim::{DelayModel, GroundTruthStream, SimConfig, TenantSpec};
+use itdr_sim::{DelayModel, Faults, GroundTruthStream, SimConfig, SimHandle, TenantSpec};
 
 /// Records every delivery: how many events each `send` carried, and the events.
 #[derive(Default)]
@@ -67,6 +67,30 @@ impl StepHook for CrashAtCommit {
             if *seen == self.n {
                 return Err(Crash(step));
             }
+        }
+        Ok(())
+    }
+}
+
+/// After the first delivery of the poll, every Graph request of the tenant fails with a 5xx.
+struct FailAfterFirstPage {
+    sim: SimHandle,
+    tenant: String,
+    armed: Mutex<bool>,
+}
+
+impl StepHook for FailAfterFirstPage {
+    fn at(&self, step: Step) -> Result<(), Crash> {
+        let mut armed = self.armed.lock().unwrap();
+        if step == Step::Sent && !*armed {
+            *armed = true;
+            self.sim.set_faults(
+                &self.tenant,
+                Faults {
+                    http_5xx_burst: 10_000,
+                    ..Faults::default()
+                },
+            );
         }
         Ok(())
     }
@@ -285,4 +309,63 @@ async fn a_stored_link_that_is_refused_reads_the_slice_again_without_loss() {
     let (after, _) = c.cursor().await;
     assert!(open_links(&after.pass).is_empty());
     c.env.sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poll_that_delivered_pages_before_5xx_used_up_its_time_did_work() {
+    let c = case(33).await;
+    c.env.clock.advance(std::time::Duration::from_secs(3600));
+    let hook = Arc::new(FailAfterFirstPage {
+        sim: c.env.sim.clone(),
+        tenant: c.job.tenant_id.clone(),
+        armed: Mutex::new(false),
+    });
+    let out = poll(
+        &c.context(Some(hook)),
+        &c.job,
+        c.env.clock.now() + TimeDelta::seconds(60),
+    )
+    .await
+    .expect("pages were delivered: the poll worked, and stopped at its deadline");
+    assert!(out.stopped_at_deadline, "{out:?}");
+    assert!(
+        out.emitted > 0 && out.emitted <= 50,
+        "one page: {}",
+        out.emitted
+    );
+    let (cursor, _) = c.cursor().await;
+    assert_eq!(
+        open_links(&cursor.pass).len(),
+        1,
+        "the slice waits where it stopped"
+    );
+    // With 5xx from the first request, nothing is delivered: the poll did not work, and says
+    // why (as before page-by-page delivery).
+    let fresh = case(34).await;
+    fresh
+        .env
+        .clock
+        .advance(std::time::Duration::from_secs(3600));
+    fresh.env.sim.set_faults(
+        &fresh.job.tenant_id,
+        Faults {
+            http_5xx_burst: 10_000,
+            ..Faults::default()
+        },
+    );
+    let failed = poll(
+        &fresh.context(None),
+        &fresh.job,
+        fresh.env.clock.now() + TimeDelta::seconds(60),
+    )
+    .await;
+    assert!(failed.is_err(), "{failed:?}");
+    // Once Graph answers again, the first tenant's slice continues and nothing is lost.
+    c.env.sim.set_faults(&c.job.tenant_id, Faults::default());
+    let resumed_at = c.poll_to_the_end().await;
+    let truth = c.truth(cursor.origin.unwrap(), resumed_at);
+    let deliveries = c.sink.deliveries();
+    assert!(truth.iter().all(|id| deliveries.contains_key(id)));
+    c.env.sim.shutdown().await;
+    fresh.env.sim.shutdown().await;
 }
