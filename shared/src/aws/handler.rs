@@ -215,6 +215,15 @@ pub async fn run_message(
     Some(tracing::Instrument::instrument(run_job(&ctx.env, &req, deadline), span).await)
 }
 
+/// Tenants per registry page the scheduler reads (DynamoDB also ends a page at 1 MB). The next
+/// page is read while the jobs of this one are sent.
+pub const SCHEDULER_PAGE_SIZE: i32 = 1000;
+
+/// `SendMessageBatch` calls in flight per jobs queue: 10,000 tenants are up to 30,000 jobs in
+/// 3,000 batches, which 32 at a time send in about 94 round trips (the jobs queues are
+/// high-throughput FIFO queues, whose limit is per message group; `docs/FLEET.md`).
+pub const SCHEDULER_SEND_CONCURRENCY: usize = 32;
+
 /// Everything a scheduler invocation needs, built once per container.
 #[derive(Debug, Clone)]
 pub struct SchedulerContext {
@@ -238,12 +247,13 @@ impl SchedulerContext {
         Self {
             registry: DynamoRegistry::new(aws_sdk_dynamodb::Client::new(sdk), &cfg.registry_table),
             queues: JobQueues {
-                sender: SqsSender::new(aws_sdk_sqs::Client::new(sdk)),
+                sender: SqsSender::new(aws_sdk_sqs::Client::new(sdk))
+                    .with_concurrency(SCHEDULER_SEND_CONCURRENCY),
                 commercial_url: cfg.jobs_queue_commercial_url.clone(),
                 usgov_url: cfg.jobs_queue_usgov_url.clone(),
             },
             slot_secs: cfg.slot_secs,
-            page_size: 100,
+            page_size: SCHEDULER_PAGE_SIZE,
             cadence: cfg.cadence,
             clock,
         }
@@ -288,6 +298,8 @@ pub async fn handle_schedule(
                 commercial_jobs = s.commercial_jobs,
                 usgov_jobs = s.usgov_jobs,
                 unserved_jobs = s.unserved_jobs,
+                registry_pages = s.registry_pages,
+                send_calls = s.send_calls,
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 "jobs scheduled"
             );

@@ -185,6 +185,10 @@ pub struct ScheduleSummary {
     pub unserved_jobs: usize,
     /// Jobs of quiet streams held back to a later slot (adaptive polling).
     pub quiet_jobs: usize,
+    /// Registry pages read.
+    pub registry_pages: usize,
+    /// `SendMessageBatch` calls made, retries included.
+    pub send_calls: usize,
 }
 
 /// Why a schedule run failed. A retry is safe: the deduplication ids repeat.
@@ -219,8 +223,9 @@ impl ScheduleError {
 }
 
 /// Pages through the registry and sends each page's jobs to both queues at once, batches
-/// concurrently. Returns an error if any job was not accepted (after the sender's retries),
-/// so the schedule invocation is retried; duplicates are removed by the deduplication ids.
+/// concurrently, while the next page is read. Returns an error if any job was not accepted
+/// (after the sender's retries), so the schedule invocation is retried; duplicates are removed
+/// by the deduplication ids.
 pub async fn fan_out(
     registry: &DynamoRegistry,
     queues: &JobQueues,
@@ -233,11 +238,11 @@ pub async fn fan_out(
         slot: slot_of(at, slot_secs),
         ..ScheduleSummary::default()
     };
-    let mut start = None;
+    let mut page = registry.scan_page(None, page_size).await?;
     loop {
-        let page = registry.scan_page(start, page_size).await?;
         summary.tenants += page.tenants.len() + page.corrupt;
         summary.corrupt += page.corrupt;
+        summary.registry_pages += 1;
         let p = plan(&page.tenants, at, slot_secs, cadence);
         summary.skipped += p.skipped;
         summary.quiet_jobs += p.quiet;
@@ -247,16 +252,25 @@ pub async fn fan_out(
                 .collect::<Result<Vec<_>, _>>()
         };
         let (commercial, usgov) = (encode(&p.commercial)?, encode(&p.usgov)?);
-        let (c, u) = tokio::join!(
+        let next = page.next.take();
+        let read_next = async {
+            match next {
+                Some(k) => registry.scan_page(Some(k), page_size).await.map(Some),
+                None => Ok(None),
+            }
+        };
+        let (c, u, n) = tokio::join!(
             send_group(queues, CloudGroup::Commercial, commercial),
             send_group(queues, CloudGroup::UsGov, usgov),
+            read_next,
         );
         let (c, u) = (c?, u?);
         summary.commercial_jobs += c.sent;
         summary.usgov_jobs += u.sent;
         summary.unserved_jobs += c.unserved + u.unserved;
-        match page.next {
-            Some(k) => start = Some(k),
+        summary.send_calls += c.calls + u.calls;
+        match n? {
+            Some(p) => page = p,
             None => break,
         }
     }
@@ -266,6 +280,7 @@ pub async fn fan_out(
 struct GroupSent {
     sent: usize,
     unserved: usize,
+    calls: usize,
 }
 
 async fn send_group(
@@ -277,6 +292,7 @@ async fn send_group(
         return Ok(GroupSent {
             sent: 0,
             unserved: 0,
+            calls: 0,
         });
     }
     let url = match group {
@@ -293,6 +309,7 @@ async fn send_group(
         return Ok(GroupSent {
             sent: 0,
             unserved: messages.len(),
+            calls: 0,
         });
     };
     let report = queues
@@ -303,6 +320,7 @@ async fn send_group(
     Ok(GroupSent {
         sent: report.sent,
         unserved: 0,
+        calls: report.calls,
     })
 }
 

@@ -168,6 +168,12 @@ impl SqsSender {
         self
     }
 
+    /// Changes how many batches are in flight at once (at least 1).
+    pub fn with_concurrency(mut self, batches: usize) -> Self {
+        self.concurrency = batches.max(1);
+        self
+    }
+
     /// The SQS client.
     pub fn client(&self) -> &Client {
         &self.client

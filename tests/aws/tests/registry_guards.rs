@@ -200,6 +200,10 @@ async fn guard_items_follow_the_tenants_and_the_scheduler_never_sees_them() {
     .unwrap();
     assert_eq!((summary.tenants, summary.corrupt), (2, 0), "{summary:?}");
     assert_eq!(summary.commercial_jobs, 4);
+    // Several pages were read (each next one while this one's jobs were sent), and the pages'
+    // jobs went out in their own batches.
+    assert!(summary.registry_pages >= 3, "{summary:?}");
+    assert!(summary.send_calls >= 2, "{summary:?}");
     let jobs = f.drain(&f.queues.jobs_commercial).await;
     assert_eq!(jobs.len(), 4);
     for m in &jobs {

@@ -147,7 +147,7 @@ impl Inputs {
             latency_s_per_request: 0.25,
             aws_overhead_s_per_job: 0.05,
             poller_memory_mb: 256.0,
-            scheduler_memory_mb: 128.0,
+            scheduler_memory_mb: 1024.0,
             jobs_per_invocation: 5.0,
             slot_s: 300.0,
             event_bytes: 2_000.0,
