@@ -221,7 +221,7 @@ pub const SCHEDULER_PAGE_SIZE: i32 = 1000;
 
 /// `SendMessageBatch` calls in flight per jobs queue: 10,000 tenants are up to 30,000 jobs in
 /// 3,000 batches, which 32 at a time send in about 94 round trips (the jobs queues are
-/// high-throughput FIFO queues, whose limit is per message group; `docs/FLEET.md`).
+/// high-throughput FIFO queues, whose limit is per message group; `infra/README.md`).
 pub const SCHEDULER_SEND_CONCURRENCY: usize = 32;
 
 /// Everything a scheduler invocation needs, built once per container.

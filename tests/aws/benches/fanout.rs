@@ -240,10 +240,7 @@ async fn main() {
         figure(format!("fanout.{n}.seed_s"), seed_secs, "s (not timed)"),
     ];
     if let (Some(a), Some(b)) = (self0, self1) {
-        println!(
-            "  this process's CPU (the scheduler): {:.2} s",
-            b - a
-        );
+        println!("  this process's CPU (the scheduler): {:.2} s", b - a);
         figures.push(figure(
             format!("fanout.{n}.process_cpu_s"),
             b - a,

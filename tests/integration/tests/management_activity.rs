@@ -1,7 +1,8 @@
 //! The unified audit stream against the simulator's Management Activity API: paging and blob
 //! fetch, windows on availability time with late and out-of-order content, a crash between
 //! blob fetch and commit, lost content reported, throttling, subscriptions and the health of
-//! a tenant whose audit log is off, and the sovereignty of the US Government content hosts.
+//! a tenant whose audit log is off, the sovereignty of the US Government content hosts, and
+//! slices of at most 3 hours for this source, which reads each slice's listing whole.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -577,4 +578,88 @@ async fn a_gcc_high_tenants_content_comes_from_its_own_host_and_foreign_content_
             .iter()
             .any(|r| r.host == "manage.office365.us" && r.path.contains("/audit/"))
     );
+}
+
+/// Pulls a `name=value` query parameter out of a logged query and parses it as a listing time.
+fn listing_time(query: &str, name: &str) -> DateTime<Utc> {
+    let raw = query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("no {name} in {query}"));
+    let text = raw.replace("%3A", ":").replace("%3a", ":");
+    chrono::NaiveDateTime::parse_from_str(&text, "%Y-%m-%dT%H:%M:%S")
+        .unwrap_or_else(|e| panic!("{name}={raw}: {e}"))
+        .and_utc()
+}
+
+#[tokio::test]
+async fn a_source_that_reads_its_window_whole_gets_slices_of_at_most_three_hours() {
+    // Week-wide slices are the default because page-by-page sources deliver as they read; the
+    // Management Activity API's listing is read whole for each slice, so its slices stay at
+    // UNPAGED_SLICE_SECS (3 h).
+    let defaults = CursorConfig::default();
+    assert!(defaults.slice_secs > itdr_shared::poll::UNPAGED_SLICE_SECS);
+    let mut spec = TenantSpec::new(3, Cloud::Global);
+    spec.exchange_per_hour = 60.0;
+    let cfg = SimConfig::new(23, vec![spec.clone()]);
+    let poll_cfg = PollConfig {
+        cursor: CursorConfig {
+            initial_lookback_secs: 12 * 3600,
+            ..defaults
+        },
+        ..PollConfig::default()
+    };
+    let h = harness(cfg, poll_cfg).await;
+    let now = h.env.clock.now();
+    let out = poll(&h.ctx, &job(&spec), now + TimeDelta::minutes(10))
+        .await
+        .unwrap();
+    assert_eq!(out.content_lost, 0);
+    let mut windows: Vec<(DateTime<Utc>, DateTime<Utc>)> = h
+        .env
+        .sim
+        .request_log()
+        .iter()
+        .filter(|r| r.path.ends_with("/subscriptions/content") && r.query.contains("startTime="))
+        .map(|r| {
+            (
+                listing_time(&r.query, "startTime"),
+                listing_time(&r.query, "endTime"),
+            )
+        })
+        .collect();
+    windows.sort();
+    windows.dedup();
+    // Half a day read in slices of at most 3 hours, one after the other.
+    assert!(windows.len() >= 4, "{windows:?}");
+    // (`endTime` is exclusive and rounded up to the second.)
+    for (start, end) in &windows {
+        assert!(
+            *end - *start <= TimeDelta::hours(3) + TimeDelta::seconds(1),
+            "{start} .. {end}"
+        );
+    }
+    let first = windows.first().map(|w| w.0).unwrap();
+    assert!(
+        first <= now - TimeDelta::hours(12) + TimeDelta::minutes(1),
+        "{first}"
+    );
+    // And nothing of the half day was lost to the narrower slices.
+    let seen = delivered(&h.sink);
+    let expected: Vec<TruthEvent> = h
+        .env
+        .sim
+        .ground_truth(&spec.tenant_id, GroundTruthStream::AuditExchange, now)
+        .into_iter()
+        .filter(|e| {
+            let c = e.content_created.unwrap();
+            c >= first && e.visible_at <= now
+        })
+        .collect();
+    assert!(expected.len() > 300, "{}", expected.len());
+    let missing = expected
+        .iter()
+        .filter(|e| !seen.contains_key(&e.id))
+        .count();
+    assert_eq!(missing, 0, "of {}", expected.len());
 }
