@@ -3,13 +3,16 @@
 //! 2,000), 5-minute schedule, default cadence and poll settings, a warm-up day before the
 //! measured one, late arrival per the simulator's default delay model, and one busy tenant
 //! onboarded an hour into the measured day with a 30-day backfill. Each size runs again with
-//! Microsoft's published latencies (`fleet.N.published.*`). What is real code and what
-//! is modelled: `tests/common/fleet.rs`.
+//! Microsoft's published latencies (`fleet.N.published.*`), and the first size once more
+//! under the default delay model with a regular pass looking back 4 hours instead of 30
+//! minutes (`fleet.N.lookback_240m.*`, `FLEET_WIDE_LOOKBACK_SECS`): what freshness under a
+//! heavy tail costs. What is real code and what is modelled: `tests/common/fleet.rs`.
 //!
 //! Run with `cargo bench -p itdr-integration-tests --bench fleet` (or `make bench`).
 //! `FLEET_TENANTS` (comma-separated, default `1000,5000`), `FLEET_HOURS` (measured hours,
 //! default 24), `FLEET_WARMUP_HOURS` (default 24) and `FLEET_TENANTS_PER_APP` (default 300)
 //! change the run, `FLEET_INSTANCES_PER_APP` (default 24) the capacity search's pollers;
+//! `FLEET_LOOKBACK_SECS` the regular pass's lookback of all the other runs (default 30 min);
 //! `FLEET_CAPACITY=0` skips the search for one app's capacity
 //! (`fleet.capacity.tenants_per_app`: one app with 300, 500, ... tenants until it falls
 //! behind). Prints a table and writes `target/bench-fleet.json`.
@@ -41,6 +44,13 @@ fn cadence() -> itdr_shared::schedule::Cadence {
         quiet_after_secs: env_num("FLEET_QUIET_AFTER_SECS", d.quiet_after_secs as i64) as u64,
         max_staleness_secs: env_num("FLEET_MAX_STALENESS_SECS", d.max_staleness_secs as i64) as u64,
     }
+}
+
+/// The regular pass's lookback of every run but the wide-lookback one
+/// (`FLEET_LOOKBACK_SECS`, default the cursor's 30 minutes).
+fn lookback(cfg: &mut FleetConfig) {
+    let d = cfg.poll.cursor.lookback_secs;
+    cfg.poll.cursor.lookback_secs = env_num("FLEET_LOOKBACK_SECS", d as i64) as u64;
 }
 
 fn figure(
@@ -154,6 +164,7 @@ fn capacity(hours: i64, warmup: i64, out: &mut Vec<Value>) {
         cfg.tenants_per_app = per_app;
         cfg.instances_per_app = env_num("FLEET_INSTANCES_PER_APP", 24) as usize;
         cfg.cadence = cadence();
+        lookback(&mut cfg);
         cfg.hours = hours;
         cfg.warmup_hours = warmup;
         let f = fleet::run(&cfg);
@@ -231,12 +242,14 @@ fn main() {
     );
     let mut out = Vec::new();
     let mut rows = Vec::new();
+    let first = sizes.first().copied().unwrap_or(0);
     for n in sizes {
         let mut cfg = FleetConfig::new(n);
         cfg.hours = hours;
         cfg.warmup_hours = warmup;
         cfg.tenants_per_app = per_app;
         cfg.cadence = cadence();
+        lookback(&mut cfg);
         let started = Instant::now();
         let f = fleet::run(&cfg);
         let secs = started.elapsed().as_secs_f64();
@@ -257,7 +270,7 @@ fn main() {
         // of the simulator's heavy tail: freshness as the documented service delivers it.
         let published = FleetConfig {
             delay: DelayModel::published(),
-            ..cfg
+            ..cfg.clone()
         };
         let started = Instant::now();
         let f = fleet::run(&published);
@@ -268,6 +281,34 @@ fn main() {
             f.app_429s, f.lost
         );
         rows.push((n, f));
+        // The first size once more under the heavy tail, with a regular pass that looks back
+        // further (`cursor.lookback_secs`, FLEET_WIDE_LOOKBACK_SECS, default 4 h instead of
+        // 30 min): what freshness under that tail costs in requests.
+        if n == first {
+            let lookback = env_num("FLEET_WIDE_LOOKBACK_SECS", 4 * 3600) as u64;
+            let mut wide = cfg.clone();
+            wide.poll.cursor.lookback_secs = lookback;
+            let started = Instant::now();
+            let f = fleet::run(&wide);
+            let secs = started.elapsed().as_secs_f64();
+            let p = |s: &str| format!("fleet.{n}.lookback_{}m.{s}", lookback / 60);
+            freshness(&p, &f, &mut out);
+            figure(
+                &mut out,
+                p("requests_per_tenant_hour"),
+                f.requests_per_tenant_hour(),
+                "requests",
+                None,
+            );
+            figure(&mut out, p("app_429s"), f.app_429s as f64, "429s", None);
+            println!(
+                "  {n} tenants, {} min lookback: {secs:.0} s; app-level 429s {}; lost {}",
+                lookback / 60,
+                f.app_429s,
+                f.lost
+            );
+            rows.push((n, f));
+        }
     }
     if env_num("FLEET_CAPACITY", 1) != 0 {
         capacity(hours, warmup, &mut out);
