@@ -100,6 +100,26 @@ fn truth(h: &Harness, spec: &TenantSpec, until: DateTime<Utc>) -> Vec<TruthEvent
     .collect()
 }
 
+/// The Exchange records of the ground truth whose content was created in `[lower, upper]` and
+/// that were visible by `now`.
+fn visible_exchange(
+    h: &Harness,
+    spec: &TenantSpec,
+    lower: DateTime<Utc>,
+    upper: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Vec<TruthEvent> {
+    h.env
+        .sim
+        .ground_truth(&spec.tenant_id, GroundTruthStream::AuditExchange, now)
+        .into_iter()
+        .filter(|e| {
+            let c = e.content_created.unwrap();
+            c >= lower && c <= upper && e.visible_at <= now
+        })
+        .collect()
+}
+
 fn delivered(sink: &MemorySink) -> HashMap<String, u32> {
     let mut out = HashMap::new();
     for e in sink.events() {
@@ -150,16 +170,7 @@ async fn listings_are_paged_and_every_blob_of_the_window_is_fetched_once() {
     assert!(f.lost.is_empty());
     let got: HashSet<&str> = f.records.iter().map(|r| r.id.as_str()).collect();
     assert_eq!(got.len(), f.records.len(), "each record once");
-    let expected: Vec<TruthEvent> = h
-        .env
-        .sim
-        .ground_truth(&spec.tenant_id, GroundTruthStream::AuditExchange, now)
-        .into_iter()
-        .filter(|e| {
-            let c = e.content_created.unwrap();
-            c >= window.lower && c <= window.upper && e.visible_at <= now
-        })
-        .collect();
+    let expected = visible_exchange(&h, &spec, window.lower, window.upper, now);
     assert!(expected.len() > 100, "{}", expected.len());
     let missing = expected
         .iter()
@@ -646,16 +657,7 @@ async fn a_source_that_reads_its_window_whole_gets_slices_of_at_most_three_hours
     );
     // And nothing of the half day was lost to the narrower slices.
     let seen = delivered(&h.sink);
-    let expected: Vec<TruthEvent> = h
-        .env
-        .sim
-        .ground_truth(&spec.tenant_id, GroundTruthStream::AuditExchange, now)
-        .into_iter()
-        .filter(|e| {
-            let c = e.content_created.unwrap();
-            c >= first && e.visible_at <= now
-        })
-        .collect();
+    let expected = visible_exchange(&h, &spec, first, now, now);
     assert!(expected.len() > 300, "{}", expected.len());
     let missing = expected
         .iter()
