@@ -211,11 +211,21 @@ fn freshness(p: &dyn Fn(&str) -> String, f: &Figures, out: &mut Vec<Value>) {
     }
 }
 
-/// The same fleet under Microsoft's published latencies (`fleet.N.published.*`): freshness
-/// and what it cost.
-fn published_figures(n: usize, f: &Figures, out: &mut Vec<Value>) {
-    let p = |s: &str| format!("fleet.{n}.published.{s}");
-    freshness(&p, f, out);
+/// One more run of a fleet under other conditions (`fleet.N.<variant>.*`): freshness and what
+/// it cost. Prints its line and keeps the run for the loss check.
+fn variant(
+    n: usize,
+    name: &str,
+    label: &str,
+    cfg: &FleetConfig,
+    out: &mut Vec<Value>,
+    rows: &mut Vec<(usize, Figures)>,
+) {
+    let started = Instant::now();
+    let f = fleet::run(cfg);
+    let secs = started.elapsed().as_secs_f64();
+    let p = |s: &str| format!("fleet.{n}.{name}.{s}");
+    freshness(&p, &f, out);
     figure(
         out,
         p("requests_per_tenant_hour"),
@@ -223,6 +233,12 @@ fn published_figures(n: usize, f: &Figures, out: &mut Vec<Value>) {
         "requests",
         None,
     );
+    figure(out, p("app_429s"), f.app_429s as f64, "429s", None);
+    println!(
+        "  {n} tenants, {label}: {secs:.0} s; app-level 429s {}; lost {}",
+        f.app_429s, f.lost
+    );
+    rows.push((n, f));
 }
 
 fn main() {
@@ -242,8 +258,7 @@ fn main() {
     );
     let mut out = Vec::new();
     let mut rows = Vec::new();
-    let first = sizes.first().copied().unwrap_or(0);
-    for n in sizes {
+    for (i, n) in sizes.into_iter().enumerate() {
         let mut cfg = FleetConfig::new(n);
         cfg.hours = hours;
         cfg.warmup_hours = warmup;
@@ -272,42 +287,29 @@ fn main() {
             delay: DelayModel::published(),
             ..cfg.clone()
         };
-        let started = Instant::now();
-        let f = fleet::run(&published);
-        let secs = started.elapsed().as_secs_f64();
-        published_figures(n, &f, &mut out);
-        println!(
-            "  {n} tenants, published latencies: {secs:.0} s; app-level 429s {}; lost {}",
-            f.app_429s, f.lost
+        variant(
+            n,
+            "published",
+            "published latencies",
+            &published,
+            &mut out,
+            &mut rows,
         );
-        rows.push((n, f));
         // The first size once more under the heavy tail, with a regular pass that looks back
         // further (`cursor.lookback_secs`, FLEET_WIDE_LOOKBACK_SECS, default 4 h instead of
         // 30 min): what freshness under that tail costs in requests.
-        if n == first {
+        if i == 0 {
             let lookback = env_num("FLEET_WIDE_LOOKBACK_SECS", 4 * 3600) as u64;
-            let mut wide = cfg.clone();
+            let mut wide = cfg;
             wide.poll.cursor.lookback_secs = lookback;
-            let started = Instant::now();
-            let f = fleet::run(&wide);
-            let secs = started.elapsed().as_secs_f64();
-            let p = |s: &str| format!("fleet.{n}.lookback_{}m.{s}", lookback / 60);
-            freshness(&p, &f, &mut out);
-            figure(
+            variant(
+                n,
+                &format!("lookback_{}m", lookback / 60),
+                &format!("{} min lookback", lookback / 60),
+                &wide,
                 &mut out,
-                p("requests_per_tenant_hour"),
-                f.requests_per_tenant_hour(),
-                "requests",
-                None,
+                &mut rows,
             );
-            figure(&mut out, p("app_429s"), f.app_429s as f64, "429s", None);
-            println!(
-                "  {n} tenants, {} min lookback: {secs:.0} s; app-level 429s {}; lost {}",
-                lookback / 60,
-                f.app_429s,
-                f.lost
-            );
-            rows.push((n, f));
         }
     }
     if env_num("FLEET_CAPACITY", 1) != 0 {
