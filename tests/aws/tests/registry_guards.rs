@@ -1,15 +1,20 @@
 //! How the DynamoDB registry makes domains and organizations unique, beyond the store
 //! contract suite: the guard items themselves, the scheduler's scan that must not see them,
-//! registries written before guards existed, and guards left behind by hand edits.
+//! registries written before guards existed, guards left behind by hand edits, and a scan that
+//! fails between two pages of a fan-out.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
+use aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept};
+use aws_sdk_dynamodb::error::BoxError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{TimeZone, Utc};
 use itdr_aws_tests::{AwsFixture, REGISTRY_TABLE};
 use itdr_shared::aws::dynamo::{DynamoRegistry, GuardBackfill};
-use itdr_shared::aws::jobs::{JobMessage, JobQueues, fan_out};
+use itdr_shared::aws::jobs::{JobMessage, JobQueues, ScheduleError, fan_out};
 use itdr_shared::aws::sqs::SqsSender;
 use itdr_shared::store::{Health, HealthUpdate, StoreError, TenantRecord, TenantRegistry};
 use itdr_shared::{Cloud, Stream};
@@ -345,4 +350,79 @@ async fn stale_guards_are_reclaimed_and_live_ones_are_not() {
     );
     assert_eq!(all.get("ORG#org a").map(String::as_str), Some("aaaa"));
     assert_eq!(reg.get("cccc").await.unwrap(), None);
+}
+
+/// Fails every DynamoDB call after the first `allowed` (the scheduler's scans).
+#[derive(Debug)]
+struct FailAfter {
+    allowed: usize,
+    calls: AtomicUsize,
+}
+
+impl Intercept for FailAfter {
+    fn name(&self) -> &'static str {
+        "FailAfter"
+    }
+
+    fn read_before_execution(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if self.calls.fetch_add(1, Ordering::SeqCst) >= self.allowed {
+            return Err("injected: the registry is unavailable".into());
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_registry_page_failing_mid_fan_out_fails_the_run_and_the_retry_sends_each_job_once() {
+    let f = AwsFixture::start().await;
+    let reg = DynamoRegistry::new(f.ddb.clone(), REGISTRY_TABLE);
+    for id in ["aaaa", "bbbb", "cccc"] {
+        reg.insert(&tenant(id, None, None)).await.unwrap();
+    }
+    let queues = JobQueues {
+        sender: SqsSender::new(f.sqs.clone()),
+        commercial_url: Some(f.queues.jobs_commercial.clone()),
+        usgov_url: Some(f.queues.jobs_usgov.clone()),
+    };
+    let at = Utc::now();
+    let cadence = itdr_shared::schedule::Cadence::default();
+    // Pages of one item: the first page's jobs are sent while the second page is read, and
+    // that read fails.
+    let failing = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&f.sdk)
+            .interceptor(FailAfter {
+                allowed: 1,
+                calls: AtomicUsize::new(0),
+            })
+            .build(),
+    );
+    let broken = DynamoRegistry::new(failing, REGISTRY_TABLE);
+    let err = fan_out(&broken, &queues, at, 300, &cadence, 1)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ScheduleError::Registry(_)), "{err:?}");
+    assert_eq!(err.kind(), "RegistryUnavailable");
+    // The retry of the same slot sends every tenant's jobs; the first page's, already sent,
+    // are dropped by their deduplication ids.
+    let summary = fan_out(&reg, &queues, at, 300, &cadence, 1).await.unwrap();
+    assert_eq!(summary.tenants, 3, "{summary:?}");
+    let jobs = f.drain(&f.queues.jobs_commercial).await;
+    let mut sent: Vec<(String, Stream)> = jobs
+        .iter()
+        .map(|m| {
+            let job: JobMessage = serde_json::from_str(m.body().unwrap()).unwrap();
+            (job.tenant_id, job.stream)
+        })
+        .collect();
+    sent.sort();
+    let mut expected: Vec<(String, Stream)> = ["aaaa", "bbbb", "cccc"]
+        .iter()
+        .flat_map(|t| [Stream::Signins, Stream::DirectoryAudits].map(|s| (t.to_string(), s)))
+        .collect();
+    expected.sort();
+    assert_eq!(sent, expected, "each job once, none lost");
 }
